@@ -1,0 +1,74 @@
+"""Checkpoints: written atomically, read back without unpickling arbitrary objects.
+
+A checkpoint is a dict of tensors and plain values (model and optimizer state, epoch, step,
+RNG states, the resolved config, metrics). It is written to a temporary file in the same
+folder, flushed and fsync'd, then renamed over the old one, so a crash mid-write leaves the
+previous checkpoint intact; it is loaded with `weights_only=True`.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from aectl.errors import UserError
+
+
+def save(state: dict[str, Any], path: str | os.PathLike) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return path
+
+
+def load(path: str | os.PathLike, field: str = "checkpoint") -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(field, f"no checkpoint file at {str(path)!r}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(field, f"{str(path)!r} is not a tensor checkpoint (refused by weights_only loading: {first})") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
+        raise UserError(field, f"{str(path)!r} is corrupt or truncated ({type(e).__name__})") from None
+    if not isinstance(state, dict) or "model" not in state:
+        raise UserError(field, f"{str(path)!r} is not an aectl checkpoint (no 'model' entry)")
+    return state
+
+
+def load_model_state(model: torch.nn.Module, state: dict[str, Any], field: str = "checkpoint") -> None:
+    """Load weights, naming every mismatching shape instead of PyTorch's long message."""
+    own = model.state_dict()
+    theirs = state["model"]
+    problems = [
+        f"{k}: checkpoint {tuple(theirs[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in own
+        if k in theirs and tuple(theirs[k].shape) != tuple(own[k].shape)
+    ]
+    missing = sorted(set(own) - set(theirs))
+    unexpected = sorted(set(theirs) - set(own))
+    if problems or missing or unexpected:
+        parts = problems + [f"missing {k}" for k in missing] + [f"unexpected {k}" for k in unexpected]
+        raise UserError(field, "checkpoint is of another architecture: " + "; ".join(parts[:6]))
+    model.load_state_dict(theirs)

@@ -1,0 +1,65 @@
+"""The `aectl` command: subcommands dispatched without importing torch.
+
+`aectl train ...` hands its arguments to the Hydra app (overrides, -m, --cfg, --help);
+the other subcommands use argparse. Heavy imports happen inside each subcommand, so
+`aectl --help` and shell completion stay instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+SUBCOMMANDS = {
+    "train": "train an autoencoder (Hydra overrides; -m sweeps; `aectl train --help` lists groups)",
+}
+
+
+def run_train(args: list[str]) -> int:
+    user_wants_traces = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # let Hydra raise, so errors become one line here
+    sys.argv = ["aectl train", *args]
+    try:
+        from aectl.app import train_main
+
+        train_main()
+    except Exception as exc:
+        from aectl.errors_hydra import one_line
+
+        msg = None if user_wants_traces else one_line(exc)
+        if msg is None:
+            raise
+        print(f"aectl: error: {msg}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="aectl",
+        description="Train and compare autoencoders from Hydra configs.",
+        epilog="Examples:\n  aectl train\n  aectl train model=contractive regularizer.weight=0.1\n"
+        "  aectl train -m regularizer.weight=1e-4,1e-3,1e-2",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    for name, text in SUBCOMMANDS.items():
+        sub.add_parser(name, help=text, add_help=False)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "train":
+        return run_train(argv[1:])
+    p = parser()
+    args = p.parse_args(argv)
+    if args.command is None:
+        p.print_help()
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

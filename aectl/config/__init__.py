@@ -1,0 +1,1 @@
+"""Typed config schemas (structured configs) for every config group."""

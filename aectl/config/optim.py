@@ -1,0 +1,38 @@
+"""Schemas of the `optim` group: torch optimizers, instantiated with the model's parameters."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from aectl.config.schema import schema
+from aectl.errors import require
+
+
+@dataclass
+class OptimConfig:
+    _target_: str = "???"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+
+    def __post_init__(self) -> None:
+        require(math.isfinite(self.lr) and self.lr > 0, "optim.lr", self.lr, "allowed: a number > 0")
+        require(self.weight_decay >= 0, "optim.weight_decay", self.weight_decay, "allowed: a number >= 0")
+
+
+@schema("optim", "adam")
+@dataclass
+class AdamConfig(OptimConfig):
+    _target_: str = "torch.optim.Adam"
+
+
+@schema("optim", "sgd")
+@dataclass
+class SGDConfig(OptimConfig):
+    _target_: str = "torch.optim.SGD"
+    lr: float = 0.1
+    momentum: float = 0.9
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(0 <= self.momentum < 1, "optim.momentum", self.momentum, "allowed: 0 <= value < 1")

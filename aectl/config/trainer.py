@@ -1,0 +1,36 @@
+"""Schema of the `trainer` group: how long, how big, where, and how often to log."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aectl.config.schema import schema
+from aectl.errors import require
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+LOSSES = ("mse", "bce")
+
+
+@schema("trainer", "default")
+@dataclass
+class TrainerConfig:
+    max_epochs: int = 30
+    batch_size: int = 128
+    device: str = "auto"  # auto: CUDA, else MPS, else CPU
+    seed: int = 0
+    loss: str = "mse"  # reconstruction loss against the clean input
+    log_every_n_steps: int = 10
+    num_images: int = 16  # samples shown in reconstruction grids
+
+    def __post_init__(self) -> None:
+        require(self.max_epochs >= 1, "trainer.max_epochs", self.max_epochs, "allowed: an integer >= 1")
+        require(self.batch_size >= 1, "trainer.batch_size", self.batch_size, "allowed: an integer >= 1")
+        require(self.device in DEVICES, "trainer.device", self.device, f"allowed: {', '.join(DEVICES)}")
+        require(self.loss in LOSSES, "trainer.loss", self.loss, f"allowed: {', '.join(LOSSES)}")
+        require(
+            self.log_every_n_steps >= 1,
+            "trainer.log_every_n_steps",
+            self.log_every_n_steps,
+            "allowed: an integer >= 1",
+        )
+        require(self.num_images >= 1, "trainer.num_images", self.num_images, "allowed: an integer >= 1")

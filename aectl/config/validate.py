@@ -1,0 +1,14 @@
+"""Runs every schema's range checks on a composed config, before anything is built.
+
+`OmegaConf.to_object` turns each structured node back into its dataclass, which runs its
+`__post_init__`; those raise UserError naming the field. Checks that need two groups at
+once (a regularizer and an architecture, say) live with the code that builds them.
+"""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig, OmegaConf
+
+
+def validate(cfg: DictConfig) -> object:
+    return OmegaConf.to_object(cfg)

@@ -1,0 +1,1 @@
+"""Dataset loaders: one module per `configs/dataset/*.yaml` option, each returning `Data`."""

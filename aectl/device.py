@@ -1,0 +1,21 @@
+"""Picks the training device: CUDA, else Apple's MPS, else the CPU."""
+
+from __future__ import annotations
+
+import torch
+
+from aectl.errors import UserError
+
+
+def pick(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("trainer.device", "got 'cuda' but no CUDA device is available; allowed: auto, cpu")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise UserError("trainer.device", "got 'mps' but MPS is not available; allowed: auto, cpu")
+    return torch.device(name)

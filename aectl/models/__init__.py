@@ -1,0 +1,1 @@
+"""Autoencoder architectures: one module per `configs/arch/*.yaml` option."""

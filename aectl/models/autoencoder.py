@@ -1,0 +1,61 @@
+"""The one Autoencoder class every architecture builds: encode, decode, and what it is.
+
+Architectures differ only in their encoder and decoder modules; training, penalties and
+pictures talk to this interface. `encode` takes samples in their natural shape, `decode`
+returns that shape, and `single_layer` exposes the encoder's (linear, activation) pair when
+the encoder is one affine map followed by an elementwise activation, which is what the
+contractive penalty's closed form needs.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class Autoencoder(nn.Module):
+    def __init__(
+        self,
+        encoder: nn.Module,
+        decoder: nn.Module,
+        *,
+        input_shape: tuple[int, ...],
+        code_dim: int,
+        code_activation: str,
+        output_activation: str,
+        arch: str,
+        single_layer: tuple[nn.Linear, nn.Module] | None = None,
+    ):
+        super().__init__()
+        self.encoder = encoder
+        self.decoder = decoder
+        self.input_shape = tuple(input_shape)
+        self.code_dim = code_dim
+        self.code_activation = code_activation
+        self.output_activation = output_activation
+        self.arch = arch
+        # Plain attribute (not a submodule): the layers are already registered in encoder.
+        self._single_layer = single_layer
+
+    @property
+    def input_size(self) -> int:
+        n = 1
+        for s in self.input_shape:
+            n *= s
+        return n
+
+    @property
+    def completeness(self) -> str:
+        return "undercomplete" if self.code_dim < self.input_size else "overcomplete"
+
+    def single_layer(self) -> tuple[nn.Linear, nn.Module] | None:
+        return self._single_layer
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
+
+    def decode(self, h: torch.Tensor) -> torch.Tensor:
+        return self.decoder(h)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))

@@ -1,0 +1,105 @@
+"""Fully connected autoencoders: shallow (no hidden layer), deep, and tied-weight variants.
+
+With `tied=true` the decoder owns no weight matrices: each decoder layer applies the
+transpose of its mirror encoder layer's weight (one parameter, two uses), keeping only its
+own bias.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from aectl.config.schema import schema
+from aectl.errors import require
+from aectl.models import activations
+from aectl.models.autoencoder import Autoencoder
+
+
+@schema("arch", "mlp")
+@dataclass
+class MLPConfig:
+    _target_: str = "aectl.models.mlp.build"
+    code_dim: int = 16
+    hidden: list[int] = field(default_factory=lambda: [128, 64])
+    activation: str = "relu"
+    code_activation: str = "identity"
+    output_activation: str = "sigmoid"
+    tied: bool = False
+    bias: bool = True
+
+    def __post_init__(self) -> None:
+        require(self.code_dim >= 1, "arch.code_dim", self.code_dim, "allowed: an integer >= 1")
+        require(
+            all(h >= 1 for h in self.hidden),
+            "arch.hidden",
+            list(self.hidden),
+            "allowed: a list of layer widths, each >= 1 (empty: one-layer encoder)",
+        )
+        activations.check(self.activation, "arch.activation")
+        activations.check(self.code_activation, "arch.code_activation")
+        activations.check(self.output_activation, "arch.output_activation")
+
+
+class TiedLinear(nn.Module):
+    """A decoder layer that applies its mirror encoder layer's weight transposed."""
+
+    def __init__(self, source: nn.Linear, bias: bool):
+        super().__init__()
+        object.__setattr__(self, "source", source)  # a reference, not a second registration
+        out_features = source.in_features
+        self.bias = nn.Parameter(torch.zeros(out_features)) if bias else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.source.weight.t(), self.bias)
+
+
+def build(
+    input_shape: tuple[int, ...],
+    code_dim: int = 16,
+    hidden: list[int] | tuple[int, ...] = (128, 64),
+    activation: str = "relu",
+    code_activation: str = "identity",
+    output_activation: str = "sigmoid",
+    tied: bool = False,
+    bias: bool = True,
+    arch: str = "mlp",
+) -> Autoencoder:
+    input_shape = tuple(input_shape)
+    n_in = 1
+    for s in input_shape:
+        n_in *= s
+    widths = [n_in, *hidden, code_dim]
+    enc_linears = [nn.Linear(a, b, bias=bias) for a, b in zip(widths[:-1], widths[1:])]
+    enc_layers: list[nn.Module] = [nn.Flatten()]
+    for i, lin in enumerate(enc_linears):
+        last = i == len(enc_linears) - 1
+        enc_layers += [lin, activations.make(code_activation if last else activation)]
+    encoder = nn.Sequential(*enc_layers)
+
+    dec_layers: list[nn.Module] = []
+    rev = list(reversed(enc_linears))
+    for i, lin in enumerate(rev):
+        last = i == len(rev) - 1
+        if tied:
+            dec_layers.append(TiedLinear(lin, bias))
+        else:
+            dec_layers.append(nn.Linear(lin.out_features, lin.in_features, bias=bias))
+        dec_layers.append(activations.make(output_activation if last else activation))
+    dec_layers.append(nn.Unflatten(1, input_shape))
+    decoder = nn.Sequential(*dec_layers)
+
+    single = (enc_linears[0], encoder[2]) if len(enc_linears) == 1 else None
+    return Autoencoder(
+        encoder,
+        decoder,
+        input_shape=input_shape,
+        code_dim=code_dim,
+        code_activation=code_activation,
+        output_activation=output_activation,
+        arch=arch,
+        single_layer=single,
+    )

@@ -1,0 +1,118 @@
+"""Reconstruction pictures: image grids for images, fitting plots for other data.
+
+Image grids go through torchvision.utils.make_grid/save_image with NO min-max
+renormalisation: values outside [0, 1] clip, so an output-range bug stays visible. Tiny
+images (8x8 digits) are enlarged by an integer nearest-neighbour factor so a person can see
+them. Non-image data gets a matplotlib figure: onehot8 → the input / hidden / output table;
+manifold → data and reconstructions as a scatter; other vectors → a heat map of rows.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from torch.nn import functional as F  # noqa: E402
+from torchvision.utils import make_grid, save_image  # noqa: E402
+
+from aectl.data.base import IMAGE, MANIFOLD, ONEHOT  # noqa: E402
+
+MIN_SIDE = 32  # enlarge images smaller than this, by an integer factor
+
+
+def enlarge_factor(h: int, w: int) -> int:
+    return max(1, MIN_SIDE // max(h, w))
+
+
+def image_rows(rows: list[torch.Tensor]) -> torch.Tensor:
+    """Rows of (B, C, H, W) images → one (3, H', W') grid in [0, 1], one row per tensor."""
+    b, _, h, w = rows[0].shape
+    k = enlarge_factor(h, w)
+    batch = torch.cat([r.detach().float().cpu() for r in rows])
+    if k > 1:
+        batch = F.interpolate(batch, scale_factor=k, mode="nearest")
+    return make_grid(batch.clamp(0, 1), nrow=b, padding=2, pad_value=0.5)
+
+
+def figure_to_tensor(fig) -> torch.Tensor:
+    fig.canvas.draw()
+    rgba = np.asarray(fig.canvas.buffer_rgba())
+    plt.close(fig)
+    return torch.from_numpy(rgba[..., :3].copy()).permute(2, 0, 1).float() / 255.0
+
+
+def onehot_table(x: torch.Tensor, h: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+    fig, axes = plt.subplots(1, 3, figsize=(7, 3), gridspec_kw={"width_ratios": [x.shape[1], h.shape[1], x.shape[1]]})
+    for ax, m, title in zip(axes, (x, h, x_hat), ("input", "hidden", "output")):
+        m = m.detach().float().cpu().numpy()
+        ax.imshow(m, cmap="viridis", vmin=0, vmax=1, aspect="auto")
+        ax.set_title(title)
+        ax.set_xticks([])
+        ax.set_yticks(range(m.shape[0]))
+        for (i, j), v in np.ndenumerate(m):
+            ax.text(j, i, f"{v:.1f}" if title == "hidden" else ("1" if v > 0.5 else "0"),
+                    ha="center", va="center", color="w" if v < 0.5 else "k", fontsize=7)
+    fig.tight_layout()
+    return figure_to_tensor(fig)
+
+
+def manifold_scatter(x: torch.Tensor, x_hat: torch.Tensor, curve=None) -> torch.Tensor:
+    x, x_hat = x.detach().float().cpu().numpy(), x_hat.detach().float().cpu().numpy()
+    fig, ax = plt.subplots(figsize=(5, 5))
+    if curve is not None:
+        t = torch.linspace(*curve.t_range, 400)
+        c = curve.points(t).numpy()
+        ax.plot(c[:, 0], c[:, 1], "k-", lw=1, label="true curve")
+    ax.scatter(x[:, 0], x[:, 1], s=4, alpha=0.4, label="data")
+    ax.scatter(x_hat[:, 0], x_hat[:, 1], s=4, alpha=0.6, label="reconstruction")
+    ax.set_aspect("equal")
+    ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    return figure_to_tensor(fig)
+
+
+def vector_rows(rows: list[torch.Tensor], names: list[str]) -> torch.Tensor:
+    fig, axes = plt.subplots(len(rows), 1, figsize=(8, 1.2 * len(rows)))
+    for ax, r, name in zip(np.atleast_1d(axes), rows, names):
+        ax.imshow(r.detach().float().cpu().flatten(1).numpy(), aspect="auto", cmap="viridis", vmin=0, vmax=1)
+        ax.set_ylabel(name)
+        ax.set_xticks([])
+    fig.tight_layout()
+    return figure_to_tensor(fig)
+
+
+def reconstruction_picture(
+    kind: str,
+    x: torch.Tensor,
+    x_in: torch.Tensor | None,
+    x_hat: torch.Tensor,
+    h: torch.Tensor,
+    curve=None,
+) -> torch.Tensor:
+    """The picture for one epoch, as a (3, H, W) float tensor in [0, 1].
+
+    `x_in` is the corrupted input of a denoising run (None otherwise): its row sits between
+    the clean inputs and the reconstructions.
+    """
+    if kind == IMAGE:
+        rows = [x] + ([x_in] if x_in is not None else []) + [x_hat]
+        return image_rows(rows)
+    if kind == ONEHOT:
+        return onehot_table(x, h.flatten(1), x_hat)
+    if kind == MANIFOLD:
+        return manifold_scatter(x, x_hat, curve)
+    rows = [x] + ([x_in] if x_in is not None else []) + [x_hat]
+    names = ["input"] + (["corrupted"] if x_in is not None else []) + ["output"]
+    return vector_rows(rows, names)
+
+
+def save_png(img: torch.Tensor, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_image(img, path)
+    return path

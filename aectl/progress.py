@@ -1,0 +1,62 @@
+"""Training progress: a rich bar on a terminal, one plain line per epoch elsewhere (CI, logs)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+console = Console(highlight=False)
+
+
+class TrainProgress:
+    def __init__(self, total_steps: int, max_epochs: int):
+        self.total, self.max_epochs = total_steps, max_epochs
+        self.live = console.is_terminal
+        self.bar: Progress | None = None
+
+    def __enter__(self) -> TrainProgress:
+        if self.live:
+            self.bar = Progress(
+                TextColumn("epoch {task.fields[epoch]}/{task.fields[epochs]}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("loss {task.fields[loss]}"),
+                TextColumn("{task.fields[sps]} samples/s"),
+                TimeElapsedColumn(),
+                TextColumn("left"),
+                TimeRemainingColumn(),
+                console=console,
+                transient=False,
+            )
+            self.bar.__enter__()
+            self.task = self.bar.add_task("train", total=self.total, epoch=1, epochs=self.max_epochs, loss="-", sps="-")
+        return self
+
+    def advance(self) -> None:
+        if self.bar is not None:
+            self.bar.advance(self.task)
+
+    def show(self, *, epoch: int, loss: float, samples_per_s: float) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, epoch=epoch, loss=f"{loss:.4g}", sps=f"{samples_per_s:,.0f}")
+
+    def epoch_done(self, epoch: int, step: int, train_loss: float, val_recon: float, samples_per_s: float) -> None:
+        line = (
+            f"epoch {epoch}/{self.max_epochs}  step {step}  train/loss {train_loss:.5g}  "
+            f"val/recon {val_recon:.5g}  {samples_per_s:,.0f} samples/s"
+        )
+        if self.bar is None:
+            console.print(line)
+        else:
+            self.bar.update(self.task, epoch=min(epoch + 1, self.max_epochs))
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)

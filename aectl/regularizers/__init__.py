@@ -1,0 +1,1 @@
+"""Regularizers: one module per `configs/regularizer/*.yaml` option."""

@@ -1,0 +1,39 @@
+"""What a regularizer can do to a training step, with do-nothing defaults.
+
+A step is: corrupt the input, encode, transform the code, decode, compare with the CLEAN
+input, add `weight * term`. Each regularizer overrides only the hooks it needs, so the
+training loop has one code path for the whole taxonomy.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from aectl.data.base import Data
+from aectl.models.autoencoder import Autoencoder
+
+
+class Regularizer:
+    name = "none"
+    term_name = "penalty_term"  # TensorBoard tag for the unweighted penalty
+
+    def __init__(self, weight: float = 0.0):
+        self.weight = float(weight)
+
+    def check(self, model: Autoencoder, data: Data) -> None:
+        """Refuse model/data combinations this regularizer cannot handle (UserError)."""
+
+    def corrupt(self, x: torch.Tensor) -> torch.Tensor:
+        """The input the encoder sees during training (denoising corrupts it)."""
+        return x
+
+    def code(self, h: torch.Tensor) -> torch.Tensor:
+        """The code the decoder sees during training (dropout masks it)."""
+        return h
+
+    def term(self, model: Autoencoder, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor | None:
+        """Unweighted penalty, averaged over the batch; None if there is none."""
+        return None
+
+    def describe(self) -> str:
+        return f"{self.name}(weight={self.weight:g})"

@@ -1,0 +1,62 @@
+"""Sparse autoencoder with a KL target rate: β · Σ_j KL(ρ ‖ ρ̂_j).
+
+ρ̂_j is unit j's mean activation over the batch, so the code must lie in (0, 1): the
+regularizer refuses codes that are not sigmoid outputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from aectl.config.schema import schema
+from aectl.errors import UserError, require
+from aectl.models.activations import UNIT_INTERVAL
+from aectl.regularizers.base import Regularizer
+from aectl.regularizers.common import RegularizerConfig
+
+EPS = 1e-6
+
+
+@schema("regularizer", "sparse_kl")
+@dataclass
+class SparseKLConfig(RegularizerConfig):
+    _target_: str = "aectl.regularizers.sparse_kl.SparseKL"
+    weight: float = 0.1
+    target: float = 0.05  # ρ, the desired mean activation of each code unit
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(0 < self.target < 1, "regularizer.target", self.target, "allowed: 0 < ρ < 1")
+
+
+def kl_divergence(rho: float, rho_hat: torch.Tensor) -> torch.Tensor:
+    """Σ_j KL(Bernoulli(ρ) ‖ Bernoulli(ρ̂_j))."""
+    rho_hat = rho_hat.clamp(EPS, 1 - EPS)
+    return (
+        rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))
+    ).sum()
+
+
+class SparseKL(Regularizer):
+    name = "sparse_kl"
+    term_name = "code_kl"
+
+    def __init__(self, weight: float = 0.1, target: float = 0.05):
+        super().__init__(weight)
+        self.target = float(target)
+
+    def check(self, model, data) -> None:
+        if model.code_activation not in UNIT_INTERVAL:
+            raise UserError(
+                "arch.code_activation",
+                f"regularizer=sparse_kl needs a code in (0, 1); got {model.code_activation!r}, "
+                f"allowed: {', '.join(sorted(UNIT_INTERVAL))}",
+            )
+
+    def term(self, model, x, h) -> torch.Tensor:
+        return kl_divergence(self.target, h.flatten(1).mean(0))
+
+    def describe(self) -> str:
+        return f"sparse_kl(β={self.weight:g}, ρ={self.target:g})"

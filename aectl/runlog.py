@@ -1,0 +1,68 @@
+"""Everything a run writes besides checkpoints: TensorBoard events, pictures, metrics.json.
+
+Tags: train/loss, train/recon, train/penalty, train/<penalty term> (e.g. jacobian_fro2),
+train/lr, train/samples_per_s every log_every_n_steps; val/recon, val/penalty,
+code/mean_activation, code/frac_near_zero, epoch/train_loss once per epoch; the
+reconstruction picture and a histogram of code activations once per epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.tensorboard import SummaryWriter
+
+from aectl import pictures
+
+NEAR_ZERO = 1e-2  # a code unit counts as inactive below this magnitude
+
+
+def code_stats(h: torch.Tensor) -> dict[str, torch.Tensor]:
+    h = h.flatten(1)
+    return {
+        "code/mean_activation": h.mean(),
+        "code/frac_near_zero": (h.abs() < NEAR_ZERO).float().mean(),
+    }
+
+
+def write_json(obj: Any, path: Path) -> None:
+    """Write JSON atomically (temporary file + rename)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+class RunLog:
+    def __init__(self, run_dir: Path, term_name: str):
+        self.dir = run_dir
+        self.term_name = term_name
+        self.writer = SummaryWriter(log_dir=str(run_dir))
+        (run_dir / "reconstructions").mkdir(parents=True, exist_ok=True)
+
+    def step(self, step: int, total: float, recon: float, term: float, weight: float, lr: float, sps: float) -> None:
+        w = self.writer
+        w.add_scalar("train/loss", total, step)
+        w.add_scalar("train/recon", recon, step)
+        w.add_scalar("train/penalty", weight * term, step)
+        if self.term_name != "penalty_term":
+            w.add_scalar(f"train/{self.term_name}", term, step)
+        w.add_scalar("train/lr", lr, step)
+        w.add_scalar("train/samples_per_s", sps, step)
+
+    def epoch(self, epoch: int, step: int, scalars: dict[str, float], codes: torch.Tensor, picture: torch.Tensor) -> Path:
+        for tag, v in scalars.items():
+            self.writer.add_scalar(tag, v, step)
+        self.writer.add_histogram("code/activations", codes.detach().float().cpu().flatten(), step)
+        self.writer.add_image("reconstructions", picture, step)
+        return pictures.save_png(picture, self.dir / "reconstructions" / f"epoch_{epoch:03d}.png")
+
+    def text(self, tag: str, text: str, step: int) -> None:
+        self.writer.add_text(tag, text, step)
+
+    def close(self) -> None:
+        self.writer.flush()
+        self.writer.close()
