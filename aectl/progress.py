@@ -12,7 +12,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)
 
 
 class TrainProgress:

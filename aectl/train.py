@@ -87,12 +87,13 @@ def train(cfg: DictConfig, run_dir: str | Path) -> float:
     log.text("run/summary", f"{model.completeness}: code_dim={model.code_dim}, input size={model.input_size}", 0)
 
     steps_per_epoch = math.ceil(n / batch)
-    step, best, best_epoch, t_start = 0, math.inf, 0, time.perf_counter()
+    step, best, best_epoch, t_start, t_train = 0, math.inf, 0, time.perf_counter(), 0.0
     window = torch.zeros(3, device=device)
     t_window, lr = time.perf_counter(), opt.param_groups[0]["lr"]
     with TrainProgress(steps_per_epoch * t.max_epochs, t.max_epochs) as bar:
         for epoch in range(1, t.max_epochs + 1):
             model.train()
+            t_epoch = time.perf_counter()
             sums = torch.zeros(3, device=device)
             for idx in torch.randperm(n, device=device).split(batch):
                 total, recon, term = losses(model, reg, data.train_x[idx], t.loss)
@@ -113,11 +114,12 @@ def train(cfg: DictConfig, run_dir: str | Path) -> float:
                     window.zero_()
                     t_window = now
             train_loss, train_recon, train_term = (sums / steps_per_epoch).tolist()
+            t_train += time.perf_counter() - t_epoch  # training steps only, after the sync above
             if not math.isfinite(train_loss):
                 raise UserError("training", f"loss became {train_loss} in epoch {epoch} (step {step}); "
                                 "lower optim.lr or regularizer.weight")
             val = evaluate(model, reg, data.val_x, t.loss, batch)
-            sps_run = step * batch / (time.perf_counter() - t_start)
+            sps_run = step * batch / t_train
             scalars = {"val/recon": val["val/recon"], "val/penalty": val["val/penalty"],
                        "epoch/train_loss": train_loss, "epoch/train_recon": train_recon,
                        **{k: v.item() for k, v in code_stats(val["codes"]).items()}}
