@@ -66,7 +66,9 @@ def split(
     extras: dict[str, Any] | None = None,
 ) -> Data:
     """Seeded random train/val split. `val_fraction=0` validates on the training set."""
-    require(0.0 <= val_fraction < 1.0, "dataset.val_fraction", val_fraction, "allowed: 0 <= value < 1")
+    require(
+        0.0 <= val_fraction < 1.0, "dataset.val_fraction", val_fraction, "allowed: 0 <= value < 1"
+    )
     x = x.float().contiguous()
     n = x.shape[0]
     require(n >= 1, f"dataset ({name})", n, "the dataset holds no samples")

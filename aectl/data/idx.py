@@ -1,0 +1,173 @@
+"""MNIST-format IDX files read from paths in the config, gzip-compressed or raw.
+
+For any MNIST-like set already on disk (the official files, EMNIST, a private set written
+in the same format) without going through torchvision's fixed folder layout or a download.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from aectl.config.schema import schema
+from aectl.data.base import IMAGE, Data, split
+from aectl.data.common import DatasetConfig
+from aectl.data.paths import resolve
+from aectl.errors import UserError, require
+
+IMAGES_MAGIC, LABELS_MAGIC = 0x00000803, 0x00000801
+_TYPE_NAMES = {
+    0x08: "uint8",
+    0x09: "int8",
+    0x0B: "int16",
+    0x0C: "int32",
+    0x0D: "float32",
+    0x0E: "float64",
+}
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+@schema("dataset", "idx")
+@dataclass
+class IdxConfig(DatasetConfig):
+    _target_: str = "aectl.data.idx.load"
+    images: str = "???"  # IDX image file (magic 0x00000803), .gz or raw
+    labels: str | None = None  # IDX label file (magic 0x00000801), or null for no labels
+    limit: int | None = None  # keep only the first N samples (null: all)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check(self.images, self.labels, self.limit)
+
+
+def _check(images: str, labels: str | None, limit: int | None) -> None:
+    require(bool(images), "dataset.images", images, "allowed: a path to an IDX image file")
+    require(
+        labels is None or bool(labels),
+        "dataset.labels",
+        labels,
+        "allowed: a path to an IDX label file, or null",
+    )
+    require(
+        limit is None or limit >= 1,
+        "dataset.limit",
+        limit,
+        "allowed: an integer >= 1, or null for all",
+    )
+
+
+def read_bytes(path: str, field: str) -> bytes:
+    """The file's bytes, gunzipped when it starts with the gzip magic; UserError otherwise."""
+    if not os.path.exists(path):
+        raise UserError(field, f"{path}: no such file")
+    if os.path.isdir(path):
+        raise UserError(field, f"{path} is a directory; expected a file")
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        raise UserError(field, f"{path}: cannot read the file ({e.strerror or e})") from None
+    if raw[:2] != _GZIP_MAGIC:
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as e:
+        raise UserError(field, f"{path}: corrupt or truncated gzip data ({e})") from None
+
+
+def parse_idx(data: bytes, path: str, field: str, *, ndim: int) -> np.ndarray:
+    """Parse an IDX file of unsigned bytes with `ndim` dimensions (big-endian header)."""
+    want = IMAGES_MAGIC if ndim == 3 else LABELS_MAGIC
+    what = "images" if ndim == 3 else "labels"
+    if len(data) < 4 or data[0] != 0 or data[1] != 0:
+        got = data[:4].hex() or "empty"
+        raise UserError(
+            field,
+            f"{path} is not an IDX file (starts with 0x{got}); expected IDX {what}, magic 0x{want:08x}",
+        )
+    code, nd = data[2], data[3]
+    if code != 0x08:
+        name = _TYPE_NAMES.get(code, "unknown")
+        raise UserError(
+            field,
+            f"{path}: IDX data type 0x{code:02x} ({name}) is not supported; expected uint8 (0x08)",
+        )
+    if nd != ndim:
+        kind = {1: "an IDX label file", 3: "an IDX image file"}.get(
+            nd, f"an IDX file with {nd} dimensions"
+        )
+        raise UserError(
+            field,
+            f"{path} is {kind} (magic 0x{0x800 + nd:08x}); expected IDX {what}, magic 0x{want:08x}",
+        )
+    header = 4 + 4 * nd
+    if len(data) < header:
+        raise UserError(
+            field, f"{path} is truncated: {len(data)} bytes, shorter than its {header}-byte header"
+        )
+    dims = [int(d) for d in np.frombuffer(data, dtype=">u4", count=nd, offset=4)]
+    promised = int(np.prod(dims, dtype=np.int64))
+    held = len(data) - header
+    shape = "x".join(map(str, dims))
+    if held < promised:
+        raise UserError(
+            field,
+            f"{path} is truncated: its header promises {shape} = {promised} bytes of data, the file holds {held}",
+        )
+    if held > promised:
+        raise UserError(
+            field,
+            f"{path} has {held - promised} bytes after the {shape} = {promised} its header promises; not a well-formed IDX file",
+        )
+    return np.frombuffer(data, dtype=np.uint8, count=promised, offset=header).reshape(dims)
+
+
+def read_idx(path: str, field: str, *, ndim: int) -> np.ndarray:
+    """Read an IDX uint8 file (gzip detected by magic bytes) into a read-only array."""
+    return parse_idx(read_bytes(path, field), path, field, ndim=ndim)
+
+
+def load(
+    images: str,
+    labels: str | None = None,
+    limit: int | None = None,
+    val_fraction: float = 0.1,
+    split_seed: int = 0,
+) -> Data:
+    _check(images, labels, limit)
+    images_path = os.path.abspath(resolve(images))
+    imgs = read_idx(images_path, "dataset.images", ndim=3)
+    n = imgs.shape[0]
+    if n == 0:
+        raise UserError("dataset.images", f"{images_path} holds 0 images")
+    y = None
+    if labels is not None:
+        labels_path = os.path.abspath(resolve(labels))
+        lab = read_idx(labels_path, "dataset.labels", ndim=1)
+        if lab.shape[0] != n:
+            raise UserError(
+                "dataset.labels",
+                f"{labels_path} holds {lab.shape[0]} labels but dataset.images ({images_path}) holds {n} images",
+            )
+        y = torch.from_numpy(lab[:limit].astype(np.int64))
+    x = torch.from_numpy(imgs[:limit].copy()).unsqueeze(1).float().div_(255.0)  # (N,1,H,W)
+    return split(
+        x,
+        y,
+        val_fraction=val_fraction,
+        seed=split_seed,
+        shape=tuple(x.shape[1:]),
+        kind=IMAGE,
+        name="idx",
+        scaling={
+            "source": f"IDX file {images_path}",
+            "raw_dtype": "uint8",
+            "raw_range": [0, 255],
+            "divide_by": 255.0,
+        },
+    )

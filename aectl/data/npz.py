@@ -1,0 +1,201 @@
+"""Arrays from a NumPy `.npz` archive: bring any data set you can put into an array.
+
+Arrays of ndim 3 (N, H, W) or 4 (N, C, H, W) are taken as images and ndim 2 (N, D) as
+vectors, unless `image` says otherwise; uint8 pixels are scaled to [0, 1] by default.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from aectl.config.schema import schema
+from aectl.data.base import IMAGE, VECTOR, Data, split
+from aectl.data.common import DatasetConfig
+from aectl.data.paths import resolve
+from aectl.errors import UserError, require
+
+SCALES = ("auto", "none", "div255", "minmax")
+_SCALES_ALLOWED = (
+    "allowed: auto (uint8 -> /255, other dtypes as is) | none | div255 | minmax (to [0, 1])"
+)
+
+
+@schema("dataset", "npz")
+@dataclass
+class NpzConfig(DatasetConfig):
+    _target_: str = "aectl.data.npz.load"
+    path: str = "???"  # the .npz archive (numpy.savez / savez_compressed)
+    key: str = "x"  # array holding the samples, first axis = sample
+    labels_key: str | None = None  # optional 1-D integer array of labels
+    image: bool | None = None  # null: ndim 3/4 -> images, ndim 2 -> vectors
+    scale: str = "auto"  # auto | none | div255 | minmax
+    limit: int | None = None  # keep only the first N samples (null: all)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check(self.path, self.key, self.labels_key, self.scale, self.limit)
+
+
+def _check(path: str, key: str, labels_key: str | None, scale: str, limit: int | None) -> None:
+    require(bool(path), "dataset.path", path, "allowed: a path to an .npz file")
+    require(bool(key), "dataset.key", key, "allowed: the name of an array in the .npz file")
+    require(
+        labels_key is None or bool(labels_key),
+        "dataset.labels_key",
+        labels_key,
+        "allowed: an array name, or null",
+    )
+    require(scale in SCALES, "dataset.scale", scale, _SCALES_ALLOWED)
+    require(
+        limit is None or limit >= 1,
+        "dataset.limit",
+        limit,
+        "allowed: an integer >= 1, or null for all",
+    )
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split()) or type(e).__name__
+
+
+def _open(path: str):
+    if not os.path.exists(path):
+        raise UserError("dataset.path", f"{path}: no such file")
+    if os.path.isdir(path):
+        raise UserError("dataset.path", f"{path} is a directory; expected an .npz file")
+    try:
+        z = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise UserError(
+            "dataset.path", f"{path} is not a readable .npz archive ({_one_line(e)})"
+        ) from None
+    if not isinstance(z, np.lib.npyio.NpzFile):
+        raise UserError(
+            "dataset.path",
+            f"{path} is a .npy file (one array), not an .npz archive; save it with numpy.savez(path, x=array)",
+        )
+    return z
+
+
+def _get(z, path: str, key: str, field: str) -> np.ndarray:
+    if key not in z.files:
+        present = ", ".join(z.files) or "none"
+        raise UserError(field, f"no array {key!r} in {path}; keys present: {present}")
+    try:
+        a = z[key]
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise UserError(field, f"cannot read array {key!r} from {path} ({_one_line(e)})") from None
+    if not (
+        a.dtype == np.bool_
+        or np.issubdtype(a.dtype, np.integer)
+        or np.issubdtype(a.dtype, np.floating)
+    ):
+        raise UserError(
+            field,
+            f"array {key!r} in {path} has dtype {a.dtype}; expected numbers (bool, int, uint, float)",
+        )
+    return a
+
+
+def load(
+    path: str,
+    key: str = "x",
+    labels_key: str | None = None,
+    image: bool | None = None,
+    scale: str = "auto",
+    limit: int | None = None,
+    val_fraction: float = 0.1,
+    split_seed: int = 0,
+) -> Data:
+    _check(path, key, labels_key, scale, limit)
+    full = os.path.abspath(resolve(path))
+    with _open(full) as z:
+        a = _get(z, full, key, "dataset.key")
+        lab = None if labels_key is None else _get(z, full, labels_key, "dataset.labels_key")
+
+    n = a.shape[0] if a.ndim else 0
+    if a.ndim < 2 or n == 0:
+        raise UserError(
+            "dataset.key",
+            f"array {key!r} in {full} has shape {a.shape}; expected (N, D) vectors or (N, H, W) / (N, C, H, W) images with N >= 1",
+        )
+    is_image = a.ndim in (3, 4) if image is None else image
+    layout = None
+    if is_image:
+        if a.ndim not in (3, 4):
+            raise UserError(
+                "dataset.image",
+                f"array {key!r} in {full} has shape {a.shape}; images need (N, H, W) or (N, C, H, W)",
+            )
+        if a.ndim == 3:
+            a = a[:, None]
+        elif a.shape[1] not in (1, 3, 4) and a.shape[3] in (1, 3, 4):
+            a, layout = a.transpose(0, 3, 1, 2), "NHWC -> NCHW"
+    elif a.ndim > 2:
+        a, layout = (
+            a.reshape(n, -1),
+            f"{tuple(a.shape[1:])} flattened to ({int(np.prod(a.shape[1:]))},)",
+        )
+
+    y = None
+    if lab is not None:
+        if lab.ndim != 1 or lab.shape[0] != n:
+            raise UserError(
+                "dataset.labels_key",
+                f"array {labels_key!r} in {full} has shape {lab.shape}; expected ({n},), one label per sample of {key!r}",
+            )
+        if np.issubdtype(lab.dtype, np.floating) and not np.all(lab == np.round(lab)):
+            raise UserError(
+                "dataset.labels_key", f"array {labels_key!r} in {full} holds non-integer values"
+            )
+        if lab.size and lab.min() < 0:
+            raise UserError(
+                "dataset.labels_key", f"array {labels_key!r} in {full} holds negative labels"
+            )
+        y = torch.from_numpy(lab[:limit].astype(np.int64))
+
+    a = a[:limit]
+    raw_dtype = str(a.dtype)
+    x = torch.from_numpy(np.ascontiguousarray(a).astype(np.float32, copy=False))
+    if not torch.isfinite(x).all():
+        raise UserError("dataset.key", f"array {key!r} in {full} holds NaN or infinite values")
+    lo, hi = float(x.min()), float(x.max())
+    subtract, divide = 0.0, 1.0
+    if scale == "div255" or (scale == "auto" and raw_dtype == "uint8"):
+        divide = 255.0
+    elif scale == "minmax":
+        if hi == lo:
+            raise UserError(
+                "dataset.scale",
+                f"minmax: array {key!r} in {full} is constant ({lo}); use scale=none",
+            )
+        subtract, divide = lo, hi - lo
+    if subtract:
+        x = x - subtract
+    if divide != 1.0:
+        x = x / divide
+    scaling = {
+        "source": f"{full}[{key}]",
+        "scale": scale,
+        "raw_dtype": raw_dtype,
+        "raw_range": [lo, hi],
+        "subtract": subtract,
+        "divide_by": divide,
+    }
+    if layout:
+        scaling["layout"] = layout
+    return split(
+        x,
+        y,
+        val_fraction=val_fraction,
+        seed=split_seed,
+        shape=tuple(x.shape[1:]),
+        kind=IMAGE if is_image else VECTOR,
+        name="npz",
+        scaling=scaling,
+    )

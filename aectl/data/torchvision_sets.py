@@ -1,0 +1,133 @@
+"""Shared loader for the torchvision datasets options (mnist, fashion_mnist, cifar10).
+
+The per-option modules only register their schema and name the torchvision class; the
+whole split is read at once from the dataset's `.data`/`.targets` (no per-item decoding),
+and torchvision's "Dataset not found" RuntimeError becomes a UserError saying where we
+looked and how to fix it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from aectl.data.base import IMAGE, Data, split
+from aectl.data.common import DatasetConfig
+from aectl.data.paths import resolve
+from aectl.errors import UserError, require
+
+# torchvision class name -> (folder under root, files it must find there)
+_MNIST_FILES = [
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+]
+_CIFAR10_FILES = [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta"]
+LAYOUT = {
+    "MNIST": (os.path.join("MNIST", "raw"), _MNIST_FILES),
+    "FashionMNIST": (os.path.join("FashionMNIST", "raw"), _MNIST_FILES),
+    "CIFAR10": ("cifar-10-batches-py", _CIFAR10_FILES),
+}
+
+
+@dataclass
+class TorchvisionConfig(DatasetConfig):
+    """Fields shared by the torchvision options (each subclass sets `_target_`)."""
+
+    root: str = "data"  # folder holding torchvision's layout, e.g. <root>/MNIST/raw
+    download: bool = False  # fetch the files into root if missing (needs internet)
+    train: bool = True  # official split to load: train (true) or test (false)
+    limit: int | None = None  # keep only the first N samples (null: all)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(self.root, self.limit)
+
+
+def check(root: str, limit: int | None) -> None:
+    require(bool(root), "dataset.root", root, "allowed: a folder path")
+    require(
+        limit is None or limit >= 1,
+        "dataset.limit",
+        limit,
+        "allowed: an integer >= 1, or null for all",
+    )
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
+def load_torchvision(
+    cls_name: str,
+    name: str,
+    *,
+    root: str,
+    download: bool,
+    train: bool,
+    limit: int | None,
+    val_fraction: float,
+    split_seed: int,
+) -> Data:
+    """Load torchvision.datasets.<cls_name> whole into a `Data` (images scaled to [0, 1])."""
+    import torchvision.datasets as tvd
+
+    check(root, limit)
+    cls = getattr(tvd, cls_name)
+    root_abs = os.path.abspath(resolve(root))
+    sub, files = LAYOUT[cls_name]
+    folder = os.path.join(root_abs, sub)
+    try:
+        ds = cls(root_abs, train=train, download=download)
+    except Exception as e:  # torchvision signals missing/corrupt files with assorted errors
+        missing = [f for f in files if not os.path.isfile(os.path.join(folder, f))]
+        if missing and download:
+            raise UserError(
+                "dataset.download",
+                f"could not download {cls_name} into {root_abs} ({_one_line(e)}); check the internet "
+                f"connection, or set dataset.download=false and place the files in {folder}",
+            ) from None
+        if missing:
+            raise UserError(
+                "dataset.root",
+                f"{cls_name} files not found in {folder} (missing: {', '.join(missing)}); set "
+                "dataset.download=true on a machine with internet, or place the files there",
+            ) from None
+        raise UserError(
+            "dataset.root",
+            f"{cls_name} files in {folder} could not be read ({_one_line(e)}); delete them and set "
+            "dataset.download=true, or replace them with intact copies",
+        ) from None
+
+    data = ds.data[:limit]
+    targets = ds.targets[:limit]
+    if isinstance(data, np.ndarray):  # CIFAR: uint8 (N, H, W, C)
+        data = torch.from_numpy(np.ascontiguousarray(data))
+    if data.ndim == 3:  # MNIST family: uint8 (N, H, W)
+        data = data.unsqueeze(1)
+    else:
+        data = data.permute(0, 3, 1, 2)
+    x = data.float().div_(255.0)
+    y = torch.as_tensor(targets, dtype=torch.int64)
+    which = "train" if train else "test"
+    return split(
+        x,
+        y,
+        val_fraction=val_fraction,
+        seed=split_seed,
+        shape=tuple(x.shape[1:]),
+        kind=IMAGE,
+        name=name,
+        scaling={
+            "source": f"torchvision.datasets.{cls_name} ({which} split) from {folder}",
+            "raw_dtype": "uint8",
+            "raw_range": [0, 255],
+            "divide_by": 255.0,
+        },
+        extras={"classes": list(getattr(ds, "classes", []))},
+    )
