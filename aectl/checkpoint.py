@@ -49,15 +49,22 @@ def load(path: str | os.PathLike, field: str = "checkpoint") -> dict[str, Any]:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UserError(field, f"{str(path)!r} is not a tensor checkpoint (refused by weights_only loading: {first})") from None
+        raise UserError(
+            field,
+            f"{str(path)!r} is not a tensor checkpoint (refused by weights_only loading: {first})",
+        ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
-        raise UserError(field, f"{str(path)!r} is corrupt or truncated ({type(e).__name__})") from None
+        raise UserError(
+            field, f"{str(path)!r} is corrupt or truncated ({type(e).__name__})"
+        ) from None
     if not isinstance(state, dict) or "model" not in state:
         raise UserError(field, f"{str(path)!r} is not an aectl checkpoint (no 'model' entry)")
     return state
 
 
-def load_model_state(model: torch.nn.Module, state: dict[str, Any], field: str = "checkpoint") -> None:
+def load_model_state(
+    model: torch.nn.Module, state: dict[str, Any], field: str = "checkpoint"
+) -> None:
     """Load weights, naming every mismatching shape instead of PyTorch's long message."""
     own = model.state_dict()
     theirs = state["model"]
@@ -69,6 +76,8 @@ def load_model_state(model: torch.nn.Module, state: dict[str, Any], field: str =
     missing = sorted(set(own) - set(theirs))
     unexpected = sorted(set(theirs) - set(own))
     if problems or missing or unexpected:
-        parts = problems + [f"missing {k}" for k in missing] + [f"unexpected {k}" for k in unexpected]
+        parts = (
+            problems + [f"missing {k}" for k in missing] + [f"unexpected {k}" for k in unexpected]
+        )
         raise UserError(field, "checkpoint is of another architecture: " + "; ".join(parts[:6]))
     model.load_state_dict(theirs)

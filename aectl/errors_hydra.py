@@ -28,7 +28,12 @@ def _allowed_keys(exc: OmegaConfBaseException) -> str:
 
 def one_line(exc: BaseException) -> str | None:
     """The message for a user error, or None if `exc` looks like a bug (keep the traceback)."""
-    from hydra.errors import ConfigCompositionException, HydraException, MissingConfigException, OverrideParseException
+    from hydra.errors import (
+        ConfigCompositionException,
+        HydraException,
+        MissingConfigException,
+        OverrideParseException,
+    )
 
     chain: list[BaseException] = []
     e: BaseException | None = exc

@@ -24,9 +24,12 @@ def table(model, x: torch.Tensor) -> tuple[Table, int]:
     for xi, hi, oi in zip(x.flatten(1), h, out):
         ok = int(oi.argmax()) == int(xi.argmax())
         correct += ok
-        t.add_row("".join(str(int(v)) for v in xi.round().tolist()),
-                  " ".join(f"{v:.2f}" for v in hi.tolist()),
-                  " ".join(f"{v:.2f}" for v in oi.tolist()), "✓" if ok else "✗")
+        t.add_row(
+            "".join(str(int(v)) for v in xi.round().tolist()),
+            " ".join(f"{v:.2f}" for v in hi.tolist()),
+            " ".join(f"{v:.2f}" for v in oi.tolist()),
+            "✓" if ok else "✗",
+        )
     return t, correct
 
 

@@ -47,7 +47,9 @@ def figure_to_tensor(fig) -> torch.Tensor:
 
 
 def onehot_table(x: torch.Tensor, h: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
-    fig, axes = plt.subplots(1, 3, figsize=(7, 3), gridspec_kw={"width_ratios": [x.shape[1], h.shape[1], x.shape[1]]})
+    fig, axes = plt.subplots(
+        1, 3, figsize=(7, 3), gridspec_kw={"width_ratios": [x.shape[1], h.shape[1], x.shape[1]]}
+    )
     for ax, m, title in zip(axes, (x, h, x_hat), ("input", "hidden", "output")):
         m = m.detach().float().cpu().numpy()
         ax.imshow(m, cmap="viridis", vmin=0, vmax=1, aspect="auto")
@@ -55,8 +57,15 @@ def onehot_table(x: torch.Tensor, h: torch.Tensor, x_hat: torch.Tensor) -> torch
         ax.set_xticks([])
         ax.set_yticks(range(m.shape[0]))
         for (i, j), v in np.ndenumerate(m):
-            ax.text(j, i, f"{v:.1f}" if title == "hidden" else ("1" if v > 0.5 else "0"),
-                    ha="center", va="center", color="w" if v < 0.5 else "k", fontsize=7)
+            ax.text(
+                j,
+                i,
+                f"{v:.1f}" if title == "hidden" else ("1" if v > 0.5 else "0"),
+                ha="center",
+                va="center",
+                color="w" if v < 0.5 else "k",
+                fontsize=7,
+            )
     fig.tight_layout()
     return figure_to_tensor(fig)
 
@@ -79,7 +88,13 @@ def manifold_scatter(x: torch.Tensor, x_hat: torch.Tensor, curve=None) -> torch.
 def vector_rows(rows: list[torch.Tensor], names: list[str]) -> torch.Tensor:
     fig, axes = plt.subplots(len(rows), 1, figsize=(8, 1.2 * len(rows)))
     for ax, r, name in zip(np.atleast_1d(axes), rows, names):
-        ax.imshow(r.detach().float().cpu().flatten(1).numpy(), aspect="auto", cmap="viridis", vmin=0, vmax=1)
+        ax.imshow(
+            r.detach().float().cpu().flatten(1).numpy(),
+            aspect="auto",
+            cmap="viridis",
+            vmin=0,
+            vmax=1,
+        )
         ax.set_ylabel(name)
         ax.set_xticks([])
     fig.tight_layout()

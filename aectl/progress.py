@@ -36,7 +36,9 @@ class TrainProgress:
                 transient=False,
             )
             self.bar.__enter__()
-            self.task = self.bar.add_task("train", total=self.total, epoch=1, epochs=self.max_epochs, loss="-", sps="-")
+            self.task = self.bar.add_task(
+                "train", total=self.total, epoch=1, epochs=self.max_epochs, loss="-", sps="-"
+            )
         return self
 
     def advance(self) -> None:
@@ -47,7 +49,9 @@ class TrainProgress:
         if self.bar is not None:
             self.bar.update(self.task, epoch=epoch, loss=f"{loss:.4g}", sps=f"{samples_per_s:,.0f}")
 
-    def epoch_done(self, epoch: int, step: int, train_loss: float, val_recon: float, samples_per_s: float) -> None:
+    def epoch_done(
+        self, epoch: int, step: int, train_loss: float, val_recon: float, samples_per_s: float
+    ) -> None:
         line = (
             f"epoch {epoch}/{self.max_epochs}  step {step}  train/loss {train_loss:.5g}  "
             f"val/recon {val_recon:.5g}  {samples_per_s:,.0f} samples/s"

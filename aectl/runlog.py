@@ -43,7 +43,16 @@ class RunLog:
         self.writer = SummaryWriter(log_dir=str(run_dir))
         (run_dir / "reconstructions").mkdir(parents=True, exist_ok=True)
 
-    def step(self, step: int, total: float, recon: float, term: float, weight: float, lr: float, sps: float) -> None:
+    def step(
+        self,
+        step: int,
+        total: float,
+        recon: float,
+        term: float,
+        weight: float,
+        lr: float,
+        sps: float,
+    ) -> None:
         w = self.writer
         w.add_scalar("train/loss", total, step)
         w.add_scalar("train/recon", recon, step)
@@ -53,10 +62,12 @@ class RunLog:
         w.add_scalar("train/lr", lr, step)
         w.add_scalar("train/samples_per_s", sps, step)
 
-    def epoch(self, epoch: int, step: int, scalars: dict[str, float], codes: torch.Tensor, picture: torch.Tensor) -> Path:
+    def epoch(self, step: int, scalars: dict[str, float], codes: torch.Tensor) -> None:
         for tag, v in scalars.items():
             self.writer.add_scalar(tag, v, step)
         self.writer.add_histogram("code/activations", codes.detach().float().cpu().flatten(), step)
+
+    def picture(self, epoch: int, step: int, picture: torch.Tensor) -> Path:
         self.writer.add_image("reconstructions", picture, step)
         return pictures.save_png(picture, self.dir / "reconstructions" / f"epoch_{epoch:03d}.png")
 

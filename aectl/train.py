@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from hydra.utils import instantiate
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate as hydra_instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from aectl import checkpoint, device as devices, pictures
+from aectl import checkpoint, pictures
+from aectl import device as devices
 from aectl.config.validate import validate
 from aectl.data.base import MANIFOLD, ONEHOT, Data
 from aectl.errors import UserError, require
@@ -28,6 +30,19 @@ from aectl.seeding import rng_state, seed_everything
 from aectl.step import losses
 
 
+def instantiate(node: Any, **kwargs: Any) -> Any:
+    """hydra.utils.instantiate, but a UserError raised by the target reaches the user as is."""
+    try:
+        return hydra_instantiate(node, **kwargs)
+    except InstantiationException as e:
+        cause = e.__cause__
+        while cause is not None and not isinstance(cause, UserError):
+            cause = cause.__cause__
+        if cause is not None:
+            raise cause from None
+        raise
+
+
 def build(cfg: DictConfig, device: torch.device) -> tuple[Data, Autoencoder, Regularizer]:
     """Instantiate dataset, model and regularizer from the config and check they fit together."""
     data: Data = instantiate(cfg.dataset).to(device)
@@ -35,13 +50,19 @@ def build(cfg: DictConfig, device: torch.device) -> tuple[Data, Autoencoder, Reg
     reg: Regularizer = instantiate(cfg.regularizer)
     reg.check(model, data)
     if cfg.trainer.loss == "bce":
-        require(model.output_activation == "sigmoid", "trainer.loss", "bce",
-                "BCE needs outputs in (0, 1): set arch.output_activation=sigmoid or trainer.loss=mse")
+        require(
+            model.output_activation == "sigmoid",
+            "trainer.loss",
+            "bce",
+            "BCE needs outputs in (0, 1): set arch.output_activation=sigmoid or trainer.loss=mse",
+        )
     return data, model, reg
 
 
 @torch.no_grad()
-def evaluate(model: Autoencoder, reg: Regularizer, x: torch.Tensor, loss: str, batch: int) -> dict[str, Any]:
+def evaluate(
+    model: Autoencoder, reg: Regularizer, x: torch.Tensor, loss: str, batch: int
+) -> dict[str, Any]:
     """Validation numbers on clean inputs (no corruption, no dropout), plus all the codes."""
     model.eval()
     sums = torch.zeros(2, device=x.device)
@@ -52,12 +73,21 @@ def evaluate(model: Autoencoder, reg: Regularizer, x: torch.Tensor, loss: str, b
         sums += torch.stack([recon.detach(), term.detach()]) * len(xb)
         codes.append(model.encode(xb))
     recon, term = (sums / len(x)).tolist()
-    return {"val/recon": recon, "val/penalty": reg.weight * term, "val/term": term, "codes": torch.cat(codes)}
+    return {
+        "val/recon": recon,
+        "val/penalty": reg.weight * term,
+        "val/term": term,
+        "codes": torch.cat(codes),
+    }
 
 
 def picture(data: Data, model: Autoencoder, reg: Regularizer, n: int) -> torch.Tensor:
-    x = data.val_x if data.kind != MANIFOLD else data.val_x[:512]
-    x = x[:n] if data.kind not in (MANIFOLD, ONEHOT) else x
+    if data.kind == MANIFOLD:
+        x = data.val_x[:512]
+    elif data.kind == ONEHOT:
+        x = torch.unique(data.val_x, dim=0).flip(0)  # each pattern once, in order
+    else:
+        x = data.val_x[:n]
     with torch.no_grad():
         x_in = reg.corrupt(x) if reg.name == "denoising" else None
         h = model.encode(x if x_in is None else x_in)
@@ -73,7 +103,12 @@ def train(cfg: DictConfig, run_dir: str | Path) -> float:
     seed_everything(t.seed)
     data, model, reg = build(cfg, device)
     n, batch = len(data.train_x), t.batch_size
-    require(batch <= n, "trainer.batch_size", batch, f"allowed: 1..{n} (the training split holds {n} samples)")
+    require(
+        batch <= n,
+        "trainer.batch_size",
+        batch,
+        f"allowed: 1..{n} (the training split holds {n} samples)",
+    )
     opt: torch.optim.Optimizer = instantiate(cfg.optim, params=model.parameters())
     resolved = OmegaConf.to_container(cfg, resolve=True)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
@@ -84,7 +119,11 @@ def train(cfg: DictConfig, run_dir: str | Path) -> float:
         f"([bold]{model.completeness}[/]: input size {model.input_size})  regularizer={reg.describe()}"
     )
     console.print(f"run folder: {run_dir}")
-    log.text("run/summary", f"{model.completeness}: code_dim={model.code_dim}, input size={model.input_size}", 0)
+    log.text(
+        "run/summary",
+        f"{model.completeness}: code_dim={model.code_dim}, input size={model.input_size}",
+        0,
+    )
 
     steps_per_epoch = math.ceil(n / batch)
     step, best, best_epoch, t_start, t_train = 0, math.inf, 0, time.perf_counter(), 0.0
@@ -116,37 +155,67 @@ def train(cfg: DictConfig, run_dir: str | Path) -> float:
             train_loss, train_recon, train_term = (sums / steps_per_epoch).tolist()
             t_train += time.perf_counter() - t_epoch  # training steps only, after the sync above
             if not math.isfinite(train_loss):
-                raise UserError("training", f"loss became {train_loss} in epoch {epoch} (step {step}); "
-                                "lower optim.lr or regularizer.weight")
+                raise UserError(
+                    "training",
+                    f"loss became {train_loss} in epoch {epoch} (step {step}); "
+                    "lower optim.lr or regularizer.weight",
+                )
             val = evaluate(model, reg, data.val_x, t.loss, batch)
             sps_run = step * batch / t_train
-            scalars = {"val/recon": val["val/recon"], "val/penalty": val["val/penalty"],
-                       "epoch/train_loss": train_loss, "epoch/train_recon": train_recon,
-                       **{k: v.item() for k, v in code_stats(val["codes"]).items()}}
-            log.epoch(epoch, step, scalars, val["codes"], picture(data, model, reg, t.num_images))
+            scalars = {
+                "val/recon": val["val/recon"],
+                "val/penalty": val["val/penalty"],
+                "epoch/train_loss": train_loss,
+                "epoch/train_recon": train_recon,
+                **{k: v.item() for k, v in code_stats(val["codes"]).items()},
+            }
+            log.epoch(step, scalars, val["codes"])
+            if epoch % t.picture_every_n_epochs == 0 or epoch == t.max_epochs:
+                log.picture(epoch, step, picture(data, model, reg, t.num_images))
             metrics = {
-                "train/loss": train_loss, "train/recon": train_recon,
-                "train/penalty": reg.weight * train_term, "val/recon": val["val/recon"],
-                "val/penalty": val["val/penalty"], **{k: scalars[k] for k in scalars if k.startswith("code/")},
-                "epoch": epoch, "step": step, "wall_time_s": time.perf_counter() - t_start,
+                "train/loss": train_loss,
+                "train/recon": train_recon,
+                "train/penalty": reg.weight * train_term,
+                "val/recon": val["val/recon"],
+                "val/penalty": val["val/penalty"],
+                **{k: scalars[k] for k in scalars if k.startswith("code/")},
+                "epoch": epoch,
+                "step": step,
+                "wall_time_s": time.perf_counter() - t_start,
                 "samples_per_s": sps_run,
             }
-            state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
-                     "step": step, "rng": rng_state(), "config": resolved, "metrics": metrics}
+            state = {
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "epoch": epoch,
+                "step": step,
+                "rng": rng_state(),
+                "config": resolved,
+                "metrics": metrics,
+            }
             checkpoint.save(state, run_dir / "checkpoints" / "last.pt")
             if val["val/recon"] < best:
                 best, best_epoch = val["val/recon"], epoch
                 checkpoint.save(state, run_dir / "checkpoints" / "best.pt")
             bar.epoch_done(epoch, step, train_loss, val["val/recon"], sps_run)
     log.close()
-    metrics.update({"best_epoch": best_epoch, "best_val_recon": best,
-                    "completeness": model.completeness, "code_dim": model.code_dim,
-                    "input_size": model.input_size, "scaling": data.scaling})
+    metrics.update(
+        {
+            "best_epoch": best_epoch,
+            "best_val_recon": best,
+            "completeness": model.completeness,
+            "code_dim": model.code_dim,
+            "input_size": model.input_size,
+            "scaling": data.scaling,
+        }
+    )
     write_json(metrics, run_dir / "metrics.json")
     if data.kind == ONEHOT:
         from aectl.onehot_table import show
 
         show(model, data, run_dir)
-    console.print(f"done: val/recon {metrics['val/recon']:.5g} (best {best:.5g} at epoch {best_epoch}); "
-                  f"{metrics['samples_per_s']:,.0f} samples/s; run folder {run_dir}")
+    console.print(
+        f"done: val/recon {metrics['val/recon']:.5g} (best {best:.5g} at epoch {best_epoch}); "
+        f"{metrics['samples_per_s']:,.0f} samples/s; run folder {run_dir}"
+    )
     return float(metrics["val/recon"])

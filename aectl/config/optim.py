@@ -16,8 +16,15 @@ class OptimConfig:
     weight_decay: float = 0.0
 
     def __post_init__(self) -> None:
-        require(math.isfinite(self.lr) and self.lr > 0, "optim.lr", self.lr, "allowed: a number > 0")
-        require(self.weight_decay >= 0, "optim.weight_decay", self.weight_decay, "allowed: a number >= 0")
+        require(
+            math.isfinite(self.lr) and self.lr > 0, "optim.lr", self.lr, "allowed: a number > 0"
+        )
+        require(
+            self.weight_decay >= 0,
+            "optim.weight_decay",
+            self.weight_decay,
+            "allowed: a number >= 0",
+        )
 
 
 @schema("optim", "adam")

@@ -21,11 +21,18 @@ class TrainerConfig:
     loss: str = "mse"  # reconstruction loss against the clean input
     log_every_n_steps: int = 10
     num_images: int = 16  # samples shown in reconstruction grids
+    picture_every_n_epochs: int = 1  # reconstruction pictures (the last epoch always gets one)
 
     def __post_init__(self) -> None:
-        require(self.max_epochs >= 1, "trainer.max_epochs", self.max_epochs, "allowed: an integer >= 1")
-        require(self.batch_size >= 1, "trainer.batch_size", self.batch_size, "allowed: an integer >= 1")
-        require(self.device in DEVICES, "trainer.device", self.device, f"allowed: {', '.join(DEVICES)}")
+        require(
+            self.max_epochs >= 1, "trainer.max_epochs", self.max_epochs, "allowed: an integer >= 1"
+        )
+        require(
+            self.batch_size >= 1, "trainer.batch_size", self.batch_size, "allowed: an integer >= 1"
+        )
+        require(
+            self.device in DEVICES, "trainer.device", self.device, f"allowed: {', '.join(DEVICES)}"
+        )
         require(self.loss in LOSSES, "trainer.loss", self.loss, f"allowed: {', '.join(LOSSES)}")
         require(
             self.log_every_n_steps >= 1,
@@ -33,4 +40,12 @@ class TrainerConfig:
             self.log_every_n_steps,
             "allowed: an integer >= 1",
         )
-        require(self.num_images >= 1, "trainer.num_images", self.num_images, "allowed: an integer >= 1")
+        require(
+            self.picture_every_n_epochs >= 1,
+            "trainer.picture_every_n_epochs",
+            self.picture_every_n_epochs,
+            "allowed: an integer >= 1",
+        )
+        require(
+            self.num_images >= 1, "trainer.num_images", self.num_images, "allowed: an integer >= 1"
+        )

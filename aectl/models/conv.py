@@ -76,7 +76,10 @@ def build(
     enc: list[nn.Module] = []
     prev = c
     for ch in channels:
-        enc += [nn.Conv2d(prev, ch, kernel_size, stride=2, padding=pad), activations.make(activation)]
+        enc += [
+            nn.Conv2d(prev, ch, kernel_size, stride=2, padding=pad),
+            activations.make(activation),
+        ]
         hh, ww = sizes[-1]
         sizes.append(((hh + 2 * pad - kernel_size) // 2 + 1, (ww + 2 * pad - kernel_size) // 2 + 1))
         prev = ch
@@ -96,7 +99,11 @@ def build(
         base_w = (iw - 1) * 2 - 2 * pad + kernel_size
         dec.append(
             nn.ConvTranspose2d(
-                prev, ch_out, kernel_size, stride=2, padding=pad,
+                prev,
+                ch_out,
+                kernel_size,
+                stride=2,
+                padding=pad,
                 output_padding=(th - base_h, tw - base_w),
             )
         )

@@ -33,7 +33,12 @@ class ContractiveConfig(RegularizerConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        require(self.method in METHODS, "regularizer.method", self.method, f"allowed: {', '.join(METHODS)}")
+        require(
+            self.method in METHODS,
+            "regularizer.method",
+            self.method,
+            f"allowed: {', '.join(METHODS)}",
+        )
         require(
             self.num_projections >= 1,
             "regularizer.num_projections",

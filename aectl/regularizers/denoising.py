@@ -29,12 +29,17 @@ class DenoisingConfig(RegularizerConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        require(self.noise in NOISES, "regularizer.noise", self.noise, f"allowed: {', '.join(NOISES)}")
+        require(
+            self.noise in NOISES, "regularizer.noise", self.noise, f"allowed: {', '.join(NOISES)}"
+        )
         if self.noise == "gaussian":
             require(self.level >= 0, "regularizer.level", self.level, "allowed: a std >= 0")
         else:
             require(
-                0 <= self.level <= 1, "regularizer.level", self.level, "allowed: a probability in [0, 1]"
+                0 <= self.level <= 1,
+                "regularizer.level",
+                self.level,
+                "allowed: a probability in [0, 1]",
             )
 
 
@@ -53,7 +58,9 @@ def corrupt(x: torch.Tensor, noise: str, level: float) -> torch.Tensor:
 class Denoising(Regularizer):
     name = "denoising"
 
-    def __init__(self, weight: float = 0.0, noise: str = "masking", level: float = 0.25, clip: bool = False):
+    def __init__(
+        self, weight: float = 0.0, noise: str = "masking", level: float = 0.25, clip: bool = False
+    ):
         super().__init__(weight)
         self.noise, self.level, self.clip = noise, float(level), bool(clip)
 

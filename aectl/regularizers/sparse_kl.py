@@ -34,9 +34,7 @@ class SparseKLConfig(RegularizerConfig):
 def kl_divergence(rho: float, rho_hat: torch.Tensor) -> torch.Tensor:
     """Σ_j KL(Bernoulli(ρ) ‖ Bernoulli(ρ̂_j))."""
     rho_hat = rho_hat.clamp(EPS, 1 - EPS)
-    return (
-        rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))
-    ).sum()
+    return (rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))).sum()
 
 
 class SparseKL(Regularizer):

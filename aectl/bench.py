@@ -1,0 +1,760 @@
+"""`aectl bench`: aectl's training step against the tutorial loop, regularizer costs, logging cost.
+
+Why it exists: speed claims in this project are measured here, never in timed tests
+(issue 6). Everything is timed in one process, interleaved (every variant runs a chunk of
+steps, then the next, with the order rotated each repeat), after warm-up, and the median
+over repeats is reported, so load from other processes hits all variants alike. Ratios
+are quotients of the medians printed next to them.
+
+It times aectl's real step (`aectl.fast_step.make_step`, which calls `aectl.step.losses`)
+over data held on the device as one float tensor and batched by a random permutation, as
+`aectl train` does, with the window of losses read back every 10 steps. The reference is
+`aectl.bench_reference`. Data: the real MNIST test split when its IDX file is found, else
+random images of the same shape. Model: the 784-512-256-32 MLP autoencoder.
+
+Imports only torch, the standard library, rich (optional) and aectl modules that work
+without Hydra, so it runs on a machine that has nothing but torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import math
+import os
+import platform
+import statistics
+import struct
+import sys
+import time
+import types
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+def _allow_missing_hydra() -> None:
+    """Model and regularizer modules register Hydra schemas on import; without Hydra
+    installed, give them a schema decorator that does nothing (the bench never composes)."""
+    try:
+        import aectl.config.schema  # noqa: F401
+    except ModuleNotFoundError as e:
+        if (e.name or "").split(".")[0] not in ("hydra", "omegaconf"):
+            raise
+        stub = types.ModuleType("aectl.config.schema")
+        stub.schema = lambda group, name: lambda cls: cls  # type: ignore[attr-defined]
+        sys.modules["aectl.config.schema"] = stub
+
+
+_allow_missing_hydra()
+
+from aectl import bench_reference  # noqa: E402
+from aectl.fast_step import WARMUP_STEPS, make_step  # noqa: E402
+from aectl.models.mlp import build as build_mlp  # noqa: E402
+from aectl.regularizers.base import Regularizer  # noqa: E402
+from aectl.regularizers.contractive import Contractive  # noqa: E402
+from aectl.regularizers.denoising import Denoising  # noqa: E402
+from aectl.regularizers.dropout import Dropout  # noqa: E402
+from aectl.regularizers.none import NoRegularizer  # noqa: E402
+from aectl.regularizers.sparse_kl import SparseKL  # noqa: E402
+from aectl.regularizers.sparse_l1 import SparseL1  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+MNIST_NAME = "t10k-images-idx3-ubyte.gz"
+MNIST_CANDIDATES = (
+    REPO.parent / "shared/data/mnist-t10k" / MNIST_NAME,
+    REPO / "shared/data/mnist-t10k" / MNIST_NAME,
+)
+SYNTHETIC_SHAPE = (10_000, 28, 28)
+LR = 1e-3
+LOG_EVERY = 10  # train.py's default trainer.log_every_n_steps
+EXACT_STEP_DIVISOR = 8  # the exact Jacobian is slow: it runs steps // 8 steps per chunk
+
+# name -> mlp.build keyword arguments (input 1x28x28 = 784)
+MODELS: dict[str, dict[str, Any]] = {
+    "784-512-256-32": {"code_dim": 32, "hidden": [512, 256]},
+    "784-512-256-32, sigmoid code": {
+        "code_dim": 32,
+        "hidden": [512, 256],
+        "code_activation": "sigmoid",
+    },
+    "784-512 sigmoid (one layer)": {"code_dim": 512, "hidden": [], "code_activation": "sigmoid"},
+}
+DEEP, DEEP_SIGMOID, ONE_LAYER = MODELS
+
+# (row, model, regularizer factory); each model's "none" row is the baseline of its others
+REGULARIZERS: list[tuple[str, str, Callable[[], Regularizer]]] = [
+    ("none", DEEP, NoRegularizer),
+    ("sparse_l1", DEEP, lambda: SparseL1(weight=1e-3)),
+    ("denoising", DEEP, lambda: Denoising(noise="masking", level=0.25)),
+    ("dropout", DEEP, lambda: Dropout(p=0.2)),
+    ("contractive exact", DEEP, lambda: Contractive(weight=0.1, method="exact")),
+    ("contractive hutchinson k=1", DEEP, lambda: Contractive(weight=0.1, method="hutchinson")),
+    ("none", DEEP_SIGMOID, NoRegularizer),
+    ("sparse_kl", DEEP_SIGMOID, lambda: SparseKL(weight=0.1, target=0.05)),
+    ("none", ONE_LAYER, NoRegularizer),
+    ("contractive analytic", ONE_LAYER, lambda: Contractive(weight=0.1, method="analytic")),
+]
+
+TARGETS = {
+    "cpu_speedup_vs_reference": (">=", 2.0),
+    "contractive_analytic_cost": ("<=", 1.3),
+    "contractive_hutchinson_cost": ("<=", 2.0),
+    "logging_overhead": ("<", 0.03),
+    "gpu_samples_per_s": (">=", 1e6),
+    "gpu_speedup_vs_reference": (">=", 30.0),
+}
+
+
+# ---------------------------------------------------------------- data and machine
+
+
+def read_idx_images(path: Path) -> torch.Tensor:
+    """(N, H, W) uint8 from an IDX image file, gzip-compressed or raw."""
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    magic, n, h, w = struct.unpack(">IIII", raw[:16])
+    if magic != 0x00000803 or len(raw) != 16 + n * h * w:
+        raise ValueError(f"{path}: not an IDX uint8 image file")
+    return torch.frombuffer(bytearray(raw[16:]), dtype=torch.uint8).reshape(n, h, w)
+
+
+def load_images(path: str | None, limit: int | None) -> tuple[torch.Tensor, str]:
+    """The benchmark's uint8 images and where they came from."""
+    if path is not None:
+        images, source = read_idx_images(Path(path)), str(path)
+    else:
+        found = next((p for p in MNIST_CANDIDATES if p.exists()), None)
+        if found is not None:
+            images, source = read_idx_images(found), f"MNIST test split ({found})"
+        else:
+            g = torch.Generator().manual_seed(0)
+            images = torch.randint(0, 256, SYNTHETIC_SHAPE, dtype=torch.uint8, generator=g)
+            source = f"synthetic uint8 images {SYNTHETIC_SHAPE} (MNIST not found)"
+    return images[:limit].contiguous(), source
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_info(device: torch.device) -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "cpu": cpu_name(),
+        "cpu_cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "gpu": None,
+    }
+    if device.type == "cuda":
+        info.update(
+            gpu=torch.cuda.get_device_name(device),
+            cuda=torch.version.cuda,
+            tf32_matmul=torch.backends.cuda.matmul.allow_tf32,
+        )
+    return info
+
+
+def error_line(e: BaseException) -> str:
+    text = f"{type(e).__name__}: {e}".strip().splitlines()
+    return (text[0] if text else type(e).__name__)[:300]
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+# ---------------------------------------------------------------- what gets timed
+
+
+@dataclass
+class Variant:
+    """One aectl step configuration."""
+
+    compile: bool = False
+    precision: str = "32"
+    cuda_graph: bool = False
+
+    @property
+    def mode(self) -> str:
+        parts = ["compile" if self.compile else "eager"]
+        if self.cuda_graph:
+            parts.append("CUDA graph")
+        parts.append("bf16" if self.precision == "bf16" else "fp32")
+        return ", ".join(parts)
+
+
+class Runner:
+    """Something that trains for `steps` steps when asked and says how many samples it saw."""
+
+    name: str
+    mode: str
+    steps_divisor = 1
+
+    def prime(self) -> None:
+        """Compile, capture and allocate: everything that must not land in a timed chunk."""
+
+    def run(self, steps: int) -> int:
+        raise NotImplementedError
+
+
+class ReferenceRunner(Runner):
+    def __init__(self, name: str, model, images: torch.Tensor, batch: int, device: torch.device):
+        self.name, self.mode, self.device = name, "DataLoader, loss.item() each step", device
+        self.model = model
+        self.opt = torch.optim.Adam(model.parameters(), lr=LR)
+        self.batches = bench_reference.batches_forever(
+            bench_reference.tutorial_loader(images, batch_size=batch)
+        )
+
+    def run(self, steps: int) -> int:
+        seen, _ = bench_reference.train_steps(
+            self.model, self.opt, self.batches, steps, self.device
+        )
+        return seen
+
+
+class AectlRunner(Runner):
+    """train.py's inner loop: randperm batches of an on-device tensor, losses summed on the
+    device and read back every `log_every` steps (0: never)."""
+
+    def __init__(
+        self,
+        name: str,
+        model,
+        reg: Regularizer,
+        x: torch.Tensor,
+        batch: int,
+        variant: Variant,
+        log_every: int = LOG_EVERY,
+        steps_divisor: int = 1,
+    ):
+        self.name, self.mode, self.steps_divisor = name, variant.mode, steps_divisor
+        self.x, self.batch, self.log_every = x, batch, log_every
+        self.model, self.needs_priming = model, variant.compile or variant.cuda_graph
+        opt = torch.optim.Adam(model.parameters(), lr=LR)
+        self.step = make_step(
+            model,
+            reg,
+            opt,
+            "mse",
+            compile=variant.compile,
+            precision=variant.precision,
+            cuda_graph=variant.cuda_graph,
+        )
+        self.sums = torch.zeros(3, device=x.device)
+        self.window = torch.zeros(3, device=x.device)
+        self.count = 0
+        self.batches = self._batches()
+        self.last_losses: list[float] = []
+
+    def _batches(self):
+        n = len(self.x)
+        while True:
+            yield from torch.randperm(n, device=self.x.device).split(self.batch)
+
+    def prime(self) -> None:
+        # Every batch shape an epoch produces, enough times to compile and capture it.
+        if not self.needs_priming:
+            return
+        n = len(self.x)
+        sizes = {self.batch} | ({n % self.batch} if n % self.batch else set())
+        for size in sorted(sizes):
+            for _ in range(WARMUP_STEPS + 1):
+                self.step(self.x[torch.randperm(n, device=self.x.device)[:size]])
+
+    def run(self, steps: int) -> int:
+        seen = 0
+        self.model.train()
+        for _ in range(steps):
+            idx = next(self.batches)
+            parts = self.step(self.x[idx])
+            self.sums += parts
+            self.window += parts
+            seen += len(idx)
+            self.count += 1
+            if self.log_every and self.count % self.log_every == 0:
+                self.last_losses = (self.window / self.log_every).tolist()  # the loop's only sync
+                self.window.zero_()
+        return seen
+
+
+def measure(
+    runners: list[Runner],
+    *,
+    steps: int,
+    repeats: int,
+    warmup: int,
+    device: torch.device,
+    errors: dict[str, str],
+) -> dict[str, list[float]]:
+    """samples/s of each runner per repeat, interleaved; a runner that fails is dropped."""
+    alive: list[Runner] = []
+    for r in runners:
+        try:
+            r.prime()
+            r.run(max(1, warmup // r.steps_divisor))
+            sync(device)
+            alive.append(r)
+        except Exception as e:  # a variant this machine cannot run (e.g. no compiler)
+            errors[r.name] = error_line(e)
+    rates: dict[str, list[float]] = {r.name: [] for r in alive}
+    for rep in range(repeats):
+        order = alive[rep % len(alive) :] + alive[: rep % len(alive)] if alive else []
+        for r in order:
+            n_steps = max(1, steps // r.steps_divisor)
+            sync(device)
+            t0 = time.perf_counter()
+            seen = r.run(n_steps)
+            sync(device)
+            rates[r.name].append(seen / (time.perf_counter() - t0))
+    return rates
+
+
+def summary(rates: list[float]) -> dict[str, Any]:
+    return {"samples_per_s": statistics.median(rates), "runs": rates}
+
+
+# ---------------------------------------------------------------- the three sections
+
+
+def new_model(name: str, device: torch.device):
+    torch.manual_seed(0)  # every copy of a model starts from the same weights
+    return build_mlp((1, 28, 28), **MODELS[name]).to(device)
+
+
+def throughput_variants(device: torch.device, compile: bool, precision: str) -> dict[str, Variant]:
+    """The aectl rows: eager always; compiled and bf16 when asked, and all of them on CUDA."""
+    rows = {"aectl": Variant()}
+    if device.type == "cuda":
+        rows["aectl CUDA graph"] = Variant(cuda_graph=True)
+        rows["aectl compile"] = Variant(compile=True, cuda_graph=True)
+        rows["aectl bf16 CUDA graph"] = Variant(precision="bf16", cuda_graph=True)
+        rows["aectl bf16 compile"] = Variant(compile=True, precision="bf16", cuda_graph=True)
+        return rows
+    if compile:
+        rows["aectl compile"] = Variant(compile=True)
+    if precision == "bf16":
+        rows["aectl bf16"] = Variant(precision="bf16")
+        if compile:
+            rows["aectl bf16 compile"] = Variant(compile=True, precision="bf16")
+    return rows
+
+
+def section_throughput(x, images, batch, device, settings, errors) -> list[dict[str, Any]]:
+    runners: list[Runner] = [
+        ReferenceRunner("reference", new_model(DEEP, device), images, batch, device)
+    ]
+    for name, v in throughput_variants(device, settings["compile"], settings["precision"]).items():
+        try:
+            runners.append(AectlRunner(name, new_model(DEEP, device), NoRegularizer(), x, batch, v))
+        except Exception as e:
+            errors[name] = error_line(e)
+    rates = measure(
+        runners,
+        steps=settings["steps"],
+        repeats=settings["repeats"],
+        warmup=settings["warmup"],
+        device=device,
+        errors=errors,
+    )
+    rows = [
+        {"name": r.name, "mode": r.mode, "model": DEEP, **summary(rates[r.name])}
+        for r in runners
+        if r.name in rates
+    ]
+    ref = next((row["samples_per_s"] for row in rows if row["name"] == "reference"), None)
+    for row in rows:
+        row["ratio_vs_reference"] = row["samples_per_s"] / ref if ref else None
+    return rows
+
+
+def default_variant(device: torch.device, settings: dict[str, Any]) -> Variant:
+    """The fast configuration for this device: CUDA graphs on CUDA, plus what was asked."""
+    return Variant(
+        compile=settings["compile"],
+        precision=settings["precision"],
+        cuda_graph=device.type == "cuda",
+    )
+
+
+def section_regularizers(x, batch, device, settings, errors) -> list[dict[str, Any]]:
+    v = default_variant(device, settings)
+    runners: list[Runner] = []
+    what: dict[str, tuple[str, str]] = {}
+    for reg_name, model_name, factory in REGULARIZERS:
+        name = f"{reg_name} ({model_name})" if reg_name == "none" else reg_name
+        what[name] = (reg_name, model_name)
+        div = EXACT_STEP_DIVISOR if reg_name == "contractive exact" else 1
+        try:
+            runners.append(
+                AectlRunner(
+                    name, new_model(model_name, device), factory(), x, batch, v, steps_divisor=div
+                )
+            )
+        except Exception as e:
+            errors[name] = error_line(e)
+    rates = measure(
+        runners,
+        steps=settings["steps"],
+        repeats=settings["repeats"],
+        warmup=settings["warmup"],
+        device=device,
+        errors=errors,
+    )
+    rows = []
+    for r in runners:
+        if r.name not in rates:
+            continue
+        reg_name, model_name = what[r.name]
+        rows.append(
+            {
+                "name": r.name,
+                "regularizer": reg_name,
+                "model": model_name,
+                "mode": r.mode,
+                "baseline": f"none ({model_name})",
+                **summary(rates[r.name]),
+            }
+        )
+    by_name = {row["name"]: row["samples_per_s"] for row in rows}
+    for row in rows:
+        base = by_name.get(row["baseline"])
+        row["baseline_samples_per_s"] = base
+        row["cost_vs_none"] = base / row["samples_per_s"] if base else None
+    return rows
+
+
+def section_logging(x, batch, device, settings, errors) -> dict[str, Any]:
+    v = default_variant(device, settings)
+    runners: list[Runner] = [
+        AectlRunner(
+            f"read back every {LOG_EVERY} steps",
+            new_model(DEEP, device),
+            NoRegularizer(),
+            x,
+            batch,
+            v,
+            log_every=LOG_EVERY,
+        ),
+        AectlRunner(
+            "never read back", new_model(DEEP, device), NoRegularizer(), x, batch, v, log_every=0
+        ),
+    ]
+    rates = measure(
+        runners,
+        steps=settings["steps"],
+        repeats=settings["repeats"],
+        warmup=settings["warmup"],
+        device=device,
+        errors=errors,
+    )
+    if len(rates) < 2:
+        return {}
+    with_log = statistics.median(rates[runners[0].name])
+    without = statistics.median(rates[runners[1].name])
+    return {
+        "every_n_steps": LOG_EVERY,
+        "mode": v.mode,
+        "model": DEEP,
+        "samples_per_s_logging": with_log,
+        "samples_per_s_no_logging": without,
+        "runs_logging": rates[runners[0].name],
+        "runs_no_logging": rates[runners[1].name],
+        "overhead": without / with_log - 1,
+    }
+
+
+def targets(result: dict[str, Any], device: torch.device) -> dict[str, dict[str, Any]]:
+    """Issue 6's targets that this run measured, with whether each was met."""
+    got: dict[str, float] = {}
+    rows = {r["name"]: r for r in result.get("throughput", [])}
+    aectl_rows = [r for r in result.get("throughput", []) if r["name"] != "reference"]
+    if device.type == "cpu" and "aectl" in rows and rows["aectl"]["ratio_vs_reference"]:
+        got["cpu_speedup_vs_reference"] = rows["aectl"]["ratio_vs_reference"]
+    if device.type == "cuda" and aectl_rows and "reference" in rows:
+        best = max(aectl_rows, key=lambda r: r["samples_per_s"])
+        got["gpu_samples_per_s"] = best["samples_per_s"]
+        got["gpu_speedup_vs_reference"] = best["ratio_vs_reference"]
+    regs = {r["regularizer"]: r for r in result.get("regularizers", [])}
+    for key, reg in (
+        ("contractive_analytic_cost", "contractive analytic"),
+        ("contractive_hutchinson_cost", "contractive hutchinson k=1"),
+    ):
+        if reg in regs and regs[reg]["cost_vs_none"]:
+            got[key] = regs[reg]["cost_vs_none"]
+    if result.get("logging"):
+        got["logging_overhead"] = result["logging"]["overhead"]
+    out = {}
+    for key, value in got.items():
+        op, bound = TARGETS[key]
+        met = {">=": value >= bound, "<=": value <= bound, "<": value < bound}[op]
+        out[key] = {"value": value, "target": f"{op} {bound:g}", "met": bool(met)}
+    return out
+
+
+# ---------------------------------------------------------------- entry points
+
+SECTIONS = ("throughput", "regularizers", "logging")
+
+
+def run_bench(
+    *,
+    device: str = "auto",
+    steps: int | None = None,
+    repeats: int | None = None,
+    warmup: int | None = None,
+    batch_size: int = 256,
+    quick: bool = False,
+    compile: bool = False,
+    precision: str = "32",
+    data: str | None = None,
+    sections: tuple[str, ...] = SECTIONS,
+) -> dict[str, Any]:
+    """Run the benchmark and return what `bench.json` holds."""
+    dev = torch.device(
+        "cuda"
+        if device == "auto" and torch.cuda.is_available()
+        else "cpu"
+        if device == "auto"
+        else device
+    )
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("aectl bench: --device cuda but no CUDA device is available")
+    gpu = dev.type == "cuda"
+    if quick:
+        steps, repeats, warmup, batch_size = (
+            steps or 2,
+            repeats or 2,
+            warmup or 1,
+            min(batch_size, 64),
+        )
+    settings = {
+        "device": str(dev),
+        "batch_size": batch_size,
+        "steps": steps or (200 if gpu else 20),
+        "repeats": repeats or 5,
+        "warmup": warmup if warmup is not None else (20 if gpu else 5),
+        "quick": quick,
+        "compile": compile,
+        "precision": precision,
+        "optimizer": f"Adam(lr={LR:g})",
+        "loss": "mse",
+        "exact_steps_divisor": EXACT_STEP_DIVISOR,
+    }
+    images, source = load_images(data, 16 * batch_size if quick else None)
+    if len(images) < batch_size:
+        raise SystemExit(f"aectl bench: {len(images)} images, fewer than --batch-size {batch_size}")
+    # Whole batches only, for both loops: no short last batch recompiling or recapturing
+    # inside a timed chunk (aectl train handles that batch; the bench need not time it).
+    images = images[: len(images) - len(images) % batch_size]
+    settings["data"], settings["samples"] = source, len(images)
+    x = images.to(dev).unsqueeze(1).float().div_(255)  # on the device once, as aectl train does
+    result: dict[str, Any] = {"version": 1, "machine": machine_info(dev), "settings": settings}
+    errors: dict[str, str] = {}
+    if "throughput" in sections:
+        result["throughput"] = section_throughput(x, images, batch_size, dev, settings, errors)
+    if "regularizers" in sections:
+        result["regularizers"] = section_regularizers(x, batch_size, dev, settings, errors)
+    if "logging" in sections:
+        result["logging"] = section_logging(x, batch_size, dev, settings, errors)
+    result["targets"] = targets(result, dev)
+    result["errors"] = errors
+    return result
+
+
+def _fmt(v: float | None, ratio: bool = False) -> str:
+    if v is None or not math.isfinite(v):
+        return "-"
+    return f"{v:.2f}x" if ratio else f"{v:,.0f}"
+
+
+def tables(result: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
+    """(title, columns, rows) of each section, as text."""
+    spread = lambda runs: f"{min(runs):,.0f} - {max(runs):,.0f}"  # noqa: E731
+    out = []
+    if result.get("throughput"):
+        out.append(
+            (
+                "training step vs the tutorial loop (same model, data, batch, steps)",
+                ["row", "mode", "samples/s", "x reference", "min - max"],
+                [
+                    [
+                        r["name"],
+                        r["mode"],
+                        _fmt(r["samples_per_s"]),
+                        _fmt(r["ratio_vs_reference"], True),
+                        spread(r["runs"]),
+                    ]
+                    for r in result["throughput"]
+                ],
+            )
+        )
+    if result.get("regularizers"):
+        out.append(
+            (
+                "regularizer cost: time per step / time per step of none on the same model",
+                ["regularizer", "model", "mode", "samples/s", "cost vs none", "min - max"],
+                [
+                    [
+                        r["regularizer"],
+                        r["model"],
+                        r["mode"],
+                        _fmt(r["samples_per_s"]),
+                        _fmt(r["cost_vs_none"], True),
+                        spread(r["runs"]),
+                    ]
+                    for r in result["regularizers"]
+                ],
+            )
+        )
+    lg = result.get("logging")
+    if lg:
+        n = lg["every_n_steps"]
+        out.append(
+            (
+                f"logging: losses read back every {n} steps vs never ({lg['model']})",
+                ["read back", "mode", "samples/s", "cost", "min - max"],
+                [
+                    [
+                        f"every {n} steps",
+                        lg["mode"],
+                        _fmt(lg["samples_per_s_logging"]),
+                        f"{100 * lg['overhead']:+.1f}%",
+                        spread(lg["runs_logging"]),
+                    ],
+                    [
+                        "never",
+                        lg["mode"],
+                        _fmt(lg["samples_per_s_no_logging"]),
+                        "",
+                        spread(lg["runs_no_logging"]),
+                    ],
+                ],
+            )
+        )
+    return out
+
+
+def report(result: dict[str, Any], out: str | None) -> None:
+    m, s = result["machine"], result["settings"]
+    lines = [
+        f"aectl bench  device={s['device']}  cpu={m['cpu']} ({m['cpu_cores']} cores, "
+        f"{m['torch_threads']} torch threads)  gpu={m['gpu'] or '-'}  torch {m['torch']}",
+        f"data: {s['data']}, {s['samples']} samples; batch {s['batch_size']}; {s['steps']} steps "
+        f"x {s['repeats']} repeats, interleaved, after {s['warmup']} warm-up; medians",
+    ]
+    tail = []
+    if result["targets"]:
+        tail.append("targets (issue 6):")
+        tail += [
+            f"  {k}: {v['value']:.4g} (target {v['target']}) {'met' if v['met'] else 'NOT met'}"
+            for k, v in result["targets"].items()
+        ]
+    if result["errors"]:
+        tail.append("variants that could not run:")
+        tail += [f"  {k}: {v}" for k, v in result["errors"].items()]
+    if out:
+        tail.append(f"wrote {out}")
+    try:
+        from rich.console import Console
+        from rich.table import Table
+    except ImportError:  # a bare torch machine
+        print("\n".join(lines))
+        for title, cols, rows in tables(result):
+            print(f"\n{title}\n  " + " | ".join(cols))
+            for row in rows:
+                print("  " + " | ".join(row))
+        print("\n".join(tail))
+        return
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
+    console.print("\n".join(lines), markup=False)
+    for title, cols, rows in tables(result):
+        table = Table(*cols, title=title, title_justify="left")
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+    console.print("\n".join(tail), markup=False)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="aectl bench",
+        description="Time aectl's training step against the tutorial DataLoader loop, the cost "
+        "of each regularizer and of logging; print a table and write bench.json.",
+    )
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument(
+        "--steps", type=int, help="steps per timed chunk (default 20 on CPU, 200 on CUDA)"
+    )
+    p.add_argument(
+        "--repeats", type=int, help="timed chunks per variant; the median is reported (5)"
+    )
+    p.add_argument(
+        "--warmup", type=int, help="untimed steps per variant first (5 on CPU, 20 on CUDA)"
+    )
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--quick", action="store_true", help="tiny settings, for tests")
+    p.add_argument(
+        "--compile", action="store_true", help="also time torch.compile (always on CUDA)"
+    )
+    p.add_argument(
+        "--precision",
+        choices=("32", "bf16"),
+        default="32",
+        help="bf16: also time bf16 autocast (always on CUDA)",
+    )
+    p.add_argument(
+        "--data", help="IDX image file (default: the shared MNIST test split, else synthetic)"
+    )
+    p.add_argument(
+        "--sections", default=",".join(SECTIONS), help=f"comma-separated subset of {SECTIONS}"
+    )
+    p.add_argument("--out", default="bench.json", help="where to write the JSON results")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    sections = tuple(s for s in args.sections.split(",") if s)
+    unknown = set(sections) - set(SECTIONS)
+    if unknown:
+        parser().error(f"--sections: unknown {sorted(unknown)}; allowed: {', '.join(SECTIONS)}")
+    for name in ("steps", "repeats", "batch_size"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            parser().error(f"--{name.replace('_', '-')} must be >= 1")
+    result = run_bench(
+        device=args.device,
+        steps=args.steps,
+        repeats=args.repeats,
+        warmup=args.warmup,
+        batch_size=args.batch_size,
+        quick=args.quick,
+        compile=args.compile,
+        precision=args.precision,
+        data=args.data,
+        sections=sections,
+    )
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    report(result, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""Hydra callback for sweeps: sets each job up and records how it ended, in its own folder.
+
+Hydra calls it around every job whatever the launcher (basic, joblib's loky workers,
+submitit processes on a laptop or on SLURM): `on_job_start` shares the machine between
+parallel jobs (`aectl.parallel.setup_job`) and writes `status.json` = running;
+`on_job_end` rewrites it as completed, or failed with the job's one-line error, so
+`aectl summarize` can show a failed job while the sweep goes on. It also saves
+`multirun.yaml` at the sweep's root, which Hydra's basic sweeper writes but the Optuna
+sweeper does not. Enabled in configs/train.yaml under `hydra.callbacks`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from aectl.summarize import read_status, write_status
+
+
+def _is_sweep(config: DictConfig) -> bool:
+    return OmegaConf.select(config, "hydra.mode") == RunMode.MULTIRUN
+
+
+def error_line(exc: BaseException) -> str:
+    """One line for a failed job: the user-facing message, or `Type: message` for a bug."""
+    from aectl.errors_hydra import one_line
+
+    msg = one_line(exc)
+    if msg is None:
+        first = str(exc).strip().splitlines()
+        msg = f"{type(exc).__name__}: {first[0]}" if first else type(exc).__name__
+    return " ".join(msg.split())
+
+
+class JobCallback(Callback):
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        root = Path(str(config.hydra.sweep.dir))
+        root.mkdir(parents=True, exist_ok=True)
+        if not (root / "multirun.yaml").exists():
+            OmegaConf.save(config, root / "multirun.yaml")
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if not _is_sweep(config):
+            return
+        from aectl.parallel import setup_job
+
+        setup_job(config)
+        run_dir = Path(config.hydra.runtime.output_dir)
+        previous = read_status(run_dir) or {}
+        write_status(
+            run_dir,
+            "running",
+            job=int(config.hydra.job.num),
+            attempt=int(previous.get("attempt", 0)) + 1,  # > 1: requeued (preempted, timed out)
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            started=time.time(),
+        )
+
+    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        if not _is_sweep(config):
+            return
+        run_dir = Path(config.hydra.runtime.output_dir)
+        fields = dict(read_status(run_dir) or {}, ended=time.time())
+        fields.pop("status", None)
+        if job_return.status == JobStatus.COMPLETED:
+            write_status(run_dir, "completed", **fields)
+            return
+        exc = job_return._return_value
+        fields["error"] = error_line(exc) if isinstance(exc, BaseException) else str(exc)
+        if isinstance(exc, BaseException) and not _is_user_error(exc):
+            fields["traceback"] = "".join(traceback.format_exception(exc))
+        write_status(run_dir, "failed", **fields)
+
+
+def _is_user_error(exc: BaseException) -> bool:
+    from aectl.errors_hydra import one_line
+
+    return one_line(exc) is not None

@@ -1,0 +1,205 @@
+"""TensorBoard HParams for one run, written into the run's OWN event file.
+
+`SummaryWriter.add_hparams` writes into a separate sub-folder, so the HParams table shows a
+second run with one point per metric. Here the run's writer gets the experiment (every
+hparam and every metric declared up front) and the session start info when training starts,
+the final metrics as ordinary scalars under the declared tags, and the session end at the
+end: the HParams table and parallel-coordinates view then show each job's real values, and
+running jobs show their latest epoch.
+
+TensorBoard uses the first experiment it finds under a logdir, so every job declares the
+same hparams: a fixed list (the group choices and the knobs people sweep) plus the keys
+the job overrides, which every job of one sweep shares. Integration: `declare(writer, cfg)`
+after the writer is made, `finish(writer, metrics)` once metrics.json's values are known.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from aectl.errors import UserError
+
+# Config groups shown as categorical hparams (their option names).
+GROUPS = ("dataset", "model", "arch", "regularizer", "optim")
+# Config values every job declares, whether or not its regularizer has them.
+FIELDS = (
+    "arch.code_dim",
+    "regularizer.weight",
+    "regularizer.noise",
+    "regularizer.level",
+    "regularizer.p",
+    "regularizer.target",
+    "regularizer.method",
+    "optim.lr",
+    "trainer.batch_size",
+    "trainer.max_epochs",
+    "trainer.seed",
+    "trainer.loss",
+)
+STRING_FIELDS = ("regularizer.noise", "regularizer.method", "trainer.loss")
+
+# HParams metric tag -> (metrics.json key, dataset type, description). Tags the trainer logs
+# every epoch (val/*, code/*, epoch/*) end on the same value; the rest are written by finish().
+METRICS: dict[str, tuple[str, str, str]] = {
+    "val/recon": ("val/recon", "validation", "final validation reconstruction loss"),
+    "val/penalty": ("val/penalty", "validation", "final validation penalty (weight x term)"),
+    "best/val_recon": ("best_val_recon", "validation", "lowest validation reconstruction loss"),
+    "best/epoch": (
+        "best_epoch",
+        "validation",
+        "epoch of the lowest validation reconstruction loss",
+    ),
+    "epoch/train_loss": ("train/loss", "training", "last epoch's mean training loss"),
+    "epoch/train_recon": ("train/recon", "training", "last epoch's mean reconstruction loss"),
+    "epoch/train_penalty": (
+        "train/penalty",
+        "training",
+        "last epoch's mean penalty (weight x term)",
+    ),
+    "code/mean_activation": ("code/mean_activation", "validation", "mean code activation"),
+    "code/frac_near_zero": ("code/frac_near_zero", "validation", "fraction of code values near 0"),
+    "run/samples_per_s": ("samples_per_s", "training", "training throughput"),
+    "run/wall_time_s": ("wall_time_s", "training", "wall time of the run"),
+}
+# Names `trainer.monitor` accepts: a metrics.json key or its HParams tag.
+MONITORS = tuple(dict.fromkeys([*(key for key, _, _ in METRICS.values()), *METRICS]))
+
+
+def objective(metrics: Mapping[str, Any], name: str) -> float:
+    """The value a sweeper minimises: `metrics[name]`, for a metrics.json key or a METRICS tag."""
+    key = METRICS[name][0] if name in METRICS else name
+    value = metrics.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        allowed = sorted(
+            k for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+        )
+        raise UserError("trainer.monitor", f"got {name!r}; allowed: {', '.join(allowed)}")
+    return float(value)
+
+
+def _hydra() -> Any:
+    from hydra.core.hydra_config import HydraConfig
+
+    return HydraConfig.get() if HydraConfig.initialized() else None
+
+
+def _option_names(group: str) -> list[str]:
+    from aectl.paths import configs_dir
+
+    return sorted(p.stem for p in (configs_dir() / group).glob("*.yaml"))
+
+
+def _choice(cfg: DictConfig, group: str, choices: Mapping[str, Any]) -> str | None:
+    if choices.get(group) is not None:
+        return str(choices[group])
+    target = OmegaConf.select(cfg, f"{group}._target_", default=None)  # outside Hydra (tests)
+    if target is None:
+        return None
+    parts = str(target).split(".")
+    return parts[-1].lower() if group == "optim" else parts[-2]
+
+
+def _scalar(value: Any) -> Any:
+    if isinstance(value, (ListConfig, DictConfig)):
+        value = OmegaConf.to_container(value, resolve=True)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+def values(cfg: DictConfig) -> dict[str, Any]:
+    """This job's hyperparameters, by the names Hydra overrides use (None: not applicable)."""
+    hc = _hydra()
+    choices = dict(hc.runtime.choices) if hc is not None else {}
+    keys = [
+        k
+        for k in (o.split("=", 1)[0].lstrip("+~") for o in (hc.overrides.task if hc else []))
+        if not k.startswith("hydra") and k not in GROUPS and k not in FIELDS
+    ]
+    out: dict[str, Any] = {g: _choice(cfg, g, choices) for g in GROUPS}
+    for key in (*FIELDS, *keys):
+        out[key] = (
+            choices[key] if key in choices else _scalar(OmegaConf.select(cfg, key, default=None))
+        )
+    return out
+
+
+def _domain(name: str, value: Any) -> Any:
+    from tensorboard.plugins.hparams import summary_v2 as hp
+
+    if name in GROUPS:
+        names = _option_names(name)
+        return hp.Discrete(names) if names and (value is None or value in names) else None
+    if name == "regularizer.noise":
+        from aectl.regularizers.denoising import NOISES
+
+        return hp.Discrete(list(NOISES))
+    if name == "regularizer.method":
+        from aectl.regularizers.contractive import METHODS
+
+        return hp.Discrete(list(METHODS))
+    if name == "trainer.loss":
+        from aectl.config.trainer import LOSSES
+
+        return hp.Discrete(list(LOSSES))
+    if isinstance(value, bool):
+        return hp.Discrete([False, True])
+    if isinstance(value, (int, float)) or (value is None and name in FIELDS):
+        return hp.RealInterval(-math.inf, math.inf)  # numeric column; the UI's filter starts open
+    return None  # free text (lists, paths)
+
+
+def declare(writer: Any, cfg: DictConfig) -> dict[str, Any]:
+    """Write the experiment (all hparams, all metrics) and this session's hparams into `writer`."""
+    from tensorboard.plugins.hparams import summary_v2 as hp
+
+    vals = values(cfg)
+    hparams = [hp.HParam(name, _domain(name, v)) for name, v in vals.items()]
+    metrics = [
+        hp.Metric(
+            tag,
+            display_name=tag,
+            description=desc,
+            dataset_type=hp.Metric.VALIDATION if kind == "validation" else hp.Metric.TRAINING,
+        )
+        for tag, (_, kind, desc) in METRICS.items()
+    ]
+    now = time.time()
+    session = {k: v for k, v in vals.items() if v is not None}
+    writer.file_writer.add_summary(hp.hparams_config_pb(hparams, metrics, time_created_secs=now))
+    writer.file_writer.add_summary(hp.hparams_pb(session, start_time_secs=now))
+    writer.flush()
+    return session
+
+
+def finish(writer: Any, metrics: Mapping[str, Any], status: str = "success") -> None:
+    """Log the final metrics under the declared tags at the last step, then end the session."""
+    from tensorboard.compat.proto import summary_pb2
+    from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
+
+    step = int(metrics.get("step", 0))
+    for tag, (key, _, _) in METRICS.items():
+        v = metrics.get(key)
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            writer.add_scalar(tag, float(v), step)
+    end = plugin_data_pb2.SessionEndInfo(
+        status=api_pb2.Status.Value(f"STATUS_{status.upper()}"), end_time_secs=time.time()
+    )
+    content = plugin_data_pb2.HParamsPluginData(
+        session_end_info=end, version=metadata.PLUGIN_DATA_VERSION
+    )
+    summary = summary_pb2.Summary(
+        value=[
+            summary_pb2.Summary.Value(
+                tag=metadata.SESSION_END_INFO_TAG,
+                metadata=metadata.create_summary_metadata(content),
+            )
+        ]
+    )
+    writer.file_writer.add_summary(summary)
+    writer.flush()

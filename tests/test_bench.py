@@ -1,0 +1,136 @@
+"""`aectl bench` on tiny settings: every row is there, every rate is a real number, and every
+ratio is the quotient of the rates it reports. No timing assertions: speed is the
+benchmark's business, not the tests'."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aectl import bench
+
+REPO = Path(__file__).resolve().parents[1]
+MNIST_IMAGES = REPO.parent / "shared/data/mnist-t10k/t10k-images-idx3-ubyte.gz"
+
+
+def positive(v) -> bool:
+    return isinstance(v, float) and math.isfinite(v) and v > 0
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("bench") / "bench.json"
+    assert bench.main(["--quick", "--device", "cpu", "--out", str(out)]) == 0
+    return json.loads(out.read_text())
+
+
+def test_quick_bench_has_every_row(quick):
+    assert [r["name"] for r in quick["throughput"]] == ["reference", "aectl"]
+    assert [r["regularizer"] for r in quick["regularizers"]] == [
+        r for r, _, _ in bench.REGULARIZERS
+    ]
+    assert {r["regularizer"] for r in quick["regularizers"]} >= {
+        "none",
+        "sparse_l1",
+        "sparse_kl",
+        "denoising",
+        "dropout",
+        "contractive analytic",
+        "contractive exact",
+        "contractive hutchinson k=1",
+    }
+    models = {
+        r["regularizer"]: r["model"] for r in quick["regularizers"] if r["regularizer"] != "none"
+    }
+    assert models["contractive analytic"] == bench.ONE_LAYER
+    assert models["contractive exact"] == models["contractive hutchinson k=1"] == bench.DEEP
+    assert quick["errors"] == {}
+    assert quick["settings"]["quick"] is True and quick["settings"]["device"] == "cpu"
+    for key in ("cpu", "cpu_cores", "torch_threads", "torch", "gpu"):
+        assert key in quick["machine"]
+
+
+def test_rates_are_positive_medians_of_their_runs(quick):
+    repeats = quick["settings"]["repeats"]
+    for row in quick["throughput"] + quick["regularizers"]:
+        assert len(row["runs"]) == repeats and all(positive(v) for v in row["runs"]), row["name"]
+        assert row["samples_per_s"] == statistics.median(row["runs"]), row["name"]
+    lg = quick["logging"]
+    assert positive(lg["samples_per_s_logging"]) and positive(lg["samples_per_s_no_logging"])
+    assert lg["samples_per_s_logging"] == statistics.median(lg["runs_logging"])
+
+
+def test_ratios_are_quotients_of_the_reported_rates(quick):
+    rate = {r["name"]: r["samples_per_s"] for r in quick["throughput"]}
+    for row in quick["throughput"]:
+        assert row["ratio_vs_reference"] == pytest.approx(
+            rate[row["name"]] / rate["reference"], rel=1e-12
+        )
+    reg_rate = {r["name"]: r["samples_per_s"] for r in quick["regularizers"]}
+    for row in quick["regularizers"]:
+        base = reg_rate[row["baseline"]]
+        assert row["baseline"] == f"none ({row['model']})"
+        assert row["baseline_samples_per_s"] == base
+        assert row["cost_vs_none"] == pytest.approx(base / row["samples_per_s"], rel=1e-12)
+    lg = quick["logging"]
+    want = lg["samples_per_s_no_logging"] / lg["samples_per_s_logging"] - 1
+    assert lg["overhead"] == pytest.approx(want, rel=1e-12, abs=1e-15)
+
+
+def test_targets_restate_the_measured_numbers(quick):
+    t = quick["targets"]
+    aectl = next(r for r in quick["throughput"] if r["name"] == "aectl")
+    assert t["cpu_speedup_vs_reference"]["value"] == aectl["ratio_vs_reference"]
+    assert t["cpu_speedup_vs_reference"]["met"] == (aectl["ratio_vs_reference"] >= 2.0)
+    analytic = next(r for r in quick["regularizers"] if r["regularizer"] == "contractive analytic")
+    assert t["contractive_analytic_cost"]["value"] == analytic["cost_vs_none"]
+    assert t["logging_overhead"]["value"] == quick["logging"]["overhead"]
+
+
+@pytest.mark.skipif(not MNIST_IMAGES.exists(), reason="the shared MNIST test split is not here")
+def test_idx_reader_matches_aectl_data_idx():
+    from aectl.data.idx import read_idx
+
+    want = read_idx(str(MNIST_IMAGES), "dataset.images", ndim=3)
+    got = bench.read_idx_images(MNIST_IMAGES)
+    assert got.shape == (10_000, 28, 28)
+    assert np.array_equal(got.numpy(), want)
+
+
+def test_bench_runs_without_hydra_or_rich(tmp_path):
+    """On a machine with only torch: the models' Hydra schemas become no-ops, the table plain text."""
+    code = (
+        "import sys\n"
+        "for m in ('hydra', 'omegaconf', 'rich'):\n"
+        "    sys.modules[m] = None\n"
+        "from aectl import bench\n"
+        f"sys.exit(bench.main(['--quick', '--device', 'cpu', '--sections', 'throughput', "
+        f"'--out', {str(tmp_path / 'b.json')!r}]))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "x reference" in proc.stdout and "reference" in proc.stdout
+    result = json.loads((tmp_path / "b.json").read_text())
+    assert [r["name"] for r in result["throughput"]] == ["reference", "aectl"]
+
+
+def test_bad_arguments_are_refused(capsys):
+    with pytest.raises(SystemExit):
+        bench.main(["--sections", "throughput,nope"])
+    assert "unknown" in capsys.readouterr().err

@@ -1,0 +1,206 @@
+"""End to end: the real `aectl` in a subprocess, on tiny settings, and what it leaves behind."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import ROOT, aectl
+from PIL import Image
+
+PRESETS = [
+    "linear",
+    "shallow",
+    "deep",
+    "conv",
+    "sparse",
+    "sparse_kl",
+    "denoising",
+    "contractive",
+    "dropout",
+]
+TINY = ["trainer.max_epochs=1", "trainer.log_every_n_steps=5", "trainer.device=cpu"]
+
+
+def read_events(run: Path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(
+        str(run), size_guidance={"scalars": 0, "images": 0, "histograms": 0, "tensors": 0}
+    )
+    acc.Reload()
+    return acc
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", PRESETS)
+def test_every_preset_trains_through_the_cli(preset, tmp_path):
+    run = tmp_path / "run"
+    r = aectl("train", f"model={preset}", *TINY, f"hydra.run.dir={run}")
+    assert r.returncode == 0, r.stderr[-3000:]
+    overcomplete = preset in {"sparse", "sparse_kl", "denoising", "contractive", "dropout"}
+    assert ("overcomplete" if overcomplete else "undercomplete") in r.stdout
+
+    # the run folder
+    for name in [
+        ".hydra/config.yaml",
+        "config.yaml",
+        "metrics.json",
+        "checkpoints/last.pt",
+        "checkpoints/best.pt",
+    ]:
+        assert (run / name).is_file(), name
+    metrics = json.loads((run / "metrics.json").read_text())
+    for key in [
+        "train/loss",
+        "train/recon",
+        "train/penalty",
+        "val/recon",
+        "best_epoch",
+        "wall_time_s",
+        "samples_per_s",
+    ]:
+        assert math.isfinite(metrics[key]), key
+    assert metrics["best_epoch"] == 1
+
+    # the picture: 16 enlarged 8x8 digits per row (8*4 px + 2 px padding), rows as documented
+    png = run / "reconstructions" / "epoch_001.png"
+    img = np.asarray(Image.open(png).convert("RGB"))
+    rows = 3 if preset == "denoising" else 2
+    assert img.shape == (rows * 34 + 2, 16 * 34 + 2, 3)
+
+    # TensorBoard, read back with TensorBoard's own reader
+    acc = read_events(run)
+    tags = acc.Tags()
+    for tag in [
+        "train/loss",
+        "train/recon",
+        "train/penalty",
+        "train/lr",
+        "train/samples_per_s",
+        "val/recon",
+        "code/mean_activation",
+        "code/frac_near_zero",
+    ]:
+        assert tag in tags["scalars"], tag
+    if preset == "contractive":
+        assert "train/jacobian_fro2" in tags["scalars"]
+    assert "reconstructions" in tags["images"]
+    assert "code/activations" in tags["histograms"]
+    assert acc.Scalars("val/recon")[-1].value == pytest.approx(metrics["val/recon"], rel=1e-6)
+
+    # the checkpoint reloads (weights_only) and reconstructs what the picture shows
+    from hydra.utils import instantiate
+
+    state = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
+    cfg = state["config"]
+    data = instantiate(cfg["dataset"])
+    model = instantiate(cfg["arch"], input_shape=data.shape)
+    model.load_state_dict(state["model"])
+    model.eval()
+    if preset != "denoising":
+        with torch.no_grad():
+            x_hat = model(data.val_x[:16])
+        bottom = img[34 + 2 : 34 + 2 + 32, :, 0].astype(np.float64)  # red channel of row 2
+        tiles = np.stack([bottom[::4, 2 + 34 * i : 2 + 34 * i + 32 : 4] for i in range(16)])
+        expected = np.round(x_hat.squeeze(1).clamp(0, 1).numpy() * 255)
+        assert np.abs(tiles - expected).max() <= 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["model=nosuch"], "model=nosuch: no such option; available: "),
+        (["dataset=imagenet"], "dataset=imagenet: no such option"),
+        (["arch.depth=3"], "arch.depth: unknown key"),
+        (["arch.code_dim=abc"], "arch.code_dim: "),
+        (["arch.code_dim=0"], "arch.code_dim: got 0"),
+        (["regularizer.weight=-1"], "regularizer.weight: got -1"),
+        (["model=dropout", "regularizer.p=1.5"], "regularizer.p: got 1.5"),
+        (["dataset=idx", "dataset.images=/nonexistent/imgs.gz"], "dataset.images"),
+        (["model=conv", "dataset=manifold"], "arch: arch=conv needs image data"),
+        (["model=sparse_kl", "arch.code_activation=relu"], "arch.code_activation"),
+        (["trainer.batch_size=100000"], "trainer.batch_size"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args, needle, tmp_path):
+    r = aectl("train", *args, *TINY, f"hydra.run.dir={tmp_path / 'run'}")
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith("aectl: error: ") and needle in lines[0], lines[0]
+    assert "Traceback" not in r.stderr + r.stdout
+
+
+def test_help_does_not_import_torch():
+    code = (
+        "import sys, io, contextlib\n"
+        "from aectl.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        "    try:\n"
+        "        main(['--help'])\n"
+        "    except SystemExit as e:\n"
+        "        assert e.code == 0\n"
+        "assert 'train' in out.getvalue()\n"
+        "print('torch' in sys.modules, 'hydra' in sys.modules)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["False", "False"]
+
+
+@pytest.mark.slow
+def test_installed_wheel_finds_its_configs(tmp_path):
+    dist = tmp_path / "dist"
+    r = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(ROOT)],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    (wheel,) = dist.glob("aectl-*.whl")
+    site = tmp_path / "site"
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--target",
+            str(site),
+            str(wheel),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (site / "aectl" / "configs" / "train.yaml").is_file()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {"PYTHONPATH": str(site)}
+    r = aectl("train", "--cfg", "job", cwd=elsewhere, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "aectl.data.digits.load" in r.stdout
+    check = "import aectl, aectl.paths; print(aectl.__file__); print(aectl.paths.configs_dir())"
+    r = subprocess.run(
+        [sys.executable, "-c", check],
+        capture_output=True,
+        text=True,
+        cwd=elsewhere,
+        env={**__import__("os").environ, **env},
+    )
+    mod, cfgdir = r.stdout.split()
+    assert mod.startswith(str(site)) and cfgdir.startswith(str(site))
+    r = aectl("train", *TINY, cwd=elsewhere, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    (run,) = (elsewhere / "outputs" / "runs").iterdir()
+    assert (run / "checkpoints" / "last.pt").is_file()

@@ -1,0 +1,103 @@
+"""Every config composes against its typed schema; bad values fail with the field's name."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import compose
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from aectl.config.validate import validate
+from aectl.errors import UserError
+from aectl.paths import configs_dir
+
+PRESETS = sorted(p.stem for p in (configs_dir() / "model").glob("*.yaml"))
+OVERCOMPLETE = {"sparse", "sparse_kl", "denoising", "contractive", "dropout"}
+
+
+def test_presets_cover_the_taxonomy():
+    assert {
+        "linear",
+        "shallow",
+        "deep",
+        "conv",
+        "sparse",
+        "sparse_kl",
+        "denoising",
+        "contractive",
+        "dropout",
+    } <= set(PRESETS)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_preset_composes_validates_and_builds(preset):
+    cfg = compose(f"model={preset}")
+    validate(cfg)
+    model = instantiate(cfg.arch, input_shape=(1, 8, 8))
+    reg = instantiate(cfg.regularizer)
+    assert model.completeness == ("overcomplete" if preset in OVERCOMPLETE else "undercomplete")
+    assert reg.name == OmegaConf.select(cfg, "regularizer._target_").split(".")[-2]
+
+
+def test_default_is_deep_on_digits():
+    cfg = compose()
+    assert cfg.dataset._target_ == "aectl.data.digits.load"
+    assert list(cfg.arch.hidden) == [128, 64]
+    assert cfg.regularizer._target_.endswith("NoRegularizer")
+
+
+def test_cli_overrides_mix_with_presets():
+    cfg = compose("model=contractive", "arch.code_dim=512", "regularizer.weight=0.1")
+    assert cfg.arch.code_dim == 512 and cfg.arch.tied is True
+    assert cfg.regularizer.weight == 0.1 and cfg.regularizer.method == "analytic"
+
+
+@pytest.mark.parametrize(
+    "override,field",
+    [
+        ("regularizer.weight=-1", "regularizer.weight"),
+        ("regularizer.weight=nan", "regularizer.weight"),
+        ("arch.code_dim=0", "arch.code_dim"),
+        ("optim.lr=0", "optim.lr"),
+        ("trainer.max_epochs=0", "trainer.max_epochs"),
+        ("trainer.batch_size=0", "trainer.batch_size"),
+        ("trainer.device=tpu", "trainer.device"),
+        ("trainer.loss=l3", "trainer.loss"),
+        ("arch.activation=swish9", "arch.activation"),
+        ("dataset.val_fraction=1.5", "dataset.val_fraction"),
+    ],
+)
+def test_out_of_range_values_name_their_field(override, field):
+    with pytest.raises(UserError) as e:
+        validate(compose(override))
+    assert str(e.value).startswith(field + ":")
+
+
+@pytest.mark.parametrize(
+    "overrides,field",
+    [
+        (["model=dropout", "regularizer.p=1.5"], "regularizer.p"),
+        (["model=denoising", "regularizer.level=-0.1"], "regularizer.level"),
+        (["model=denoising", "regularizer.noise=pink"], "regularizer.noise"),
+        (["model=contractive", "regularizer.method=magic"], "regularizer.method"),
+        (["model=sparse_kl", "regularizer.target=1"], "regularizer.target"),
+    ],
+)
+def test_regularizer_ranges(overrides, field):
+    with pytest.raises(UserError) as e:
+        validate(compose(*overrides))
+    assert str(e.value).startswith(field + ":")
+
+
+def test_wrong_type_and_unknown_key_fail_while_composing():
+    from hydra.errors import ConfigCompositionException
+
+    from aectl.errors_hydra import one_line
+
+    with pytest.raises(ConfigCompositionException) as e:
+        compose("arch.code_dim=abc")
+    assert one_line(e.value).startswith("arch.code_dim: ")
+    with pytest.raises(ConfigCompositionException) as e:
+        compose("arch.depth=3")
+    msg = one_line(e.value)
+    assert msg.startswith("arch.depth: unknown key") and "code_dim" in msg

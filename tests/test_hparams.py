@@ -1,0 +1,126 @@
+"""HParams in a run's own event file, read back with TensorBoard's own reader and parsers."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import api_pb2, metadata
+from torch.utils.tensorboard import SummaryWriter
+
+from aectl import hparams
+from aectl.errors import UserError
+from aectl.paths import configs_dir
+
+
+def composed(*overrides: str):
+    from aectl.config.register import register_all
+
+    register_all()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(configs_dir()), version_base="1.3"):
+        return compose("train", overrides=list(overrides))
+
+
+def read_back(logdir):
+    """(experiment, session start, session end, scalars) as TensorBoard reads them."""
+    acc = EventAccumulator(str(logdir), size_guidance={"scalars": 0, "tensors": 0})
+    acc.Reload()
+    content = acc.PluginTagToContent(metadata.PLUGIN_NAME)
+    exp = metadata.parse_experiment_plugin_data(content[metadata.EXPERIMENT_TAG])
+    ssi = metadata.parse_session_start_info_plugin_data(content[metadata.SESSION_START_INFO_TAG])
+    sei = content.get(metadata.SESSION_END_INFO_TAG)
+    sei = metadata.parse_session_end_info_plugin_data(sei) if sei is not None else None
+    scalars = {tag: acc.Scalars(tag) for tag in acc.Tags()["scalars"]}
+    return exp, ssi, sei, scalars
+
+
+def fake_run(logdir, cfg, epochs=3):
+    """What the trainer does: declare, log val/recon per epoch, finish with metrics.json's values."""
+    writer = SummaryWriter(log_dir=str(logdir))
+    hparams.declare(writer, cfg)
+    for epoch in range(1, epochs + 1):
+        writer.add_scalar("val/recon", 1.0 / epoch, epoch * 10)
+    metrics = {
+        "val/recon": 1.0 / epochs,
+        "val/penalty": 0.25,
+        "train/loss": 0.5,
+        "train/recon": 0.4,
+        "train/penalty": 0.1,
+        "best_val_recon": 1.0 / epochs,
+        "best_epoch": epochs,
+        "code/mean_activation": 0.3,
+        "code/frac_near_zero": 0.125,
+        "samples_per_s": 1234.5,
+        "wall_time_s": 2.5,
+        "epoch": epochs,
+        "step": epochs * 10,
+        "completeness": "overcomplete",
+    }
+    hparams.finish(writer, metrics)
+    writer.close()
+    return metrics
+
+
+def test_session_has_the_job_hyperparameters_and_declares_every_metric(tmp_path):
+    cfg = composed(
+        "model=contractive", "regularizer.weight=0.01", "optim.lr=0.002", "trainer.seed=7"
+    )
+    metrics = fake_run(tmp_path, cfg)
+    exp, ssi, sei, scalars = read_back(tmp_path)
+
+    hp = ssi.hparams
+    assert hp["regularizer.weight"].number_value == pytest.approx(0.01)
+    assert hp["optim.lr"].number_value == pytest.approx(0.002)
+    assert hp["trainer.seed"].number_value == 7
+    assert hp["arch.code_dim"].number_value == cfg.arch.code_dim == 128
+    assert hp["trainer.batch_size"].number_value == cfg.trainer.batch_size
+    assert hp["regularizer.method"].string_value == "analytic"
+    assert (
+        hp["dataset"].string_value == "digits" and hp["regularizer"].string_value == "contractive"
+    )
+    assert "regularizer.noise" not in hp  # contractive has no noise: left empty, not faked
+
+    declared = {m.name.tag for m in exp.metric_infos}
+    assert declared == set(hparams.METRICS)
+    infos = {h.name: h for h in exp.hparam_infos}
+    assert set(hparams.FIELDS) | set(hparams.GROUPS) <= set(infos)
+    assert infos["regularizer.weight"].type == api_pb2.DATA_TYPE_FLOAT64
+    assert infos["regularizer.noise"].type == api_pb2.DATA_TYPE_STRING
+    assert "contractive" in [v.string_value for v in infos["regularizer"].domain_discrete.values]
+
+    assert sei is not None and sei.status == api_pb2.STATUS_SUCCESS
+    for tag, (key, _, _) in hparams.METRICS.items():  # every declared metric has its final value
+        last = scalars[tag][-1]
+        assert last.step == metrics["step"]
+        assert math.isclose(last.value, metrics[key], rel_tol=1e-6), tag
+
+
+def test_every_job_declares_the_same_experiment(tmp_path):
+    """TensorBoard shows the first experiment it finds, so jobs of different models must agree."""
+    seen = []
+    for i, model in enumerate(("contractive", "denoising", "sparse", "deep")):
+        fake_run(tmp_path / str(i), composed(f"model={model}"), epochs=1)
+        exp, ssi, _, _ = read_back(tmp_path / str(i))
+        exp.ClearField("time_created_secs")
+        seen.append(exp)
+        if model == "denoising":
+            assert ssi.hparams["regularizer.noise"].string_value == "masking"
+            assert ssi.hparams["regularizer.level"].number_value == pytest.approx(0.25)
+    assert all(e == seen[0] for e in seen[1:])
+
+
+def test_objective_picks_the_named_metric():
+    metrics = {"val/recon": 0.5, "best_val_recon": 0.25, "completeness": "overcomplete"}
+    assert hparams.objective(metrics, "val/recon") == 0.5
+    assert hparams.objective(metrics, "best_val_recon") == 0.25
+    assert hparams.objective(metrics, "best/val_recon") == 0.25  # the TensorBoard tag works too
+    with pytest.raises(UserError) as e:
+        hparams.objective(metrics, "val/recn")
+    msg = str(e.value)
+    assert msg.startswith("trainer.monitor: got 'val/recn'; allowed:") and "\n" not in msg
+    assert "best_val_recon" in msg and "completeness" not in msg
+    assert set(hparams.MONITORS) >= {"val/recon", "best_val_recon", "train/loss", "best/val_recon"}

@@ -1,0 +1,480 @@
+"""Sweeps through the real CLI: each launcher, the Optuna search, failed jobs, and `aectl summarize`.
+
+Every sweep is tiny (1 epoch of digits); the checks read back what Hydra, TensorBoard,
+submitit and Optuna wrote with their own readers, and compare summary.csv with each job's
+metrics.json.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+
+from aectl import hparams, parallel
+
+ROOT = Path(__file__).resolve().parents[1]
+EPOCH = ["trainer.max_epochs=1"]
+
+
+def run_aectl(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    """The real `aectl` of this checkout in a subprocess (every sweep names its own folder)."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("HYDRA_FULL_ERROR", None)
+    return subprocess.run(
+        [sys.executable, "-m", "aectl", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=ROOT,
+    )
+
+
+def sweep(tmp_path_factory, name: str, *overrides: str) -> SimpleNamespace:
+    root = tmp_path_factory.mktemp(name) / "sweep"
+    proc = run_aectl("train", "-m", *overrides, f"hydra.sweep.dir={root}")
+    return SimpleNamespace(root=root, proc=proc, jobs=job_dirs(root))
+
+
+def job_dirs(root: Path) -> list[Path]:
+    return sorted(p.parent.parent for p in root.glob("*/.hydra/hydra.yaml"))
+
+
+def job_overrides(job: Path) -> list[str]:
+    return yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text())
+
+
+def summarize(root: Path, *extra: str) -> SimpleNamespace:
+    proc = run_aectl("summarize", *extra, str(root))
+    with (root / "summary.csv").open() as f:
+        rows = list(csv.DictReader(f)) if proc.returncode == 0 else []
+    return SimpleNamespace(proc=proc, rows=rows)
+
+
+def check_summary(root: Path, summary: SimpleNamespace, statuses: dict[str, str]) -> None:
+    """Table rows, CSV values against each job's metrics.json, and summary.png decodes."""
+    from PIL import Image
+
+    assert summary.proc.returncode == 0, summary.proc.stderr
+    assert {r["folder"]: r["status"] for r in summary.rows} == statuses
+    for row in summary.rows:
+        job = root / row["folder"]
+        assert row["overrides"] == " ".join(job_overrides(job))
+        assert row["status"] in summary.proc.stdout
+        if row["status"] != "completed":
+            continue
+        metrics = json.loads((job / "metrics.json").read_text())
+        for key, value in metrics.items():
+            if isinstance(value, (int, float)):
+                assert float(row[key]) == value, (row["folder"], key)  # exact: CSV keeps repr
+        assert f"{metrics['val/recon']:.4g}" in summary.proc.stdout
+    with Image.open(root / "summary.png") as png:
+        png.load()  # decodes every pixel
+        assert png.format == "PNG" and png.width > 300 and png.height > 200
+
+
+def tensorboard_hparams(logdir: Path):
+    """The HParams dashboard's own backend: (experiment, session groups) for `logdir`."""
+    from tensorboard import context
+    from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
+    from tensorboard.plugins import base_plugin
+    from tensorboard.plugins.hparams import (
+        api_pb2,
+        backend_context,
+        get_experiment,
+        list_session_groups,
+    )
+
+    mux = plugin_event_multiplexer.EventMultiplexer()
+    mux.AddRunsFromDirectory(str(logdir))
+    mux.Reload()
+    tb = base_plugin.TBContext(
+        logdir=str(logdir),
+        multiplexer=mux,
+        data_provider=data_provider.MultiplexerDataProvider(mux, str(logdir)),
+    )
+    ctx, request = backend_context.Context(tb), context.RequestContext()
+    exp = get_experiment.Handler(
+        request, ctx, "", api_pb2.GetExperimentRequest(include_metrics=True)
+    ).run()
+    query = api_pb2.ListSessionGroupsRequest(
+        start_index=0,
+        slice_size=100,
+        aggregation_type=api_pb2.AGGREGATION_AVG,
+        allowed_statuses=[
+            api_pb2.STATUS_UNKNOWN,
+            api_pb2.STATUS_SUCCESS,
+            api_pb2.STATUS_RUNNING,
+            api_pb2.STATUS_FAILURE,
+        ],
+        col_params=[
+            *(api_pb2.ColParams(hparam=h.name) for h in exp.hparam_infos),
+            *(api_pb2.ColParams(metric=m.name) for m in exp.metric_infos),
+        ],
+    )
+    groups = list_session_groups.Handler(request, ctx, "", query).run().session_groups
+    return exp, groups, sorted(mux.Runs())
+
+
+# ---- unit checks (fast) ---------------------------------------------------------------------
+
+
+def test_gpu_and_thread_shares():
+    assert [parallel.gpu_for(k, 2) for k in range(5)] == [0, 1, 0, 1, 0]
+    assert parallel.gpu_for(3, 0) is None
+    assert parallel.threads_for(16, 4) == 4 and parallel.threads_for(2, 4) == 1
+    assert parallel.threads_for(8, 0) == 8
+    assert (
+        parallel.launcher_kind("hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher")
+        == "joblib"
+    )
+    assert (
+        parallel.launcher_kind("hydra._internal.core_plugins.basic_launcher.BasicLauncher")
+        == "basic"
+    )
+
+
+@pytest.mark.slow
+def test_summarize_rejects_a_missing_or_non_sweep_folder(tmp_path):
+    for bad, needle in ((tmp_path / "nope", "is not a folder"), (tmp_path, "holds no sweep")):
+        p = run_aectl("summarize", str(bad))
+        assert p.returncode == 2 and p.stdout == ""
+        assert p.stderr.count("\n") == 1 and "Traceback" not in p.stderr
+        assert p.stderr.startswith("aectl: error: SWEEP_DIR: ") and needle in p.stderr
+
+
+def test_slurm_preset_renders_partition_gpus_time_memory_and_requeue(tmp_path, monkeypatch):
+    """The preset goes through the plugin into submitit's own sbatch script (no cluster needed)."""
+    import submitit
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.utils import instantiate
+
+    from aectl.config.register import register_all
+    from aectl.paths import configs_dir
+
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    (fake_bin / "srun").write_text("#!/bin/sh\nexit 0\n")
+    (fake_bin / "srun").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake_bin}{os.pathsep}{os.environ['PATH']}")
+    register_all()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(configs_dir()), version_base="1.3"):
+        cfg = compose(
+            "train",
+            return_hydra_config=True,
+            overrides=[
+                "hydra/launcher=slurm",
+                "hydra.launcher.partition=gpu",
+                "hydra.launcher.mem_gb=32",
+                f"hydra.sweep.dir={tmp_path / 'sweep'}",
+            ],
+        )
+    launcher = instantiate(cfg.hydra.launcher)
+    launcher.config = cfg
+    seen = {}
+
+    def map_array(self, fn, *args):  # stands in for sbatch
+        seen["executor"] = self._executor
+        return [SimpleNamespace(results=lambda: ["ok"]) for _ in args[0]]
+
+    monkeypatch.setattr(submitit.AutoExecutor, "map_array", map_array)
+    assert launcher.launch([["regularizer.weight=0.1"], ["regularizer.weight=1"]], 0) == [
+        "ok",
+        "ok",
+    ]
+    executor = seen["executor"]
+    assert type(executor).__name__ == "SlurmExecutor" and executor.max_num_timeout == 3
+    script = executor._make_submission_file_text("python -u -m submitit.core._submit x", "uid")
+    for line in (
+        "--partition=gpu",
+        "--gpus-per-node=1",
+        "--time=240",
+        "--mem=32GB",
+        "--cpus-per-task=4",
+        "--signal=USR2@120",
+    ):
+        assert f"#SBATCH {line}\n" in script
+
+
+# ---- the basic launcher: 3 jobs, one of them failing ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def basic(tmp_path_factory):
+    return sweep(
+        tmp_path_factory,
+        "basic",
+        "model=contractive",
+        "regularizer.weight=1e-3,1e-1,-1",
+        "trainer.seed=3",
+        *EPOCH,
+    )
+
+
+@pytest.mark.slow
+def test_basic_sweep_runs_every_job_and_reports_the_failed_one(basic):
+    assert basic.proc.returncode == 2  # the sweep ran every job, then reported the failure
+    assert basic.proc.stderr.strip().splitlines()[-1] == (
+        "aectl: error: regularizer.weight: got -1.0; allowed: a finite number >= 0"
+    )
+    names = [j.name for j in basic.jobs]
+    assert names == [
+        f"model=contractive,regularizer.weight={w},trainer.max_epochs=1"
+        for w in ("-1", "0.001", "0.1")
+    ]
+    assert all("seed" not in n for n in names)
+    multirun = yaml.safe_load((basic.root / "multirun.yaml").read_text())
+    assert "regularizer.weight=1e-3,1e-1,-1" in multirun["hydra"]["overrides"]["task"]
+    failed = json.loads((basic.jobs[0] / "status.json").read_text())
+    assert failed["status"] == "failed" and failed["error"].startswith(
+        "regularizer.weight: got -1.0"
+    )
+    for job in basic.jobs[1:]:
+        assert json.loads((job / "status.json").read_text())["status"] == "completed"
+        assert (job / "metrics.json").exists()
+
+
+@pytest.mark.slow
+def test_tensorboard_shows_each_job_with_its_hparams_and_final_metrics(basic):
+    exp, groups, runs = tensorboard_hparams(basic.root)
+    assert runs == [j.name for j in basic.jobs[1:]]  # readable run names: the job folders
+    assert {m.name.tag for m in exp.metric_infos} == set(hparams.METRICS)
+    assert len(groups) == 2
+    for group in groups:
+        (session,) = group.sessions
+        job = basic.root / session.name
+        metrics = json.loads((job / "metrics.json").read_text())
+        weight = float(
+            next(o for o in job_overrides(job) if o.startswith("regularizer.weight=")).split("=")[1]
+        )
+        assert group.hparams["regularizer.weight"].number_value == pytest.approx(weight)
+        assert group.hparams["trainer.seed"].number_value == 3
+        assert group.hparams["model"].string_value == "contractive"
+        assert session.status == 1  # STATUS_SUCCESS
+        values = {m.name.tag: m.value for m in group.metric_values}
+        for tag, (key, _, _) in hparams.METRICS.items():
+            assert math.isclose(values[tag], metrics[key], rel_tol=1e-6), tag
+
+
+@pytest.mark.slow
+def test_summarize_basic_sweep_sorted_with_the_failed_job_last(basic):
+    s = summarize(basic.root, "--sort", "val/recon")
+    check_summary(
+        basic.root,
+        s,
+        {
+            basic.jobs[0].name: "failed",
+            basic.jobs[1].name: "completed",
+            basic.jobs[2].name: "completed",
+        },
+    )
+    recon = [float(r["val/recon"]) for r in s.rows[:2]]
+    assert recon == sorted(recon) and s.rows[2]["status"] == "failed"
+    assert s.rows[2]["error"] == "regularizer.weight: got -1.0; allowed: a finite number >= 0"
+    assert "regularizer.weight: got -1.0" in s.proc.stdout
+    assert [r["regularizer.weight"] for r in s.rows[2:]] == ["-1"]
+
+    bad = run_aectl("summarize", "--sort", "val/recn", str(basic.root))
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+    assert (
+        bad.stderr.startswith("aectl: error: --sort: got 'val/recn'; allowed: ")
+        and "val/recon" in bad.stderr
+    )
+
+
+@pytest.mark.slow
+def test_summarize_partial_rows_from_tensorboard_and_killed_jobs(basic, tmp_path):
+    """A job without metrics.json shows its last logged epoch; one whose process died says so."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    root = tmp_path / "sweep"
+    shutil.copytree(basic.root, root)
+    running, killed = (root / basic.jobs[1].name, root / basic.jobs[2].name)
+    for job, pid in ((running, os.getpid()), (killed, dead_pid())):
+        (job / "metrics.json").unlink()
+        status = json.loads((job / "status.json").read_text())
+        (job / "status.json").write_text(json.dumps({**status, "status": "running", "pid": pid}))
+    s = summarize(root)
+    assert s.proc.returncode == 0, s.proc.stderr
+    rows = {r["folder"]: r for r in s.rows}
+    assert (
+        rows[running.name]["status"] == "running" and rows[killed.name]["status"] == "interrupted"
+    )
+    acc = EventAccumulator(str(running))
+    acc.Reload()
+    assert float(rows[running.name]["val/recon"]) == pytest.approx(
+        acc.Scalars("val/recon")[-1].value, rel=1e-6
+    )
+    assert rows[running.name]["epoch"] == "1"
+    assert "interrupted" in s.proc.stdout and "running" in s.proc.stdout
+
+
+def dead_pid() -> int:
+    """The id of a process that has exited."""
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+# ---- joblib: 2 jobs in parallel worker processes --------------------------------------------
+
+
+@pytest.mark.slow
+def test_joblib_sweep_splits_the_cores_and_summarizes(tmp_path_factory):
+    import joblib
+
+    s = sweep(
+        tmp_path_factory,
+        "joblib",
+        "hydra/launcher=parallel",
+        "hydra.launcher.n_jobs=2",
+        "model=denoising",
+        "regularizer.level=0.1,0.3",
+        *EPOCH,
+    )
+    assert s.proc.returncode == 0, s.proc.stderr
+    assert "Joblib.Parallel(n_jobs=2" in s.proc.stdout + s.proc.stderr
+    threads = max(1, joblib.cpu_count() // 2)
+    pids = set()
+    for job in s.jobs:
+        log = (job / "train.log").read_text()
+        assert "parallel: launcher=joblib job=" in log and f" threads={threads} " in log
+        pids.add(json.loads((job / "status.json").read_text())["pid"])
+    assert len(pids) == 2  # two worker processes, not the launcher's own
+    check_summary(s.root, summarize(s.root), {j.name: "completed" for j in s.jobs})
+
+
+# ---- Optuna: 2 trials of the λ search -------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_optuna_search_over_lambda_and_its_summary(tmp_path_factory):
+    s = sweep(
+        tmp_path_factory,
+        "optuna",
+        "hparams_search=optuna_lambda",
+        "hydra.sweeper.n_trials=2",
+        "model=contractive",
+        *EPOCH,
+    )
+    assert s.proc.returncode == 0, s.proc.stderr
+    assert len(s.jobs) == 2 and (s.root / "multirun.yaml").exists()
+    result = yaml.safe_load((s.root / "optimization_results.yaml").read_text())
+    trials = {}
+    for job in s.jobs:
+        weight = float(
+            next(o for o in job_overrides(job) if o.startswith("regularizer.weight=")).split("=")[1]
+        )
+        assert 1e-5 <= weight <= 1
+        trials[weight] = json.loads((job / "metrics.json").read_text())["val/recon"]
+    best_weight = min(trials, key=trials.get)
+    assert result["best_value"] == pytest.approx(trials[best_weight])
+    assert result["best_params"]["regularizer.weight"] == pytest.approx(best_weight)
+
+    summary = summarize(s.root)
+    check_summary(s.root, summary, {j.name: "completed" for j in s.jobs})
+    best_rows = [r for r in summary.rows if r["study_best"] == "True"]
+    assert len(best_rows) == 1 and float(best_rows[0]["regularizer.weight"]) == pytest.approx(
+        best_weight
+    )
+    assert (
+        "Optuna study: minimize val/recon" in summary.proc.stdout
+        and "best: regularizer.weight=" in summary.proc.stdout
+    )
+
+
+# ---- submitit (local executor): 2 jobs, one preempted and requeued ---------------------------
+
+
+def wait_for(predicate, timeout=240.0, what=""):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def status_of(root: Path, num: int) -> dict | None:
+    for job in job_dirs(root):
+        try:
+            status = json.loads((job / "status.json").read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            continue
+        if status.get("job") == num:
+            return {**status, "folder": job.name}
+    return None
+
+
+@pytest.mark.slow
+def test_submitit_local_sweep_requeues_a_preempted_job_and_summarizes_while_running(
+    tmp_path_factory,
+):
+    root = tmp_path_factory.mktemp("submitit") / "sweep"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "aectl",
+            "train",
+            "-m",
+            "hydra/launcher=slurm_local",
+            "hydra.launcher.cpus_per_task=1",
+            "model=sparse",
+            "regularizer.weight=0,0.01",
+            "trainer.max_epochs=5",
+            f"hydra.sweep.dir={root}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        cwd=root.parent,
+    )
+    try:
+        first = wait_for(
+            lambda: (s := status_of(root, 0)) and s["status"] == "running" and s, what="job 0"
+        )
+        os.kill(first["pid"], signal.SIGUSR2)  # what SLURM sends before preempting the job
+        wait_for(lambda: (s := status_of(root, 0)) and s.get("attempt") == 2, what="job 0 requeued")
+        live = summarize(root)  # the sweep is still running
+        live_end = time.time()
+        out, _ = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out
+
+    job0 = status_of(root, 0)
+    assert live.proc.returncode == 0, live.proc.stderr
+    row0 = next(r for r in live.rows if r["folder"] == job0["folder"])
+    assert row0["attempt"] == "2"
+    assert (
+        row0["status"] == "running" or job0["ended"] < live_end
+    )  # running unless it finished meanwhile
+    assert row0["status"] in live.proc.stdout
+
+    assert job0["status"] == "completed" and job0["attempt"] == 2 and job0["pid"] != first["pid"]
+    assert job0["folder"] == first["folder"]  # requeued into its own folder
+    assert status_of(root, 1)["attempt"] == 1
+    logs = "".join(p.read_text() for p in root.glob(".submitit/*/*_log.out"))
+    assert "this job is preempted" in logs and "Requeued job" in logs
+    summary = summarize(root)
+    check_summary(root, summary, {j.name: "completed" for j in job_dirs(root)})
+    assert sorted(r["attempt"] for r in summary.rows) == ["1", "2"]
