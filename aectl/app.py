@@ -7,6 +7,7 @@ the final validation reconstruction loss so sweepers (Optuna) can minimise it.
 
 from __future__ import annotations
 
+import shlex
 import sys
 
 import hydra
@@ -21,15 +22,30 @@ from aectl.paths import configs_dir
 register_all()
 
 
+def resume_command(run_dir: str, overrides: list[str]) -> str:
+    keep = [o for o in overrides if not o.startswith(("hydra.run.dir=", "trainer.resume="))]
+    return shlex.join(["aectl", "train", *keep, f"hydra.run.dir={run_dir}", "trainer.resume=auto"])
+
+
 @hydra.main(version_base="1.3", config_path=str(configs_dir()), config_name="train")
 def train_main(cfg: DictConfig) -> float:
+    from aectl.stopping import Interrupted
     from aectl.train import train
 
     hc = HydraConfig.get()
+    run_dir = hc.runtime.output_dir
+    if hc.mode == RunMode.MULTIRUN and cfg.trainer.resume is None:
+        cfg.trainer.resume = (
+            "auto"  # sweep jobs (a requeued SLURM job too) continue their own last.pt
+        )
     try:
-        return train(cfg, hc.runtime.output_dir)
+        return train(cfg, run_dir)
+    except Interrupted as e:
+        print(f"aectl: interrupted by {e}; checkpoints/last.pt saved in {run_dir}", file=sys.stderr)
+        print(f"resume with: {resume_command(run_dir, list(hc.overrides.task))}", file=sys.stderr)
+        sys.exit(e.exit_code)
     except UserError as e:
         if hc.mode == RunMode.MULTIRUN:
             raise  # the launcher records the failed job; the sweep goes on
         print(f"aectl: error: {e}", file=sys.stderr)
-        sys.exit(UserError.exit_code)
+        sys.exit(e.exit_code)

@@ -8,6 +8,7 @@ previous checkpoint intact; it is loaded with `weights_only=True`.
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import tempfile
@@ -17,6 +18,7 @@ from typing import Any
 
 import torch
 
+from aectl import faults
 from aectl.errors import UserError
 
 
@@ -26,10 +28,19 @@ def save(state: dict[str, Any], path: str | os.PathLike) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
+            buf = io.BytesIO()
+            torch.save(state, buf)  # serialise first: a write error is then a plain OSError
+            f.write(buf.getbuffer())
             f.flush()
+            faults.hit("checkpoint-write")
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise UserError(
+            str(path),
+            f"could not write the checkpoint ({e.strerror or e}); the previous one is kept",
+        ) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -13,7 +13,28 @@ import sys
 
 SUBCOMMANDS = {
     "train": "train an autoencoder (Hydra overrides; -m sweeps; `aectl train --help` lists groups)",
+    "summarize": "table, summary.csv and summary.png of a sweep (finished or running)",
 }
+
+
+def refuse_used_run_dir(args: list[str]) -> None:
+    """Refuse a new single run into a folder holding checkpoints before Hydra writes there."""
+    from pathlib import Path
+
+    from aectl.resume import refuse_used_folder
+
+    if (
+        "-m" in args
+        or "--multirun" in args
+        or any(a.startswith("--cfg") or a in ("-c", "--help", "-h") for a in args)
+    ):
+        return
+    dirs = [a.split("=", 1)[1] for a in args if a.startswith("hydra.run.dir=")]
+    resume = [a.split("=", 1)[1] for a in args if a.lstrip("+~").startswith("trainer.resume=")]
+    if dirs:
+        refuse_used_folder(
+            Path(dirs[-1]), resume[-1] if resume and resume[-1] not in ("null", "") else None
+        )
 
 
 def run_train(args: list[str]) -> int:
@@ -21,9 +42,19 @@ def run_train(args: list[str]) -> int:
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let Hydra raise, so errors become one line here
     sys.argv = ["aectl train", *args]
     try:
+        refuse_used_run_dir(args)
         from aectl.app import train_main
 
         train_main()
+    except KeyboardInterrupt:  # a second Ctrl-C: stop now (checkpoint writes are atomic)
+        print("aectl: stopped", file=sys.stderr)
+        return 130
+    except OSError as exc:
+        if user_wants_traces:
+            raise
+        where = exc.filename or "output"
+        print(f"aectl: error: {where}: cannot write ({exc.strerror or exc})", file=sys.stderr)
+        return 2
     except Exception as exc:
         from aectl.errors_hydra import one_line
 
@@ -53,6 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "train":
         return run_train(argv[1:])
+    if argv and argv[0] == "summarize":
+        from aectl.summarize import main as summarize_main
+
+        return summarize_main(argv[1:])
     p = parser()
     args = p.parse_args(argv)
     if args.command is None:

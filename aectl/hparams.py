@@ -64,7 +64,7 @@ METRICS: dict[str, tuple[str, str, str]] = {
     "code/mean_activation": ("code/mean_activation", "validation", "mean code activation"),
     "code/frac_near_zero": ("code/frac_near_zero", "validation", "fraction of code values near 0"),
     "run/samples_per_s": ("samples_per_s", "training", "training throughput"),
-    "run/wall_time_s": ("wall_time_s", "training", "wall time of the run"),
+    "run/train_time_s": ("train_time_s", "training", "time spent in training steps"),
 }
 # Names `trainer.monitor` accepts: a metrics.json key or its HParams tag.
 MONITORS = tuple(dict.fromkeys([*(key for key, _, _ in METRICS.values()), *METRICS]))

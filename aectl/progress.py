@@ -16,8 +16,8 @@ console = Console(highlight=False, soft_wrap=True)
 
 
 class TrainProgress:
-    def __init__(self, total_steps: int, max_epochs: int):
-        self.total, self.max_epochs = total_steps, max_epochs
+    def __init__(self, total_steps: int, max_epochs: int, done_steps: int = 0):
+        self.total, self.max_epochs, self.done = total_steps, max_epochs, done_steps
         self.live = console.is_terminal
         self.bar: Progress | None = None
 
@@ -37,7 +37,7 @@ class TrainProgress:
             )
             self.bar.__enter__()
             self.task = self.bar.add_task(
-                "train", total=self.total, epoch=1, epochs=self.max_epochs, loss="-", sps="-"
+                "train", total=self.total, completed=self.done, epoch=1, epochs=self.max_epochs, loss="-", sps="-"
             )
         return self
 

@@ -37,10 +37,11 @@ def write_json(obj: Any, path: Path) -> None:
 
 
 class RunLog:
-    def __init__(self, run_dir: Path, term_name: str):
+    def __init__(self, run_dir: Path, term_name: str, purge_step: int | None = None):
+        """`purge_step`: on resume, TensorBoard hides points at or after it from the crashed run."""
         self.dir = run_dir
         self.term_name = term_name
-        self.writer = SummaryWriter(log_dir=str(run_dir))
+        self.writer = SummaryWriter(log_dir=str(run_dir), purge_step=purge_step)
         (run_dir / "reconstructions").mkdir(parents=True, exist_ok=True)
 
     def step(

@@ -324,7 +324,7 @@ def metric_names(table: list[dict[str, Any]]) -> list[str]:
         and _number(v) is not None
         and k not in ("folder", "overrides", "status", "error")
     }
-    return sorted(found | set(TABLE_METRICS) | {"best_epoch", "wall_time_s", "samples_per_s"})
+    return sorted(found | set(TABLE_METRICS) | {"best_epoch", "train_time_s", "samples_per_s"})
 
 
 # ---- terminal table -------------------------------------------------------------------------
@@ -391,7 +391,7 @@ def render(sweep: Sweep, table: list[dict[str, Any]]) -> None:
     metrics = [m for m in TABLE_METRICS if any(m in r for r in table)]
     for m in metrics:
         t.add_column(m, justify="right")
-    t.add_column("time s", justify="right")
+    t.add_column("train s", justify="right")
     show_error = any(r["error"] for r in table)
     if show_error:
         t.add_column("error", overflow="fold")
@@ -411,7 +411,7 @@ def render(sweep: Sweep, table: list[dict[str, Any]]) -> None:
             epoch,
             _fmt(r.get("best_epoch")),
             *(_fmt(r.get(m)) for m in metrics),
-            _fmt(r.get("wall_time_s")),
+            _fmt(r.get("train_time_s", r.get("wall_time_s"))),
         ]
         if show_error:
             cells.append(r["error"])

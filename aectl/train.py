@@ -1,8 +1,9 @@
 """`aectl train`: compose → instantiate → fit → return the validation loss.
 
 The loop reads top to bottom: data lives on the device as one tensor, batches are slices
-of a random permutation, losses accumulate on the device and are read back only every
-`log_every_n_steps` steps and at the end of each epoch.
+of a random permutation, losses stay on the device and are read back only every
+`log_every_n_steps` steps and at the end of each epoch. A checkpoint at each epoch's end
+(and on SIGINT/SIGTERM, mid-epoch) holds everything needed to continue bit for bit.
 """
 
 from __future__ import annotations
@@ -17,17 +18,24 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate as hydra_instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from aectl import checkpoint, pictures
+from aectl import checkpoint, faults, hparams, pictures
 from aectl import device as devices
 from aectl.config.validate import validate
 from aectl.data.base import MANIFOLD, ONEHOT, Data
 from aectl.errors import UserError, require
+from aectl.fast_step import make_step
 from aectl.models.autoencoder import Autoencoder
 from aectl.progress import TrainProgress, console
 from aectl.regularizers.base import Regularizer
+from aectl.resume import starting_state
 from aectl.runlog import RunLog, code_stats, write_json
-from aectl.seeding import rng_state, seed_everything
+from aectl.seeding import rng_state, seed_everything, set_rng_state
 from aectl.step import losses
+from aectl.stopping import GracefulStop, Interrupted
+
+
+class Diverged(UserError):
+    exit_code = 3
 
 
 def instantiate(node: Any, **kwargs: Any) -> Any:
@@ -72,13 +80,9 @@ def evaluate(
             _, recon, term = losses(model, reg, xb, loss, train=False)
         sums += torch.stack([recon.detach(), term.detach()]) * len(xb)
         codes.append(model.encode(xb))
+    model.train()
     recon, term = (sums / len(x)).tolist()
-    return {
-        "val/recon": recon,
-        "val/penalty": reg.weight * term,
-        "val/term": term,
-        "codes": torch.cat(codes),
-    }
+    return {"val/recon": recon, "val/penalty": reg.weight * term, "codes": torch.cat(codes)}
 
 
 def picture(data: Data, model: Autoencoder, reg: Regularizer, n: int) -> torch.Tensor:
@@ -95,10 +99,18 @@ def picture(data: Data, model: Autoencoder, reg: Regularizer, n: int) -> torch.T
     return pictures.reconstruction_picture(data.kind, x, x_in, x_hat, h, data.extras.get("curve"))
 
 
+def first_bad_step(window: list[list[float]], last_step: int) -> int | None:
+    """The step whose loss was NaN/Inf, from the rows of the last window (oldest first)."""
+    for k, row in enumerate(window):
+        if not math.isfinite(row[0]):
+            return last_step - len(window) + 1 + k
+    return None
+
+
 def train(cfg: DictConfig, run_dir: str | Path) -> float:
     validate(cfg)
-    t = cfg.trainer
-    run_dir = Path(run_dir)
+    t, run_dir = cfg.trainer, Path(run_dir)
+    start = starting_state(run_dir, t.resume)
     device = devices.pick(t.device)
     seed_everything(t.seed)
     data, model, reg = build(cfg, device)
@@ -110,105 +122,147 @@ def train(cfg: DictConfig, run_dir: str | Path) -> float:
         f"allowed: 1..{n} (the training split holds {n} samples)",
     )
     opt: torch.optim.Optimizer = instantiate(cfg.optim, params=model.parameters())
+    steps_per_epoch = math.ceil(n / batch)
+    epoch, step, best, best_epoch, t_train, metrics = 0, 0, math.inf, 0, 0.0, {}
+    position = None  # where a mid-epoch checkpoint stopped: (perm, next batch, epoch sums)
+    if start is not None:
+        checkpoint.load_model_state(model, start, "trainer.resume")
+        opt.load_state_dict(start["optimizer"])
+        epoch, step, metrics = start["epoch"], start["step"], start["metrics"]
+        best, best_epoch, t_train = start["best"], start["best_epoch"], start["train_time_s"]
+        set_rng_state(start["rng"])
+        if start.get("position") is not None:
+            p = start["position"]
+            position = (p["perm"].to(device), p["batch"], p["sums"].to(device))
+    train_step = make_step(model, reg, opt, t.loss, compile=t.compile, precision=t.precision)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    log = RunLog(run_dir, reg.term_name)
+    log = RunLog(run_dir, reg.term_name, purge_step=step + 1 if start else None)
+    hparams.declare(log.writer, cfg)
     console.print(
         f"[bold]aectl train[/]  device={device}  data={data.name} {tuple(data.shape)} "
         f"train={n} val={len(data.val_x)}  arch={model.arch} code_dim={model.code_dim} "
         f"([bold]{model.completeness}[/]: input size {model.input_size})  regularizer={reg.describe()}"
     )
-    console.print(f"run folder: {run_dir}")
-    log.text(
-        "run/summary",
-        f"{model.completeness}: code_dim={model.code_dim}, input size={model.input_size}",
-        0,
+    console.print(
+        f"run folder: {run_dir}" + (f"  (resumed at epoch {epoch}, step {step})" if start else "")
     )
 
-    steps_per_epoch = math.ceil(n / batch)
-    step, best, best_epoch, t_start, t_train = 0, math.inf, 0, time.perf_counter(), 0.0
-    window = torch.zeros(3, device=device)
-    t_window, lr = time.perf_counter(), opt.param_groups[0]["lr"]
-    with TrainProgress(steps_per_epoch * t.max_epochs, t.max_epochs) as bar:
-        for epoch in range(1, t.max_epochs + 1):
-            model.train()
+    def save(position: dict[str, Any] | None = None) -> dict[str, Any]:
+        state = {
+            "model": model.state_dict(),
+            "optimizer": opt.state_dict(),
+            "epoch": epoch,
+            "step": step,
+            "rng": rng_state(),
+            "config": resolved,
+            "metrics": metrics,
+            "best": best,
+            "best_epoch": best_epoch,
+            "train_time_s": t_train,
+            "position": position,
+            "log_window": window.cpu(),
+        }
+        checkpoint.save(state, run_dir / "checkpoints" / "last.pt")
+        return state
+
+    window = torch.zeros(t.log_every_n_steps, 3, device=device)  # the steps since the last log
+    if start is not None and start["log_window"].shape == window.shape:
+        window.copy_(start["log_window"])
+    lr, t_window = opt.param_groups[0]["lr"], time.perf_counter()
+    with (
+        GracefulStop() as stop,
+        TrainProgress(steps_per_epoch * t.max_epochs, t.max_epochs, step) as bar,
+    ):
+        while epoch < t.max_epochs:
             t_epoch = time.perf_counter()
-            sums = torch.zeros(3, device=device)
-            for idx in torch.randperm(n, device=device).split(batch):
-                total, recon, term = losses(model, reg, data.train_x[idx], t.loss)
-                opt.zero_grad(set_to_none=True)
-                total.backward()
-                opt.step()
+            perm, first, sums = position or (
+                torch.randperm(n, device=device),
+                0,
+                torch.zeros(3, device=device),
+            )
+            position = None
+            for b in range(first, steps_per_epoch):
+                parts = train_step(data.train_x[perm[b * batch : (b + 1) * batch]])
                 step += 1
-                parts = torch.stack([total.detach(), recon.detach(), term.detach()])
                 sums += parts
-                window += parts
+                window[(step - 1) % t.log_every_n_steps] = parts
                 bar.advance()
+                faults.hit("step")
                 if step % t.log_every_n_steps == 0:
+                    rows = window.tolist()  # the loop's only sync
+                    if (bad := first_bad_step(rows, step)) is not None:
+                        raise Diverged(
+                            "training",
+                            f"the loss became {rows[bad - step - 1][0]} at step {bad}; "
+                            "lower optim.lr or regularizer.weight (last.pt keeps the last finite state)",
+                        )
                     now = time.perf_counter()
-                    means = (window / t.log_every_n_steps).tolist()  # the only sync in the loop
+                    means = [sum(c) / len(rows) for c in zip(*rows)]
                     sps = t.log_every_n_steps * batch / max(now - t_window, 1e-9)
                     log.step(step, *means, reg.weight, lr, sps)
-                    bar.show(epoch=epoch, loss=means[0], samples_per_s=sps)
-                    window.zero_()
+                    bar.show(epoch=epoch + 1, loss=means[0], samples_per_s=sps)
                     t_window = now
+                if stop.requested and b + 1 < steps_per_epoch:
+                    t_train += time.perf_counter() - t_epoch
+                    save({"perm": perm.cpu(), "batch": b + 1, "sums": sums.cpu()})
+                    raise Interrupted(stop.signum)
             train_loss, train_recon, train_term = (sums / steps_per_epoch).tolist()
-            t_train += time.perf_counter() - t_epoch  # training steps only, after the sync above
             if not math.isfinite(train_loss):
-                raise UserError(
+                raise Diverged(
                     "training",
-                    f"loss became {train_loss} in epoch {epoch} (step {step}); "
-                    "lower optim.lr or regularizer.weight",
+                    f"the loss became {train_loss} in epoch {epoch + 1} (by step {step}); "
+                    "lower optim.lr or regularizer.weight (last.pt keeps the last finite state)",
                 )
+            t_train += time.perf_counter() - t_epoch  # training steps only, after the sync above
+            epoch += 1
             val = evaluate(model, reg, data.val_x, t.loss, batch)
-            sps_run = step * batch / t_train
-            scalars = {
-                "val/recon": val["val/recon"],
-                "val/penalty": val["val/penalty"],
-                "epoch/train_loss": train_loss,
-                "epoch/train_recon": train_recon,
-                **{k: v.item() for k, v in code_stats(val["codes"]).items()},
-            }
-            log.epoch(step, scalars, val["codes"])
+            stats = {k: v.item() for k, v in code_stats(val["codes"]).items()}
+            log.epoch(
+                step,
+                {
+                    "val/recon": val["val/recon"],
+                    "val/penalty": val["val/penalty"],
+                    "epoch/train_loss": train_loss,
+                    "epoch/train_recon": train_recon,
+                    **stats,
+                },
+                val["codes"],
+            )
             if epoch % t.picture_every_n_epochs == 0 or epoch == t.max_epochs:
                 log.picture(epoch, step, picture(data, model, reg, t.num_images))
+            if val["val/recon"] < best:
+                best, best_epoch = val["val/recon"], epoch
             metrics = {
                 "train/loss": train_loss,
                 "train/recon": train_recon,
                 "train/penalty": reg.weight * train_term,
                 "val/recon": val["val/recon"],
                 "val/penalty": val["val/penalty"],
-                **{k: scalars[k] for k in scalars if k.startswith("code/")},
+                **stats,
                 "epoch": epoch,
                 "step": step,
-                "wall_time_s": time.perf_counter() - t_start,
-                "samples_per_s": sps_run,
+                "train_time_s": t_train,
+                "samples_per_s": step * batch / max(t_train, 1e-9),
+                "best_epoch": best_epoch,
+                "best_val_recon": best,
             }
-            state = {
-                "model": model.state_dict(),
-                "optimizer": opt.state_dict(),
-                "epoch": epoch,
-                "step": step,
-                "rng": rng_state(),
-                "config": resolved,
-                "metrics": metrics,
-            }
-            checkpoint.save(state, run_dir / "checkpoints" / "last.pt")
-            if val["val/recon"] < best:
-                best, best_epoch = val["val/recon"], epoch
+            state = save()
+            if best_epoch == epoch:
                 checkpoint.save(state, run_dir / "checkpoints" / "best.pt")
-            bar.epoch_done(epoch, step, train_loss, val["val/recon"], sps_run)
-    log.close()
+            bar.epoch_done(epoch, step, train_loss, val["val/recon"], metrics["samples_per_s"])
+            if stop.requested:
+                raise Interrupted(stop.signum)
     metrics.update(
         {
-            "best_epoch": best_epoch,
-            "best_val_recon": best,
             "completeness": model.completeness,
             "code_dim": model.code_dim,
             "input_size": model.input_size,
             "scaling": data.scaling,
         }
     )
+    hparams.finish(log.writer, metrics)
+    log.close()
     write_json(metrics, run_dir / "metrics.json")
     if data.kind == ONEHOT:
         from aectl.onehot_table import show
@@ -218,4 +272,4 @@ def train(cfg: DictConfig, run_dir: str | Path) -> float:
         f"done: val/recon {metrics['val/recon']:.5g} (best {best:.5g} at epoch {best_epoch}); "
         f"{metrics['samples_per_s']:,.0f} samples/s; run folder {run_dir}"
     )
-    return float(metrics["val/recon"])
+    return hparams.objective(metrics, t.monitor)

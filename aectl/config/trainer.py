@@ -9,12 +9,13 @@ from aectl.errors import require
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 LOSSES = ("mse", "bce")
+PRECISIONS = ("32", "bf16")
 
 
 @schema("trainer", "default")
 @dataclass
 class TrainerConfig:
-    max_epochs: int = 30
+    max_epochs: int = 50
     batch_size: int = 128
     device: str = "auto"  # auto: CUDA, else MPS, else CPU
     seed: int = 0
@@ -22,6 +23,10 @@ class TrainerConfig:
     log_every_n_steps: int = 10
     num_images: int = 16  # samples shown in reconstruction grids
     picture_every_n_epochs: int = 1  # reconstruction pictures (the last epoch always gets one)
+    resume: str | None = None  # auto: continue this run folder's last.pt if any; or a path
+    precision: str = "32"  # 32 | bf16 (autocast inside the network)
+    compile: bool = False  # torch.compile the step (CUDA: plus a CUDA graph)
+    monitor: str = "val/recon"  # what a job returns to sweepers (Optuna minimises it)
 
     def __post_init__(self) -> None:
         require(
@@ -33,6 +38,21 @@ class TrainerConfig:
         require(
             self.device in DEVICES, "trainer.device", self.device, f"allowed: {', '.join(DEVICES)}"
         )
+        require(
+            self.precision in PRECISIONS,
+            "trainer.precision",
+            self.precision,
+            f"allowed: {', '.join(PRECISIONS)}",
+        )
+        require(
+            self.resume is None or str(self.resume).strip() != "",
+            "trainer.resume",
+            self.resume,
+            "allowed: auto, or a checkpoint path",
+        )
+        from aectl.hparams import MONITORS
+
+        require(self.monitor in MONITORS, "trainer.monitor", self.monitor, f"allowed: {', '.join(MONITORS)}")
         require(self.loss in LOSSES, "trainer.loss", self.loss, f"allowed: {', '.join(LOSSES)}")
         require(
             self.log_every_n_steps >= 1,

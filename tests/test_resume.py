@@ -1,0 +1,212 @@
+"""Interruptions lose nothing: kill -9 at three points, SIGTERM/SIGINT, NaN, a full disk.
+
+Every run goes through the real CLI. A resumed run must end with weights bitwise equal to
+the same run uninterrupted (CPU), and TensorBoard must show each step once.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import MNIST_DIR, ROOT, aectl
+
+pytestmark = pytest.mark.slow
+
+BASE = [
+    "trainer.max_epochs=3",
+    "trainer.device=cpu",
+    "trainer.log_every_n_steps=4",
+    "trainer.picture_every_n_epochs=3",
+]
+
+
+def weights(run: Path, name: str = "last.pt") -> dict[str, torch.Tensor]:
+    return torch.load(run / "checkpoints" / name, weights_only=True)["model"]
+
+
+def assert_bitwise_equal(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def scalar_steps(run: Path, tag: str) -> list[tuple[int, float]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run), size_guidance={"scalars": 0})
+    acc.Reload()
+    return [(e.step, e.value) for e in acc.Scalars(tag)]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("ref") / "run"
+    r = aectl("train", *BASE, f"hydra.run.dir={run}")
+    assert r.returncode == 0, r.stderr
+    return run
+
+
+@pytest.mark.parametrize("fault", ["step:20", "step:26", "checkpoint-write:2"])
+def test_sigkill_then_resume_is_bitwise_identical(fault, reference, tmp_path):
+    run = tmp_path / "run"
+    r = aectl("train", *BASE, f"hydra.run.dir={run}", env={"AECTL_FAULT": fault})
+    assert r.returncode == -signal.SIGKILL
+    state = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
+    assert state["epoch"] == 1  # the crash never replaced the last good checkpoint
+    if fault.startswith("checkpoint"):
+        assert list((run / "checkpoints").glob(".*.tmp")), (
+            "the crash should leave a partial temp file"
+        )
+
+    r = aectl("train", *BASE, f"hydra.run.dir={run}")  # a NEW run into a used folder: refused
+    assert r.returncode == 2 and "trainer.resume=auto" in r.stderr
+
+    r = aectl("train", *BASE, f"hydra.run.dir={run}", "trainer.resume=auto")
+    assert r.returncode == 0, r.stderr
+    assert not list((run / "checkpoints").glob(".*.tmp"))
+    assert_bitwise_equal(weights(run), weights(reference))
+    assert_bitwise_equal(weights(run, "best.pt"), weights(reference, "best.pt"))
+    # TensorBoard: every step once, in order, with the uninterrupted run's values
+    assert scalar_steps(run, "train/loss") == scalar_steps(reference, "train/loss")
+    assert scalar_steps(run, "val/recon") == scalar_steps(reference, "val/recon")
+
+
+def _start(args: list[str]) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("HYDRA_FULL_ERROR", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "aectl", "train", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
+    end = time.time() + timeout
+    while not path.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.time() < end
+        time.sleep(0.01)
+
+
+MNIST = [
+    "dataset=idx",
+    f"dataset.images={MNIST_DIR}/t10k-images-idx3-ubyte.gz",
+    "dataset.limit=2000",
+    "trainer.max_epochs=3",
+    "trainer.batch_size=32",
+    "trainer.device=cpu",
+    "trainer.picture_every_n_epochs=3",
+]
+needs_mnist = pytest.mark.skipif(not MNIST_DIR.exists(), reason="needs ../shared/data/mnist-t10k")
+
+
+@pytest.fixture(scope="module")
+def mnist_reference(tmp_path_factory) -> Path:
+    ref = tmp_path_factory.mktemp("mnist") / "ref"
+    r = aectl("train", *MNIST, f"hydra.run.dir={ref}")
+    assert r.returncode == 0, r.stderr
+    return ref
+
+
+@needs_mnist
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_saves_and_resumes_exactly(sig, mnist_reference, tmp_path):
+    ref = mnist_reference
+    run = tmp_path / "run"
+    proc = _start([*MNIST, f"hydra.run.dir={run}"])
+    _wait_for(run / "checkpoints" / "last.pt", proc)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + sig, err
+    assert "resume with: aectl train" in err
+    state = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
+    assert 1 <= state["epoch"] < 3
+    command = err.split("resume with: ")[1].strip().split()
+    assert command[:2] == ["aectl", "train"]
+    r = aectl(*command[1:])
+    assert r.returncode == 0, r.stderr
+    assert_bitwise_equal(weights(run), weights(ref))
+    steps = [s for s, _ in scalar_steps(run, "train/loss")]
+    assert steps == sorted(set(steps)) == [s for s, _ in scalar_steps(ref, "train/loss")]
+
+
+@needs_mnist
+def test_second_ctrl_c_exits_at_once_and_damages_nothing(tmp_path):
+    run = tmp_path / "run"
+    proc = _start([*MNIST, "trainer.max_epochs=50", f"hydra.run.dir={run}"])
+    _wait_for(run / "checkpoints" / "last.pt", proc)
+    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "Traceback" not in err
+    assert torch.load(run / "checkpoints" / "last.pt", weights_only=True)["epoch"] >= 1
+
+
+def test_nan_loss_stops_with_the_step_and_keeps_a_finite_checkpoint(tmp_path):
+    run = tmp_path / "run"
+    r = aectl(
+        "train",
+        "model=linear",
+        "optim=sgd",
+        "optim.lr=50",
+        "trainer.max_epochs=5",
+        "trainer.log_every_n_steps=1",
+        "trainer.device=cpu",
+        f"hydra.run.dir={run}",
+    )
+    assert r.returncode == 3, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "at step " in lines[0] and "lower optim.lr" in lines[0], r.stderr
+    last = run / "checkpoints" / "last.pt"
+    if last.exists():
+        assert all(torch.isfinite(v).all() for v in weights(run).values())
+
+
+def test_full_disk_while_writing_a_checkpoint_keeps_the_previous_one(tmp_path):
+    run = tmp_path / "run"
+    r = aectl("train", "trainer.max_epochs=1", "trainer.device=cpu", f"hydra.run.dir={run}")
+    assert r.returncode == 0, r.stderr
+    before = (run / "checkpoints" / "last.pt").read_bytes()
+    limit = len(before) // 2  # checkpoints no longer fit; everything else still does
+
+    def small_disk():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    env = {**os.environ}
+    env.pop("HYDRA_FULL_ERROR", None)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "aectl",
+            "train",
+            "trainer.max_epochs=2",
+            "trainer.device=cpu",
+            f"hydra.run.dir={run}",
+            "trainer.resume=auto",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        preexec_fn=small_disk,
+        timeout=300,
+    )
+    assert r.returncode == 2, r.stderr
+    line = [x for x in r.stderr.splitlines() if x.startswith("aectl: error:")]
+    assert line and "last.pt" in line[0] and "previous one is kept" in line[0]
+    assert (run / "checkpoints" / "last.pt").read_bytes() == before
+    assert not list((run / "checkpoints").glob(".*.tmp"))
