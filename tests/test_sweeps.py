@@ -49,7 +49,12 @@ def sweep(tmp_path_factory, name: str, *overrides: str) -> SimpleNamespace:
 
 
 def job_dirs(root: Path) -> list[Path]:
-    return sorted(p.parent.parent for p in root.glob("*/.hydra/hydra.yaml"))
+    return sorted(p.parent.parent for p in root.glob("*/*/.hydra/hydra.yaml"))
+
+
+def key(job: Path) -> str:
+    """A job's folder relative to its sweep: `<overrides>/seed=<n>`."""
+    return f"{job.parent.name}/{job.name}"
 
 
 def job_overrides(job: Path) -> list[str]:
@@ -231,12 +236,12 @@ def test_basic_sweep_runs_every_job_and_reports_the_failed_one(basic):
     assert basic.proc.stderr.strip().splitlines()[-1] == (
         "aectl: error: regularizer.weight: got -1.0; allowed: a finite number >= 0"
     )
-    names = [j.name for j in basic.jobs]
+    names = [key(j) for j in basic.jobs]
     assert names == [
-        f"model=contractive,regularizer.weight={w},trainer.max_epochs=1"
+        f"model=contractive,regularizer.weight={w},trainer.max_epochs=1/seed=3"
         for w in ("-1", "0.001", "0.1")
     ]
-    assert all("seed" not in n for n in names)
+    assert all("seed" not in j.parent.name for j in basic.jobs)  # the override part leaves it out
     multirun = yaml.safe_load((basic.root / "multirun.yaml").read_text())
     assert "regularizer.weight=1e-3,1e-1,-1" in multirun["hydra"]["overrides"]["task"]
     failed = json.loads((basic.jobs[0] / "status.json").read_text())
@@ -251,7 +256,7 @@ def test_basic_sweep_runs_every_job_and_reports_the_failed_one(basic):
 @pytest.mark.slow
 def test_tensorboard_shows_each_job_with_its_hparams_and_final_metrics(basic):
     exp, groups, runs = tensorboard_hparams(basic.root)
-    assert runs == [j.name for j in basic.jobs[1:]]  # readable run names: the job folders
+    assert runs == [key(j) for j in basic.jobs[1:]]  # readable run names: the job folders
     assert {m.name.tag for m in exp.metric_infos} == set(hparams.METRICS)
     assert len(groups) == 2
     for group in groups:
@@ -266,9 +271,9 @@ def test_tensorboard_shows_each_job_with_its_hparams_and_final_metrics(basic):
         assert group.hparams["model"].string_value == "contractive"
         assert session.status == 1  # STATUS_SUCCESS
         values = {m.name.tag: m.value for m in group.metric_values}
-        for tag, (key, _, _) in hparams.METRICS.items():
-            if key in metrics:  # every metric metrics.json has, with the same value
-                assert math.isclose(values[tag], metrics[key], rel_tol=1e-6), tag
+        for tag, (mkey, _, _) in hparams.METRICS.items():
+            if mkey in metrics:  # every metric metrics.json has, with the same value
+                assert math.isclose(values[tag], metrics[mkey], rel_tol=1e-6), tag
         assert {"val/recon", "best/val_recon", "epoch/train_loss"} <= set(values)
 
 
@@ -279,9 +284,9 @@ def test_summarize_basic_sweep_sorted_with_the_failed_job_last(basic):
         basic.root,
         s,
         {
-            basic.jobs[0].name: "failed",
-            basic.jobs[1].name: "completed",
-            basic.jobs[2].name: "completed",
+            key(basic.jobs[0]): "failed",
+            key(basic.jobs[1]): "completed",
+            key(basic.jobs[2]): "completed",
         },
     )
     recon = [float(r["val/recon"]) for r in s.rows[:2]]
@@ -305,7 +310,7 @@ def test_summarize_partial_rows_from_tensorboard_and_killed_jobs(basic, tmp_path
 
     root = tmp_path / "sweep"
     shutil.copytree(basic.root, root)
-    running, killed = (root / basic.jobs[1].name, root / basic.jobs[2].name)
+    running, killed = (root / key(basic.jobs[1]), root / key(basic.jobs[2]))
     for job, pid in ((running, os.getpid()), (killed, dead_pid())):
         (job / "metrics.json").unlink()
         status = json.loads((job / "status.json").read_text())
@@ -314,14 +319,14 @@ def test_summarize_partial_rows_from_tensorboard_and_killed_jobs(basic, tmp_path
     assert s.proc.returncode == 0, s.proc.stderr
     rows = {r["folder"]: r for r in s.rows}
     assert (
-        rows[running.name]["status"] == "running" and rows[killed.name]["status"] == "interrupted"
+        rows[key(running)]["status"] == "running" and rows[key(killed)]["status"] == "interrupted"
     )
     acc = EventAccumulator(str(running))
     acc.Reload()
-    assert float(rows[running.name]["val/recon"]) == pytest.approx(
+    assert float(rows[key(running)]["val/recon"]) == pytest.approx(
         acc.Scalars("val/recon")[-1].value, rel=1e-6
     )
-    assert rows[running.name]["epoch"] == "1"
+    assert rows[key(running)]["epoch"] == "1"
     assert "interrupted" in s.proc.stdout and "running" in s.proc.stdout
 
 
@@ -357,7 +362,7 @@ def test_joblib_sweep_splits_the_cores_and_summarizes(tmp_path_factory):
         assert "parallel: launcher=joblib job=" in log and f" threads={threads} " in log
         pids.add(json.loads((job / "status.json").read_text())["pid"])
     assert len(pids) == 2  # two worker processes, not the launcher's own
-    check_summary(s.root, summarize(s.root), {j.name: "completed" for j in s.jobs})
+    check_summary(s.root, summarize(s.root), {key(j): "completed" for j in s.jobs})
 
 
 # ---- Optuna: 2 trials of the λ search -------------------------------------------------------
@@ -388,7 +393,7 @@ def test_optuna_search_over_lambda_and_its_summary(tmp_path_factory):
     assert result["best_params"]["regularizer.weight"] == pytest.approx(best_weight)
 
     summary = summarize(s.root)
-    check_summary(s.root, summary, {j.name: "completed" for j in s.jobs})
+    check_summary(s.root, summary, {key(j): "completed" for j in s.jobs})
     best_rows = [r for r in summary.rows if r["study_best"] == "True"]
     assert len(best_rows) == 1 and float(best_rows[0]["regularizer.weight"]) == pytest.approx(
         best_weight
@@ -419,7 +424,7 @@ def status_of(root: Path, num: int) -> dict | None:
         except (FileNotFoundError, json.JSONDecodeError):
             continue
         if status.get("job") == num:
-            return {**status, "folder": job.name}
+            return {**status, "folder": key(job)}
     return None
 
 
@@ -480,5 +485,5 @@ def test_submitit_local_sweep_requeues_a_preempted_job_that_resumes(tmp_path_fac
     assert json.loads((job0_dir / "metrics.json").read_text())["epoch"] == 10
 
     summary = summarize(root)
-    check_summary(root, summary, {j.name: "completed" for j in job_dirs(root)})
+    check_summary(root, summary, {key(j): "completed" for j in job_dirs(root)})
     assert sorted(r["attempt"] for r in summary.rows) == ["1", "2"]
