@@ -12,6 +12,7 @@ import io
 import os
 import pickle
 import tempfile
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -57,9 +58,14 @@ def load(path: str | os.PathLike, field: str = "checkpoint") -> dict[str, Any]:
     if not path.is_file():
         raise UserError(field, f"no checkpoint file at {str(path)!r}")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        first = next(
+            (x for x in lines if "Unsupported global" in x), lines[0] if lines else "refused"
+        )
         raise UserError(
             field,
             f"{str(path)!r} is not a tensor checkpoint (refused by weights_only loading: {first})",

@@ -31,34 +31,34 @@ def refuse_used_run_dir(args: list[str]) -> None:
         return
     dirs = [a.split("=", 1)[1] for a in args if a.startswith("hydra.run.dir=")]
     resume = [a.split("=", 1)[1] for a in args if a.lstrip("+~").startswith("trainer.resume=")]
+    resume_value = resume[-1] if resume and resume[-1] not in ("null", "") else None
     if dirs:
-        refuse_used_folder(
-            Path(dirs[-1]), resume[-1] if resume and resume[-1] not in ("null", "") else None
-        )
+        refuse_used_folder(Path(dirs[-1]), resume_value)
+    if resume_value is not None and not any(a.startswith("hydra.output_subdir=") for a in args):
+        # keep the original run's .hydra/ as it was; each resume records its own config there
+        args.append("hydra.output_subdir=.hydra/resume_${now:%Y-%m-%d_%H-%M-%S}")
 
 
 def run_train(args: list[str]) -> int:
     user_wants_traces = os.environ.get("HYDRA_FULL_ERROR") == "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let Hydra raise, so errors become one line here
-    sys.argv = ["aectl train", *args]
     try:
         refuse_used_run_dir(args)
+        sys.argv = ["aectl train", *args]
         from aectl.app import train_main
 
         train_main()
     except KeyboardInterrupt:  # a second Ctrl-C: stop now (checkpoint writes are atomic)
         print("aectl: stopped", file=sys.stderr)
         return 130
-    except OSError as exc:
-        if user_wants_traces:
-            raise
-        where = exc.filename or "output"
-        print(f"aectl: error: {where}: cannot write ({exc.strerror or exc})", file=sys.stderr)
-        return 2
     except Exception as exc:
         from aectl.errors_hydra import one_line
 
-        msg = None if user_wants_traces else one_line(exc)
+        if user_wants_traces:
+            raise
+        msg = one_line(exc)
+        if msg is None and isinstance(exc, OSError) and exc.filename:
+            msg = f"{exc.filename}: cannot write ({exc.strerror or exc})"
         if msg is None:
             raise
         print(f"aectl: error: {msg}", file=sys.stderr)
