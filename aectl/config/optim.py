@@ -31,6 +31,7 @@ class OptimConfig:
 @dataclass
 class AdamConfig(OptimConfig):
     _target_: str = "torch.optim.Adam"
+    lr: float = 3e-3
 
 
 @schema("optim", "sgd")
