@@ -14,6 +14,7 @@ import sys
 SUBCOMMANDS = {
     "train": "train an autoencoder (Hydra overrides; -m sweeps; `aectl train --help` lists groups)",
     "summarize": "table, summary.csv and summary.png of a sweep (finished or running)",
+    "bench": "time aectl's training step against the tutorial DataLoader loop; writes bench.json",
 }
 
 
@@ -88,6 +89,10 @@ def main(argv: list[str] | None = None) -> int:
         from aectl.summarize import main as summarize_main
 
         return summarize_main(argv[1:])
+    if argv and argv[0] == "bench":
+        from aectl.bench import main as bench_main
+
+        return bench_main(argv[1:])
     p = parser()
     args = p.parse_args(argv)
     if args.command is None:

@@ -108,20 +108,26 @@ def make_step(
         return torch.stack([total.detach(), recon.detach(), term.detach()])
 
     if not cuda_graph:
+        if device.type != "cuda":  # e.g. resumed on the CPU from a CUDA-graph run's checkpoint
+            set_capturable(opt, False)
         return step
-    make_capturable(opt)
+    set_capturable(opt, True)
     return GraphedStep(step, opt)
 
 
-def make_capturable(opt: torch.optim.Optimizer) -> None:
-    """Let the optimizer run inside a CUDA graph: its step counters move onto the device."""
+def set_capturable(opt: torch.optim.Optimizer, on: bool) -> None:
+    """Switch the optimizer in or out of the mode CUDA graphs need, where its step counters
+    live on the parameters' device (torch allows that mode on CUDA only)."""
     for group in opt.param_groups:
-        if "capturable" in group:
-            group["capturable"] = True
+        if "capturable" not in group or group["capturable"] == on:
+            continue
+        group["capturable"] = on
         for p in group["params"]:
-            st = opt.state.get(p, {})
-            if torch.is_tensor(st.get("step")) and st["step"].device != p.device:
-                st["step"] = st["step"].to(p.device, torch.float32)
+            state = opt.state.get(p, {})
+            step = state.get("step")
+            where = p.device if on else torch.device("cpu")
+            if torch.is_tensor(step) and step.device != where:
+                state["step"] = step.to(where)
 
 
 class GraphedStep:

@@ -37,17 +37,26 @@ class TrainProgress:
             )
             self.bar.__enter__()
             self.task = self.bar.add_task(
-                "train", total=self.total, completed=self.done, epoch=1, epochs=self.max_epochs, loss="-", sps="-"
+                "train",
+                total=self.total,
+                completed=self.done,
+                epoch=1,
+                epochs=self.max_epochs,
+                loss="-",
+                sps="-",
             )
         return self
 
-    def advance(self) -> None:
+    def show(self, *, step: int, epoch: int, loss: float, samples_per_s: float) -> None:
+        """Called at log points only: the bar costs nothing per step."""
         if self.bar is not None:
-            self.bar.advance(self.task)
-
-    def show(self, *, epoch: int, loss: float, samples_per_s: float) -> None:
-        if self.bar is not None:
-            self.bar.update(self.task, epoch=epoch, loss=f"{loss:.4g}", sps=f"{samples_per_s:,.0f}")
+            self.bar.update(
+                self.task,
+                completed=step,
+                epoch=epoch,
+                loss=f"{loss:.4g}",
+                sps=f"{samples_per_s:,.0f}",
+            )
 
     def epoch_done(
         self, epoch: int, step: int, train_loss: float, val_recon: float, samples_per_s: float
@@ -59,7 +68,7 @@ class TrainProgress:
         if self.bar is None:
             console.print(line)
         else:
-            self.bar.update(self.task, epoch=min(epoch + 1, self.max_epochs))
+            self.bar.update(self.task, completed=step, epoch=min(epoch + 1, self.max_epochs))
 
     def __exit__(self, *exc) -> None:
         if self.bar is not None:

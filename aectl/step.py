@@ -31,10 +31,9 @@ def losses(
     numbers measure the autoencoder itself.
     """
     x_in = reg.corrupt(x) if train else x
-    h = model.encode(x_in)
+    h, term = reg.encode_and_term(model, x_in)
     x_hat = model.decode(reg.code(h) if train else h)
     recon = reconstruction_loss(x_hat, x, loss)
-    term = reg.term(model, x_in, h)
     if term is None:
         return recon, recon, torch.zeros((), device=x.device)
     return recon + reg.weight * term, recon, term

@@ -187,7 +187,6 @@ def train(cfg: DictConfig, run_dir: str | Path) -> float:
                 step += 1
                 sums += parts
                 window[(step - 1) % t.log_every_n_steps] = parts
-                bar.advance()
                 faults.hit("step")
                 if step % t.log_every_n_steps == 0:
                     rows = window.tolist()  # the loop's only sync
@@ -201,7 +200,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> float:
                     means = [sum(c) / len(rows) for c in zip(*rows)]
                     sps = t.log_every_n_steps * batch / max(now - t_window, 1e-9)
                     log.step(step, *means, reg.weight, lr, sps)
-                    bar.show(epoch=epoch + 1, loss=means[0], samples_per_s=sps)
+                    bar.show(step=step, epoch=epoch + 1, loss=means[0], samples_per_s=sps)
                     t_window = now
                 if stop.requested and b + 1 < steps_per_epoch:
                     t_train += time.perf_counter() - t_epoch

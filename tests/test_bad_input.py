@@ -175,7 +175,8 @@ def test_bad_input(case, trained, tmp_path):
     assert lines[0].startswith("aectl: error: ") and needle in lines[0], lines[0]
     assert "Traceback" not in r.stdout + r.stderr
     after = snapshot(trained)
-    assert after == before, "the existing run folder changed"
+    changed = [name for name, data in before.items() if after.get(name) != data]
+    assert not changed, f"files of the existing run changed: {changed}"
 
 
 def test_unwritable_output_folder(tmp_path):

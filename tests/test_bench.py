@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from aectl import bench
 
@@ -33,7 +34,7 @@ def quick(tmp_path_factory) -> dict:
 
 
 def test_quick_bench_has_every_row(quick):
-    assert [r["name"] for r in quick["throughput"]] == ["reference", "aectl"]
+    assert [r["name"] for r in quick["throughput"]] == ["reference", "aectl", "aectl fused Adam"]
     assert [r["regularizer"] for r in quick["regularizers"]] == [
         r for r, _, _ in bench.REGULARIZERS
     ]
@@ -85,14 +86,44 @@ def test_ratios_are_quotients_of_the_reported_rates(quick):
     assert lg["overhead"] == pytest.approx(want, rel=1e-12, abs=1e-15)
 
 
+def test_paired_ratios_are_medians_of_same_repeat_quotients(quick):
+    ref = next(r for r in quick["throughput"] if r["name"] == "reference")["runs"]
+    for row in quick["throughput"]:
+        want = statistics.median(b / a for a, b in zip(ref, row["runs"]))
+        assert row["ratio_paired_median"] == pytest.approx(want, rel=1e-12)
+    runs = {r["name"]: r["runs"] for r in quick["regularizers"]}
+    for row in quick["regularizers"]:
+        want = statistics.median(b / a for a, b in zip(row["runs"], runs[row["baseline"]]))
+        assert row["cost_paired_median"] == pytest.approx(want, rel=1e-12)
+    lg = quick["logging"]
+    want = statistics.median(b / a for a, b in zip(lg["runs_logging"], lg["runs_no_logging"])) - 1
+    assert lg["overhead_paired_median"] == pytest.approx(want, rel=1e-12, abs=1e-15)
+
+
 def test_targets_restate_the_measured_numbers(quick):
     t = quick["targets"]
     aectl = next(r for r in quick["throughput"] if r["name"] == "aectl")
     assert t["cpu_speedup_vs_reference"]["value"] == aectl["ratio_vs_reference"]
+    assert t["cpu_speedup_vs_reference"]["row"] == "aectl"
     assert t["cpu_speedup_vs_reference"]["met"] == (aectl["ratio_vs_reference"] >= 2.0)
     analytic = next(r for r in quick["regularizers"] if r["regularizer"] == "contractive analytic")
     assert t["contractive_analytic_cost"]["value"] == analytic["cost_vs_none"]
+    assert t["contractive_analytic_cost"]["met"] == (analytic["cost_vs_none"] <= 1.3)
     assert t["logging_overhead"]["value"] == quick["logging"]["overhead"]
+
+
+def test_cpu_clock_and_thread_count_are_recorded():
+    before = torch.get_num_threads()
+    try:
+        result = bench.run_bench(
+            device="cpu", quick=True, sections=("logging",), clock="cpu", threads=1
+        )
+    finally:
+        torch.set_num_threads(before)
+    assert result["settings"]["clock"] == "cpu" and result["machine"]["torch_threads"] == 1
+    lg = result["logging"]
+    assert positive(lg["samples_per_s_logging"]) and positive(lg["samples_per_s_no_logging"])
+    assert result["targets"]["logging_overhead"]["value"] == lg["overhead"]
 
 
 @pytest.mark.skipif(not MNIST_IMAGES.exists(), reason="the shared MNIST test split is not here")
@@ -127,7 +158,7 @@ def test_bench_runs_without_hydra_or_rich(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "x reference" in proc.stdout and "reference" in proc.stdout
     result = json.loads((tmp_path / "b.json").read_text())
-    assert [r["name"] for r in result["throughput"]] == ["reference", "aectl"]
+    assert [r["name"] for r in result["throughput"]] == ["reference", "aectl", "aectl fused Adam"]
 
 
 def test_bad_arguments_are_refused(capsys):

@@ -93,3 +93,16 @@ def test_tied_contractive_analytic_matches_definition():
     torch.testing.assert_close(
         analytic(model, x, model.encode(x)), reference_fro2(model, x), rtol=1e-10, atol=0
     )
+
+
+def test_hutchinson_shares_the_steps_forward_pass():
+    from aectl.regularizers.contractive import encode_hutchinson
+
+    torch.manual_seed(6)
+    model = mlp.build(
+        (5,), code_dim=7, hidden=[6], activation="tanh", code_activation="sigmoid"
+    ).double()
+    x = torch.randn(4, 5, dtype=torch.float64)
+    h, est = encode_hutchinson(model, x, k=3)
+    torch.testing.assert_close(h, model.encode(x))  # the code is the plain encoder output
+    assert est.shape == (4,) and torch.all(est > 0)

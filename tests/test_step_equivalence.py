@@ -153,6 +153,22 @@ def test_graph_mode_needs_cuda_and_precision_is_checked():
         make_step(model, NoRegularizer(), opt, "mse", cuda_graph=True)
 
 
+def test_eager_cpu_step_accepts_an_optimizer_left_capturable_by_a_cuda_graph_run():
+    """A checkpoint from a CUDA-graph run holds capturable=True, which torch refuses on the
+    CPU; make_step switches it back, and the steps equal a plain Adam's."""
+    x = images(2 * 32).unsqueeze(1).float().div_(255)
+    plain_model, plain_opt = model_and_opt()
+    want = torch.stack(
+        [make_step(plain_model, NoRegularizer(), plain_opt, "mse")(xb) for xb in x.split(32)]
+    )
+    model, _ = model_and_opt()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, capturable=True)
+    step = make_step(model, NoRegularizer(), opt, "mse")
+    got = torch.stack([step(xb) for xb in x.split(32)])
+    assert not any(g["capturable"] for g in opt.param_groups)
+    assert torch.equal(got, want)
+
+
 @pytest.mark.timeout(600)
 def test_compiled_step_matches_eager_within_float_tolerance():
     """torch.compile of the losses and of Adam (CPU: needs a C++ compiler) on a tiny model."""
@@ -191,19 +207,15 @@ def cuda_runs(
     batch: int = 64,
     loss: str = "mse",
 ):
-    """Per-step losses and the model after `steps` steps over batches that include a short one."""
+    """Per-step losses and the model after two passes of `steps` steps, each pass with two
+    half batches, so both shapes get warmed up, captured and replayed in graph mode."""
     arch = arch or {}
-    x = images(steps * batch).unsqueeze(1).float().div_(255).cuda()
+    sizes = ([batch] * (steps - 2) + [batch // 2] * 2) * 2
+    x = images(sum(sizes)).unsqueeze(1).float().div_(255).cuda()
     model, opt = model_and_opt(device="cuda", **arch)
     step = make_step(model, reg_factory(), opt, loss, **variant)
     torch.manual_seed(3)
-    out = []
-    sizes = [batch] * (steps - 2) + [batch // 2] * 2
-    start = 0
-    for _ in range(2):  # two passes, so each shape is captured and then replayed
-        for size in sizes:
-            out.append(step(x[start % len(x) : start % len(x) + size]))
-            start += size
+    out = [step(xb) for xb in x.split(sizes)]
     return torch.stack(out), model
 
 

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from hydra.core.config_store import ConfigStore
+try:
+    from hydra.core.config_store import ConfigStore
+except ModuleNotFoundError:  # a torch-only machine (the GPU bench): nothing composes configs there
+    ConfigStore = None
 
 T = TypeVar("T")
 
@@ -19,7 +22,8 @@ def schema(group: str, name: str):
     """Class decorator: store a dataclass as the schema `schema/<group>/<name>`."""
 
     def register(cls: type[T]) -> type[T]:
-        ConfigStore.instance().store(group=f"schema/{group}", name=name, node=cls)
+        if ConfigStore is not None:
+            ConfigStore.instance().store(group=f"schema/{group}", name=name, node=cls)
         return cls
 
     return register

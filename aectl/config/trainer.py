@@ -52,7 +52,12 @@ class TrainerConfig:
         )
         from aectl.hparams import MONITORS
 
-        require(self.monitor in MONITORS, "trainer.monitor", self.monitor, f"allowed: {', '.join(MONITORS)}")
+        require(
+            self.monitor in MONITORS,
+            "trainer.monitor",
+            self.monitor,
+            f"allowed: {', '.join(MONITORS)}",
+        )
         require(self.loss in LOSSES, "trainer.loss", self.loss, f"allowed: {', '.join(LOSSES)}")
         require(
             self.log_every_n_steps >= 1,

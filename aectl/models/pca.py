@@ -3,8 +3,9 @@
 With Ξ = V S Uᵀ the SVD of the centred data matrix (one sample per row), the best rank-k
 affine reconstruction (Eckart–Young) has codes V_k S_k = Ξ U_k and decoder U_kᵀ: the
 encoder subtracts the training mean and projects, the decoder maps back and adds the mean.
-`build` makes a linear autoencoder with frozen weights, `fit` writes the solution into it;
-nothing is trained. It is the reference a trained `model=linear` run is compared with.
+`build` makes a linear autoencoder with frozen weights, `fit` writes the solution into it,
+and the training loop runs `frozen_step` (losses, no update) for one epoch: nothing is
+trained. It is the reference a trained `model=linear` run is compared with.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from aectl.config.schema import schema
 from aectl.errors import require
 from aectl.models import mlp
 from aectl.models.autoencoder import Autoencoder
+from aectl.regularizers.base import Regularizer
+from aectl.step import losses
 
 
 @schema("arch", "pca")
@@ -85,3 +88,13 @@ def fit(model: Autoencoder, x: torch.Tensor) -> Subspace:
     dec.weight.copy_(u)  # x̂ = U_k h + μ
     dec.bias.copy_(mean)
     return sub
+
+
+def frozen_step(model: Autoencoder, reg: Regularizer, loss: str):
+    """The training loop's step for the fitted model: the batch's losses, no update."""
+
+    def step(x: torch.Tensor) -> torch.Tensor:
+        total, recon, term = losses(model, reg, x, loss)
+        return torch.stack([total.detach(), recon.detach(), term.detach()])
+
+    return step

@@ -23,6 +23,14 @@ class Regularizer:
     def check(self, model: Autoencoder, data: Data) -> None:
         """Refuse model/data combinations this regularizer cannot handle (UserError)."""
 
+    def encode_and_term(
+        self, model: Autoencoder, x: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The code of x and the unweighted penalty. A penalty that can share the encoder's
+        forward pass (Hutchinson's J v, by forward-mode autodiff) overrides this."""
+        h = model.encode(x)
+        return h, self.term(model, x, h)
+
     def corrupt(self, x: torch.Tensor) -> torch.Tensor:
         """The input the encoder sees during training (denoising corrupts it)."""
         return x

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.autograd.forward_ad as fwAD
 from torch.func import jacfwd, jacrev, jvp, vmap
 
 from aectl.config.schema import schema
@@ -73,12 +74,19 @@ def exact(model, x: torch.Tensor) -> torch.Tensor:
 
 def hutchinson(model, x: torch.Tensor, k: int) -> torch.Tensor:
     """Per-sample unbiased estimate of ‖J‖²_F: mean over k draws of ‖J v‖², v ~ N(0, I)."""
-    total = x.new_zeros(x.shape[0])
-    for _ in range(k):
-        v = torch.randn_like(x)
-        _, jv = jvp(model.encode, (x,), (v,))
+    return encode_hutchinson(model, x, k)[1]
+
+
+def encode_hutchinson(model, x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(h, per-sample Hutchinson estimate): the first draw's J v comes out of the same
+    forward-mode pass that computes the code h, so k=1 costs one dual-number encoder pass."""
+    with fwAD.dual_level():
+        h, jv = fwAD.unpack_dual(model.encode(fwAD.make_dual(x, torch.randn_like(x))))
+    total = jv.flatten(1).pow(2).sum(1)
+    for _ in range(k - 1):
+        _, jv = jvp(model.encode, (x,), (torch.randn_like(x),))
         total = total + jv.flatten(1).pow(2).sum(1)
-    return total / k
+    return h, total / k
 
 
 class Contractive(Regularizer):
@@ -106,6 +114,12 @@ class Contractive(Regularizer):
 
     def term(self, model, x, h) -> torch.Tensor:
         return self.per_sample(model, x, h).mean()
+
+    def encode_and_term(self, model, x):
+        if self.method != "hutchinson":
+            return super().encode_and_term(model, x)
+        h, per_sample = encode_hutchinson(model, x, self.k)
+        return h, per_sample.mean()
 
     def describe(self) -> str:
         extra = f", k={self.k}" if self.method == "hutchinson" else ""

@@ -1,0 +1,106 @@
+"""What each autoencoder learned, as numbers and pictures: one entry point for train and eval.
+
+`analyze` runs every analysis that applies to the run — the PCA comparison for linear
+autoencoders, the denoising vector field and the contractive tangents for manifold data,
+code sparsity (and first-layer filters for images) always, the 8-3-8 code table for
+onehot8, the linear probe when there are labels — saves each picture as
+`<run_dir>/<folder>/<name>.png`, adds it to the run's TensorBoard as `<folder>/<name>`,
+and returns the numbers (`pca/max_angle_deg`, `probe/accuracy`, ...) for metrics.json or
+eval.json.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from aectl import onehot_table, pictures
+from aectl.analysis import pca_compare, probe, sparsity, tangents, vector_field
+from aectl.data.base import MANIFOLD, ONEHOT, Data
+from aectl.models.autoencoder import Autoencoder
+from aectl.progress import console
+
+Result = tuple[dict[str, float], dict[str, torch.Tensor]]
+
+
+@torch.no_grad()
+def code_table(model: Autoencoder, data: Data) -> Result:
+    """The 8-3-8 table (input, hidden values, output) as a picture, and how many patterns
+    come back (argmax of the output = the input's hot unit); onehot_table prints it."""
+    model.eval()
+    x = torch.unique(data.val_x, dim=0).flip(0)
+    _, correct = onehot_table.table(model, x)
+    h = model.encode(x).flatten(1)
+    img = pictures.onehot_table(x, h, model.decode(h).flatten(1))
+    return {"onehot/patterns_reproduced": float(correct), "onehot/patterns": float(len(x))}, {
+        "code_table": img
+    }
+
+
+def run_all(model: Autoencoder, data: Data, x: torch.Tensor) -> Result:
+    """Every analysis that applies to this model and data, on the samples `x`."""
+    curve = data.extras.get("curve")
+    parts: list[Result] = []
+    if model.arch in pca_compare.LINEAR_ARCHS:
+        parts.append(pca_compare.compare(model, data, x))
+    if data.kind == MANIFOLD and curve is not None:
+        parts.append(vector_field.vector_field(model, data, curve))
+        parts.append(tangents.tangents(model, data, curve))
+    parts.append(sparsity.sparsity(model, data, x))
+    if data.kind == ONEHOT:
+        parts.append(code_table(model, data))
+    if data.train_y is not None and data.val_y is not None:
+        parts.append(probe.probe(model, data))
+    numbers: dict[str, float] = {}
+    images: dict[str, torch.Tensor] = {}
+    for n, p in parts:
+        numbers.update(n)
+        images.update(p)
+    return numbers, images
+
+
+def analyze(
+    run_dir: str | Path,
+    model: Autoencoder,
+    data: Data,
+    writer=None,
+    step: int = 0,
+    *,
+    folder: str = "analysis",
+    split: str = "val",
+) -> dict[str, float]:
+    """Run the analyses on `split` ("val" or "train"), write the pictures, return the numbers.
+
+    `writer` is the run's torch SummaryWriter (None: pictures go to PNG files only).
+    """
+    was_training = model.training
+    x = data.val_x if split == "val" else data.train_x
+    numbers, images = run_all(model, data, x)
+    out = Path(run_dir) / folder
+    for name, img in images.items():
+        pictures.save_png(img, out / f"{name}.png")
+        if writer is not None:
+            writer.add_image(f"{folder}/{name}", img, step)
+    if writer is not None:
+        writer.flush()
+    model.train(was_training)
+    shown = {k: v for k, v in numbers.items() if k in HEADLINE}
+    console.print(
+        f"{folder}: " + "  ".join(f"{k} {v:.4g}" for k, v in shown.items()) + f"  pictures in {out}"
+    )
+    return numbers
+
+
+# The numbers printed on one line after training (everything goes to metrics.json).
+HEADLINE = (
+    "pca/max_angle_deg",
+    "pca/mse_ratio",
+    "vector_field/mean_cos",
+    "tangents/jacobian_abs_cos",
+    "tangents/local_pca_abs_cos",
+    "sparsity/frac_near_zero",
+    "sparsity/active_units_per_sample",
+    "onehot/patterns_reproduced",
+    "probe/accuracy",
+)

@@ -1,0 +1,60 @@
+"""Linear probe: how much label information the frozen codes carry, linearly.
+
+Logistic regression (scikit-learn, on standardised codes) is fitted on the training
+split's codes and scored on the validation split's; the encoder is not touched. Reported
+with the majority-class rate, the accuracy a probe gets from codes that carry nothing.
+The picture is the validation confusion matrix.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import matplotlib.pyplot as plt
+import torch
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import ConfusionMatrixDisplay
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from aectl import pictures
+from aectl.analysis.sparsity import codes
+from aectl.data.base import Data
+from aectl.models.autoencoder import Autoencoder
+
+MAX_ITER = 500
+
+
+def probe(model: Autoencoder, data: Data) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
+    """Needs labels (data.train_y, data.val_y)."""
+    h_train, h_val = (
+        codes(model, data.train_x).cpu().numpy(),
+        codes(model, data.val_x).cpu().numpy(),
+    )
+    y_train, y_val = data.train_y.cpu().numpy(), data.val_y.cpu().numpy()
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=MAX_ITER))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(h_train, y_train)
+    pred = clf.predict(h_val)
+    numbers = {
+        "probe/accuracy": float((pred == y_val).mean()),
+        "probe/train_accuracy": float(clf.score(h_train, y_train)),
+        "probe/majority_rate": float(torch.bincount(data.val_y.cpu()).max() / len(y_val)),
+    }
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    ConfusionMatrixDisplay.from_predictions(
+        y_val,
+        pred,
+        normalize="true",
+        values_format=".2f",
+        ax=ax,
+        colorbar=False,
+        text_kw={"fontsize": 6},
+    )
+    ax.set_title(
+        f"linear probe on frozen codes: val accuracy {numbers['probe/accuracy']:.3f}", fontsize=9
+    )
+    fig.tight_layout()
+    return numbers, {"probe_confusion": pictures.figure_to_tensor(fig)}

@@ -1,0 +1,101 @@
+"""Sparse codes: how many units are active per sample, and what the first layer learned.
+
+A sparse autoencoder (L1 or KL penalty) leaves most code units near zero for any one input,
+and its first-layer weights become localised stroke-like filters on images. The numbers
+are the fraction of near-zero code values (|h| < runlog.NEAR_ZERO), the mean activation,
+the mean number of active units per sample and the fraction of units never active; the
+pictures are a histogram of code values and, for image data, the first layer's weights as
+image tiles (one per unit, most active first, each scaled to its own range).
+"""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib.pyplot as plt
+import torch
+from torch import nn
+from torchvision.utils import make_grid
+
+from aectl import pictures
+from aectl.data.base import Data
+from aectl.models.autoencoder import Autoencoder
+from aectl.runlog import NEAR_ZERO, code_stats
+
+MAX_FILTERS = 256
+
+
+@torch.no_grad()
+def codes(model: Autoencoder, x: torch.Tensor, batch: int = 4096) -> torch.Tensor:
+    model.eval()
+    return torch.cat([model.encode(xb).flatten(1) for xb in x.split(batch)])
+
+
+def first_layer_filters(model: Autoencoder, data: Data) -> torch.Tensor | None:
+    """(units, C, H, W) weights of the encoder's first layer when it sees whole images (a
+    Linear on the flattened pixels) or image patches (a Conv2d); None otherwise."""
+    if not data.is_image:
+        return None
+    for m in model.encoder.modules():
+        if isinstance(m, nn.Linear):
+            ok = m.in_features == data.input_size
+            return m.weight.detach().reshape(-1, *data.shape) if ok else None
+        if isinstance(m, nn.Conv2d):
+            return m.weight.detach()
+    return None
+
+
+def sparsity(
+    model: Autoencoder, data: Data, x: torch.Tensor
+) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
+    h = codes(model, x).cpu()
+    active = h.abs() >= NEAR_ZERO
+    numbers = {
+        "sparsity/frac_near_zero": code_stats(h)["code/frac_near_zero"].item(),
+        "sparsity/mean_activation": code_stats(h)["code/mean_activation"].item(),
+        "sparsity/active_units_per_sample": active.sum(1).float().mean().item(),
+        "sparsity/frac_dead_units": (~active.any(0)).float().mean().item(),
+    }
+    out = {"code_histogram": _histogram(h, numbers)}
+    w = first_layer_filters(model, data)
+    if w is not None:
+        order = (
+            h.abs().mean(0).argsort(descending=True)
+            if w.shape[0] == h.shape[1]
+            else torch.arange(len(w))
+        )
+        out["filters"] = _tiles(w.cpu()[order[:MAX_FILTERS]])
+    return numbers, out
+
+
+def _histogram(h: torch.Tensor, numbers: dict[str, float]) -> torch.Tensor:
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.hist(h.flatten().numpy(), bins=100, color="tab:blue", log=True)
+    for edge in (-NEAR_ZERO, NEAR_ZERO):
+        ax.axvline(edge, color="tab:red", lw=0.8, ls="--")
+    ax.set_xlabel("code activation")
+    ax.set_ylabel("count (log)")
+    ax.set_title(
+        f"{numbers['sparsity/frac_near_zero']:.1%} near zero (|h| < {NEAR_ZERO:g}), "
+        f"{numbers['sparsity/active_units_per_sample']:.1f} of {h.shape[1]} units active per sample",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    return pictures.figure_to_tensor(fig)
+
+
+def _tiles(w: torch.Tensor) -> torch.Tensor:
+    """Filters as a grid of tiles, each min-max scaled on its own (torchvision's scale_each)."""
+    if w.shape[1] not in (1, 3):
+        w = w[:, :1]  # a conv layer on many channels: show the first input channel
+    k = pictures.enlarge_factor(*w.shape[-2:])
+    if k > 1:
+        w = torch.nn.functional.interpolate(w, scale_factor=k, mode="nearest")
+    return make_grid(
+        w,
+        nrow=math.ceil(math.sqrt(len(w))),
+        normalize=True,
+        scale_each=True,
+        padding=2,
+        pad_value=1.0,
+    )

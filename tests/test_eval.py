@@ -1,0 +1,185 @@
+"""`aectl eval RUN_DIR`: its numbers against a numpy recomputation from the checkpoint's
+weights, its files (eval.json, a decoded reconstruction PNG, TensorBoard images), the
+launch-folder rule for relative dataset paths, and one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from conftest import MNIST_DIR, aectl, compose
+from omegaconf import OmegaConf
+from PIL import Image
+
+from aectl import evaluate
+from aectl.data import digits
+
+TINY = ("trainer.device=cpu", "trainer.log_every_n_steps=5")
+
+
+def trained(path, *overrides):
+    from aectl.train import train
+
+    path.mkdir(parents=True, exist_ok=True)
+    train(compose(*TINY, *overrides), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def linear_run(tmp_path_factory):
+    return trained(
+        tmp_path_factory.mktemp("eval") / "linear", "model=linear", "trainer.max_epochs=3"
+    )
+
+
+def weights(run, which="best"):
+    state = torch.load(run / "checkpoints" / f"{which}.pt", weights_only=True)
+    return state, {k: v.double().numpy() for k, v in state["model"].items()}
+
+
+def one_line_error(capsys, field):
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"aectl: error: {field}: "), err
+    return err
+
+
+def test_numbers_match_a_numpy_recomputation_from_the_checkpoint(linear_run):
+    assert evaluate.main([str(linear_run)]) == 0
+    out = json.loads((linear_run / "eval.json").read_text())
+    state, w = weights(linear_run)
+    x = digits.load().val_x.flatten(1).double().numpy()  # the run's split: val_fraction 0.1, seed 0
+    h = x @ w["encoder.1.weight"].T + w["encoder.1.bias"]
+    x_hat = h @ w["decoder.0.weight"].T + w["decoder.0.bias"]
+    mse = ((x_hat - x) ** 2).mean()
+    assert out["recon/mse"] == pytest.approx(mse, rel=1e-5)
+    assert out["recon/psnr_db"] == pytest.approx(10 * math.log10(1 / mse), rel=1e-5)
+    assert out["recon/bce"] is None  # a linear decoder's outputs are not probabilities
+    # a linear encoder's Jacobian is its weight matrix, at every sample
+    assert out["jacobian/fro_mean"] == pytest.approx(
+        np.linalg.norm(w["encoder.1.weight"]), rel=1e-5
+    )
+    assert out["sparsity/frac_near_zero"] == pytest.approx((np.abs(h) < 1e-2).mean(), abs=1e-6)
+    assert out["sparsity/mean_activation"] == pytest.approx(h.mean(), abs=1e-5)
+    assert out["penalty"] == 0.0
+    assert (out["epoch"], out["checkpoint"], out["split"], out["samples"]) == (
+        state["epoch"],
+        "best",
+        "val",
+        len(x),
+    )
+    assert out["probe/majority_rate"] < out["probe/accuracy"] <= 1.0
+    assert {"pca/max_angle_deg", "pca/mse_ratio"} <= set(
+        out
+    )  # a linear run gets the PCA comparison
+
+
+def test_reconstruction_grid_and_pictures_are_written_and_logged(linear_run):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    assert evaluate.main([str(linear_run), "--checkpoint", "last"]) == 0
+    img = np.asarray(Image.open(linear_run / "eval" / "reconstructions.png").convert("RGB"))
+    assert img.shape == (2 * 34 + 2, 16 * 34 + 2, 3)  # 2 rows (input, output) of 16 digits at 32x32
+    assert img.std() > 10
+    for name in ("pca_compare", "code_histogram", "filters", "probe_confusion"):
+        assert (linear_run / "eval" / f"{name}.png").is_file()
+    acc = EventAccumulator(str(linear_run), size_guidance={"images": 0})
+    acc.Reload()
+    assert {"eval/reconstructions", "eval/pca_compare", "analysis/pca_compare"} <= set(
+        acc.Tags()["images"]
+    )
+    state, _ = weights(linear_run, "last")
+    assert json.loads((linear_run / "eval.json").read_text())["epoch"] == state["epoch"] == 3
+
+
+def test_bce_and_train_split(tmp_path):
+    run = trained(tmp_path / "run", "arch.hidden=[]", "arch.code_dim=8", "trainer.max_epochs=1")
+    assert evaluate.main([str(run), "--split", "train"]) == 0
+    out = json.loads((run / "eval.json").read_text())
+    _, w = weights(run)
+    x = digits.load().train_x.flatten(1).double().numpy()
+    h = x @ w["encoder.1.weight"].T + w["encoder.1.bias"]  # model=deep: identity code
+    p = 1 / (1 + np.exp(-(h @ w["decoder.0.weight"].T + w["decoder.0.bias"])))  # sigmoid output
+    p = p.clip(1e-6, 1 - 1e-6)
+    bce = -(x * np.log(p) + (1 - x) * np.log(1 - p)).mean()
+    assert out["samples"] == len(x) and out["split"] == "train"
+    assert out["recon/bce"] == pytest.approx(bce, rel=1e-4)
+    assert out["recon/mse"] == pytest.approx(((p - x) ** 2).mean(), rel=1e-4)
+
+
+def test_relative_dataset_paths_resolve_from_the_launch_folder(tmp_path, monkeypatch):
+    launch = tmp_path / "launch"
+    (launch / "data").mkdir(parents=True)
+    (launch / "data" / "images.gz").symlink_to(MNIST_DIR / "t10k-images-idx3-ubyte.gz")
+    monkeypatch.chdir(launch)
+    run = trained(
+        launch / "outputs" / "run",
+        "dataset=idx",
+        "dataset.images=data/images.gz",
+        "dataset.limit=300",
+        "model=linear",
+        "trainer.max_epochs=1",
+        "trainer.batch_size=64",
+    )
+    monkeypatch.chdir(tmp_path)  # eval runs from elsewhere
+    with pytest.raises(Exception):  # without Hydra's record of the launch folder: not found
+        evaluate.load_run(run, "best", torch.device("cpu"))
+    (run / ".hydra").mkdir()
+    (run / ".hydra" / "hydra.yaml").write_text(
+        OmegaConf.to_yaml({"hydra": {"runtime": {"cwd": str(launch)}}})
+    )
+    assert evaluate.main([str(run)]) == 0
+    assert json.loads((run / "eval.json").read_text())["samples"] == 30
+
+
+@pytest.mark.parametrize(
+    "args,field",
+    [
+        ([], "aectl eval"),
+        (["{run}", "--split", "test"], "aectl eval"),
+        (["{run}", "--checkpoint", "middle"], "aectl eval"),
+        (["{tmp}/nowhere"], "RUN_DIR"),
+    ],
+)
+def test_bad_arguments_are_one_line_exit_2(linear_run, tmp_path, capsys, args, field):
+    args = [a.format(run=linear_run, tmp=tmp_path) for a in args]
+    assert evaluate.main(args) == 2
+    one_line_error(capsys, field)
+
+
+def test_missing_or_corrupt_checkpoint_is_one_line_exit_2(linear_run, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(linear_run, run)
+    (run / "checkpoints" / "best.pt").unlink()
+    assert evaluate.main([str(run)]) == 2
+    assert "this run holds: last" in one_line_error(capsys, "--checkpoint")
+    (run / "checkpoints" / "last.pt").write_bytes(b"not a checkpoint")
+    assert evaluate.main([str(run), "--checkpoint", "last"]) == 2
+    one_line_error(capsys, "--checkpoint")
+
+
+@pytest.mark.slow
+def test_cli_eval_after_cli_train(tmp_path):
+    run = tmp_path / "run"
+    r = aectl(
+        "train",
+        "model=shallow",
+        "dataset=onehot8",
+        "dataset.repeat=4",
+        "trainer.batch_size=8",
+        "trainer.max_epochs=3",
+        "trainer.device=cpu",
+        f"hydra.run.dir={run}",
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    r = aectl("eval", str(run), "--checkpoint", "last", "--split", "train")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "recon/bce" in r.stdout and "8-3-8 code table" in r.stdout
+    out = json.loads((run / "eval.json").read_text())
+    assert out["onehot/patterns"] == 8.0 and out["recon/bce"] is not None
+    assert (run / "eval" / "code_table.png").is_file()
+    r = aectl("eval", str(tmp_path / "nowhere"))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "RUN_DIR" in r.stderr

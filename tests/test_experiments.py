@@ -1,0 +1,168 @@
+"""The `experiment=` presets: each composes on top of train.yaml, keeps command-line
+overrides on top of it, and reproduces its demonstration's numbers and pictures. The
+linear-vs-PCA claim is checked on the real MNIST test split against numpy's SVD; the
+manifold presets' geometry is checked in test_analysis.py; the slow tests run presets
+through the real CLI within their two-minute budget."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+import torch
+from conftest import MNIST_DIR, ROOT, aectl, compose
+from PIL import Image
+
+from aectl.config.validate import validate
+
+PRESETS = {  # name: (dataset loader, model preset)
+    "pca_equivalence": ("idx", "linear"),
+    "onehot8": ("onehot8", "shallow"),
+    "dae_vector_field": ("manifold", "denoising"),
+    "cae_tangents": ("manifold", "contractive"),
+    "sparse_filters": ("idx", "sparse"),
+    "probe_mnist": ("idx", "deep"),
+}
+MNIST = ("idx",)
+
+
+@pytest.fixture(autouse=True)
+def _mnist(monkeypatch):
+    monkeypatch.setenv("AECTL_MNIST", str(MNIST_DIR))
+
+
+def run(tmp_path, *overrides):
+    from aectl.train import train
+
+    train(compose(*overrides, "trainer.device=cpu"), tmp_path)
+    return json.loads((tmp_path / "metrics.json").read_text())
+
+
+def png(path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+def test_every_preset_file_is_listed_and_documents_its_command():
+    files = sorted(p.stem for p in (ROOT / "configs" / "experiment").glob("*.yaml"))
+    assert files == sorted(PRESETS)
+    for name in files:
+        text = (ROOT / "configs" / "experiment" / f"{name}.yaml").read_text()
+        assert text.startswith("# @package _global_\n")
+        assert f"aectl train experiment={name}" in text
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_preset_composes_and_validates(name):
+    from hydra.core.hydra_config import HydraConfig  # noqa: F401  (composition only)
+
+    cfg = compose(f"experiment={name}")
+    validate(cfg)
+    dataset, model = PRESETS[name]
+    assert cfg.dataset._target_ == f"aectl.data.{dataset}.load"
+    preset = compose(
+        f"model={model}",
+        f"dataset={dataset}",
+        *([f"dataset.images={MNIST_DIR}/x"] if dataset in MNIST else []),
+    )
+    assert cfg.regularizer._target_ == preset.regularizer._target_
+    assert cfg.arch._target_ == preset.arch._target_
+    if dataset in MNIST:
+        assert cfg.dataset.images == f"{MNIST_DIR}/t10k-images-idx3-ubyte.gz"
+
+
+def test_command_line_overrides_win_over_the_preset():
+    cfg = compose("experiment=dae_vector_field", "regularizer.level=0.3", "trainer.max_epochs=2")
+    assert (cfg.regularizer.level, cfg.trainer.max_epochs, cfg.regularizer.noise) == (
+        0.3,
+        2,
+        "gaussian",
+    )
+
+
+def principal_angles_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Independent of scipy: cosines of the principal angles are the singular values of
+    Q_aᵀ Q_b (Björck & Golub); small angles from the sines, via the residual."""
+    qa, _ = np.linalg.qr(a)
+    qb, _ = np.linalg.qr(b)
+    sines = np.linalg.svd(qb - qa @ (qa.T @ qb), compute_uv=False)
+    return np.degrees(np.arcsin(np.clip(sines, 0, 1)))
+
+
+def test_linear_autoencoder_finds_pca_subspace_on_mnist(tmp_path):
+    from aectl.data.idx import load
+
+    metrics = run(tmp_path, "experiment=pca_equivalence")
+    assert metrics["pca/max_angle_deg"] < 10.0
+    assert metrics["pca/mse_ratio"] < 1.02
+    # the same claim, recomputed with numpy from the checkpoint and the raw data
+    w = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)["model"]
+    data = load(str(MNIST_DIR / "t10k-images-idx3-ubyte.gz"))
+    x = data.train_x.flatten(1).double().numpy()
+    mu = x.mean(0)
+    _, s, ut = np.linalg.svd(x - mu, full_matrices=False)
+    angles = principal_angles_deg(w["decoder.0.weight"].double().numpy(), ut[:16].T)
+    assert angles.max() == pytest.approx(metrics["pca/max_angle_deg"], abs=0.05)
+    xv = data.val_x.flatten(1).double().numpy()
+    pca_val = (((xv - mu) @ ut[:16].T @ ut[:16] + mu - xv) ** 2).mean()
+    assert metrics["pca/mse"] == pytest.approx(pca_val, rel=1e-4)
+    assert metrics["val/recon"] / pca_val < 1.02
+    assert png(tmp_path / "analysis" / "pca_compare.png").std() > 10
+
+
+def test_onehot8_learns_a_code_for_all_eight_patterns(tmp_path):
+    metrics = run(tmp_path, "experiment=onehot8", "trainer.max_epochs=150")
+    assert metrics["onehot/patterns_reproduced"] == 8.0
+    assert (tmp_path / "code_table.txt").is_file()
+    assert png(tmp_path / "analysis" / "code_table.png").std() > 10
+
+
+def test_sparse_filters_make_sparse_codes_and_256_filter_tiles(tmp_path):
+    metrics = run(tmp_path, "experiment=sparse_filters", "trainer.max_epochs=4")  # of 12
+    assert metrics["sparsity/frac_near_zero"] > 0.65
+    assert metrics["sparsity/active_units_per_sample"] < 90  # of 256
+    assert png(tmp_path / "analysis" / "filters.png").shape == (
+        16 * 30 + 2,
+        16 * 30 + 2,
+        3,
+    )  # 16x16 tiles
+
+
+def test_probe_reads_digit_identity_from_the_codes(tmp_path):
+    metrics = run(tmp_path, "experiment=probe_mnist", "dataset.limit=3000", "trainer.max_epochs=3")
+    assert metrics["probe/majority_rate"] < 0.2  # ten digits
+    assert metrics["probe/accuracy"] > 0.6
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "name,key,bound",
+    [
+        ("dae_vector_field", "vector_field/mean_cos", 0.8),
+        ("sparse_filters", "sparsity/frac_near_zero", 0.7),
+    ],
+)
+def test_preset_runs_through_the_cli_in_under_two_minutes(tmp_path, name, key, bound):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run_dir = tmp_path / "run"
+    t0 = time.perf_counter()
+    r = aectl(
+        "train",
+        f"experiment={name}",
+        f"hydra.run.dir={run_dir}",
+        env={"AECTL_MNIST": str(MNIST_DIR)},
+    )
+    elapsed = time.perf_counter() - t0
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert elapsed < 120, f"{name} took {elapsed:.0f} s"
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics[key] > bound
+    pictures = {p.stem for p in (run_dir / "analysis").glob("*.png")}
+    acc = EventAccumulator(str(run_dir), size_guidance={"images": 0})
+    acc.Reload()
+    assert {f"analysis/{p}" for p in pictures} <= set(acc.Tags()["images"])
+    r = aectl("eval", str(run_dir), env={"AECTL_MNIST": str(MNIST_DIR)})
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert json.loads((run_dir / "eval.json").read_text())[key] > bound
