@@ -131,3 +131,29 @@ def load_torchvision(
         },
         extras={"classes": list(getattr(ds, "classes", []))},
     )
+
+
+def loader(cls_name: str, name: str):
+    """The `load` function of one option: its config's fields, straight to load_torchvision."""
+
+    def load(
+        root: str = "data",
+        download: bool = False,
+        train: bool = True,
+        limit: int | None = None,
+        val_fraction: float = 0.1,
+        split_seed: int = 0,
+    ) -> Data:
+        return load_torchvision(
+            cls_name,
+            name,
+            root=root,
+            download=download,
+            train=train,
+            limit=limit,
+            val_fraction=val_fraction,
+            split_seed=split_seed,
+        )
+
+    load.__doc__ = f"torchvision.datasets.{cls_name}, whole, as `Data`."
+    return load
