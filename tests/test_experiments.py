@@ -102,7 +102,7 @@ def test_linear_autoencoder_finds_pca_subspace_on_mnist(tmp_path):
     x = data.train_x.flatten(1).double().numpy()
     mu = x.mean(0)
     _, s, ut = np.linalg.svd(x - mu, full_matrices=False)
-    angles = principal_angles_deg(w["decoder.0.weight"].double().numpy(), ut[:16].T)
+    angles = principal_angles_deg(w["encoder.1.weight"].double().numpy().T, ut[:16].T)  # tied: decoder = Wᵀ
     assert angles.max() == pytest.approx(metrics["pca/max_angle_deg"], abs=0.05)
     xv = data.val_x.flatten(1).double().numpy()
     pca_val = (((xv - mu) @ ut[:16].T @ ut[:16] + mu - xv) ** 2).mean()
