@@ -13,6 +13,7 @@ import sys
 
 SUBCOMMANDS = {
     "train": "train an autoencoder (Hydra overrides; -m sweeps; `aectl train --help` lists groups)",
+    "eval": "evaluate a trained run: numbers, pictures, eval.json (`aectl eval RUN_DIR`)",
     "summarize": "table, summary.csv and summary.png of a sweep (finished or running)",
     "bench": "time aectl's training step against the tutorial DataLoader loop; writes bench.json",
 }
@@ -85,6 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "train":
         return run_train(argv[1:])
+    if argv and argv[0] == "eval":
+        from aectl.evaluate import main as eval_main
+
+        return eval_main(argv[1:])
     if argv and argv[0] == "summarize":
         from aectl.summarize import main as summarize_main
 

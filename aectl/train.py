@@ -18,12 +18,13 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate as hydra_instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from aectl import checkpoint, faults, hparams, pictures
+from aectl import analysis, checkpoint, faults, hparams, layerwise, pictures
 from aectl import device as devices
 from aectl.config.validate import validate
 from aectl.data.base import MANIFOLD, ONEHOT, Data
 from aectl.errors import UserError, require
 from aectl.fast_step import make_step
+from aectl.models import pca
 from aectl.models.autoencoder import Autoencoder
 from aectl.progress import TrainProgress, console
 from aectl.regularizers.base import Regularizer
@@ -114,6 +115,9 @@ def train(cfg: DictConfig, run_dir: str | Path) -> float:
     device = devices.pick(t.device)
     seed_everything(t.seed)
     data, model, reg = build(cfg, device)
+    if model.arch == "pca":  # closed form: solved by SVD, then one evaluation-only epoch
+        pca.fit(model, data.train_x)
+        t.max_epochs = 1
     n, batch = len(data.train_x), t.batch_size
     require(
         batch <= n,
@@ -134,7 +138,10 @@ def train(cfg: DictConfig, run_dir: str | Path) -> float:
         if start.get("position") is not None:
             p = start["position"]
             position = (p["perm"].to(device), p["batch"], p["sums"].to(device))
-    train_step = make_step(model, reg, opt, t.loss, compile=t.compile, precision=t.precision)
+    if model.arch == "pca":
+        train_step = pca.frozen_step(model, reg, t.loss)
+    else:
+        train_step = make_step(model, reg, opt, t.loss, compile=t.compile, precision=t.precision)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     log = RunLog(run_dir, reg.term_name, purge_step=step + 1 if start else None)
@@ -170,6 +177,11 @@ def train(cfg: DictConfig, run_dir: str | Path) -> float:
     if start is not None and start["log_window"].shape == window.shape:
         window.copy_(start["log_window"])
     lr, t_window = opt.param_groups[0]["lr"], time.perf_counter()
+    stages = (
+        layerwise.pretrain(cfg, model, data, reg, log.writer)
+        if t.layerwise and start is None
+        else {}
+    )
     with (
         GracefulStop() as stop,
         TrainProgress(steps_per_epoch * t.max_epochs, t.max_epochs, step) as bar,
@@ -252,6 +264,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> float:
             bar.epoch_done(epoch, step, train_loss, val["val/recon"], metrics["samples_per_s"])
             if stop.requested:
                 raise Interrupted(stop.signum)
+    metrics.update({**stages, **analysis.analyze(run_dir, model, data, log.writer, step)})
     metrics.update(
         {
             "completeness": model.completeness,

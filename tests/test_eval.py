@@ -17,6 +17,7 @@ from PIL import Image
 
 from aectl import evaluate
 from aectl.data import digits
+from aectl.errors import UserError
 
 TINY = ("trainer.device=cpu", "trainer.log_every_n_steps=5")
 
@@ -125,8 +126,9 @@ def test_relative_dataset_paths_resolve_from_the_launch_folder(tmp_path, monkeyp
         "trainer.batch_size=64",
     )
     monkeypatch.chdir(tmp_path)  # eval runs from elsewhere
-    with pytest.raises(Exception):  # without Hydra's record of the launch folder: not found
+    with pytest.raises(UserError) as e:  # without Hydra's record of the launch folder
         evaluate.load_run(run, "best", torch.device("cpu"))
+    assert e.value.field == "dataset.images" and "no such file" in str(e.value)
     (run / ".hydra").mkdir()
     (run / ".hydra" / "hydra.yaml").write_text(
         OmegaConf.to_yaml({"hydra": {"runtime": {"cwd": str(launch)}}})

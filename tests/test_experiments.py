@@ -55,8 +55,6 @@ def test_every_preset_file_is_listed_and_documents_its_command():
 
 @pytest.mark.parametrize("name", PRESETS)
 def test_preset_composes_and_validates(name):
-    from hydra.core.hydra_config import HydraConfig  # noqa: F401  (composition only)
-
     cfg = compose(f"experiment={name}")
     validate(cfg)
     dataset, model = PRESETS[name]
@@ -102,7 +100,8 @@ def test_linear_autoencoder_finds_pca_subspace_on_mnist(tmp_path):
     x = data.train_x.flatten(1).double().numpy()
     mu = x.mean(0)
     _, s, ut = np.linalg.svd(x - mu, full_matrices=False)
-    angles = principal_angles_deg(w["encoder.1.weight"].double().numpy().T, ut[:16].T)  # tied: decoder = Wᵀ
+    decoder = w["encoder.1.weight"].double().numpy().T  # the preset is tied: decoder = Wᵀ
+    angles = principal_angles_deg(decoder, ut[:16].T)
     assert angles.max() == pytest.approx(metrics["pca/max_angle_deg"], abs=0.05)
     xv = data.val_x.flatten(1).double().numpy()
     pca_val = (((xv - mu) @ ut[:16].T @ ut[:16] + mu - xv) ** 2).mean()

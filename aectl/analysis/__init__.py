@@ -32,10 +32,8 @@ def code_table(model: Autoencoder, data: Data) -> Result:
     x = torch.unique(data.val_x, dim=0).flip(0)
     _, correct = onehot_table.table(model, x)
     h = model.encode(x).flatten(1)
-    img = pictures.onehot_table(x, h, model.decode(h).flatten(1))
-    return {"onehot/patterns_reproduced": float(correct), "onehot/patterns": float(len(x))}, {
-        "code_table": img
-    }
+    numbers = {"onehot/patterns_reproduced": float(correct), "onehot/patterns": float(len(x))}
+    return numbers, {"code_table": pictures.onehot_table(x, h, model.decode(h).flatten(1))}
 
 
 def run_all(model: Autoencoder, data: Data, x: torch.Tensor) -> Result:
@@ -50,7 +48,7 @@ def run_all(model: Autoencoder, data: Data, x: torch.Tensor) -> Result:
     parts.append(sparsity.sparsity(model, data, x))
     if data.kind == ONEHOT:
         parts.append(code_table(model, data))
-    if data.train_y is not None and data.val_y is not None:
+    if data.train_y is not None and data.val_y is not None and len(data.train_y.unique()) > 1:
         parts.append(probe.probe(model, data))
     numbers: dict[str, float] = {}
     images: dict[str, torch.Tensor] = {}

@@ -53,9 +53,8 @@ def compare(
     sub = pca.principal_subspace(data.train_x, model.code_dim)
     w = decoder_matrix(model).double().cpu()
     u = sub.components.cpu()
-    angles = (
-        torch.from_numpy(subspace_angles(w.numpy(), u.numpy())).flip(0).rad2deg()
-    )  # smallest first
+    # scipy returns the angles largest first; the picture shows them smallest first
+    angles = torch.from_numpy(subspace_angles(w.numpy(), u.numpy())).flip(0).rad2deg()
     mse_model = mse(model, x)
     mse_pca = ((pca.reconstruct(sub, x) - x) ** 2).mean().item()
     numbers = {
@@ -75,9 +74,9 @@ def _picture(
     fig, axes = plt.subplots(
         2 if tiles else 1,
         1,
-        figsize=(9, 6.5 if tiles else 3.5),
+        figsize=(9, 5 if tiles else 3.5),
         squeeze=False,
-        gridspec_kw={"height_ratios": [1.3, 1]} if tiles else None,
+        gridspec_kw={"height_ratios": [1, 1.5]} if tiles else None,
     )
     if tiles:
         # Row 1: PCA's components; row 2: each one projected onto the decoder's column space.

@@ -26,6 +26,8 @@ class TrainerConfig:
     resume: str | None = None  # auto: continue this run folder's last.pt if any; or a path
     precision: str = "32"  # 32 | bf16 (autocast inside the network)
     compile: bool = False  # torch.compile the step (CUDA: plus a CUDA graph)
+    layerwise: bool = False  # pretrain a deep encoder one layer at a time, then fine-tune
+    layerwise_epochs: int = 10  # epochs per layer-wise stage
     monitor: str = "val/recon"  # what a job returns to sweepers (Optuna minimises it)
 
     def __post_init__(self) -> None:
@@ -49,6 +51,12 @@ class TrainerConfig:
             "trainer.resume",
             self.resume,
             "allowed: auto, or a checkpoint path",
+        )
+        require(
+            self.layerwise_epochs >= 1,
+            "trainer.layerwise_epochs",
+            self.layerwise_epochs,
+            "allowed: an integer >= 1",
         )
         from aectl.hparams import MONITORS
 
