@@ -11,6 +11,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 MNIST_DIR = ROOT.parent / "shared" / "data" / "mnist-t10k"
+needs_mnist = pytest.mark.skipif(
+    not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").exists(), reason="needs ../shared/data/mnist-t10k"
+)
 
 
 @pytest.fixture(scope="session", autouse=True)

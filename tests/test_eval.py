@@ -11,7 +11,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from conftest import MNIST_DIR, aectl, compose
+from conftest import MNIST_DIR, aectl, compose, needs_mnist
 from omegaconf import OmegaConf
 from PIL import Image
 
@@ -111,6 +111,7 @@ def test_bce_and_train_split(tmp_path):
     assert out["recon/mse"] == pytest.approx(((p - x) ** 2).mean(), rel=1e-4)
 
 
+@needs_mnist
 def test_relative_dataset_paths_resolve_from_the_launch_folder(tmp_path, monkeypatch):
     launch = tmp_path / "launch"
     (launch / "data").mkdir(parents=True)

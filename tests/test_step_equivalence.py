@@ -213,7 +213,9 @@ def cuda_runs(
     sizes = ([batch] * (steps - 2) + [batch // 2] * 2) * 2
     x = images(sum(sizes)).unsqueeze(1).float().div_(255).cuda()
     model, opt = model_and_opt(device="cuda", **arch)
-    for group in opt.param_groups:  # the graph needs Adam's capturable arithmetic: compare like with like
+    for (
+        group
+    ) in opt.param_groups:  # the graph needs Adam's capturable arithmetic: compare like with like
         group["capturable"] = True
     step = make_step(model, reg_factory(), opt, loss, **variant)
     torch.manual_seed(3)
