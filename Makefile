@@ -21,8 +21,9 @@ install: $(STAMP)
 train: $(STAMP)
 	$(BIN)/aectl train $(ARGS)
 
+# Two workers, one test file each at a time (module fixtures are shared within a file).
 test: $(STAMP)
-	$(BIN)/python -m pytest -q $(ARGS)
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile $(ARGS)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow" $(ARGS)
