@@ -11,6 +11,18 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 MNIST_DIR = ROOT.parent / "shared" / "data" / "mnist-t10k"
+# the `model=` presets the product promises: the whole autoencoder taxonomy
+TAXONOMY = [
+    "linear",
+    "shallow",
+    "deep",
+    "conv",
+    "sparse",
+    "sparse_kl",
+    "denoising",
+    "contractive",
+    "dropout",
+]
 needs_mnist = pytest.mark.skipif(
     not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").exists(), reason="needs ../shared/data/mnist-t10k"
 )

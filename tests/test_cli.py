@@ -11,20 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, aectl
+from conftest import ROOT, TAXONOMY, aectl
 from PIL import Image
 
-PRESETS = [
-    "linear",
-    "shallow",
-    "deep",
-    "conv",
-    "sparse",
-    "sparse_kl",
-    "denoising",
-    "contractive",
-    "dropout",
-]
+PRESETS = TAXONOMY
 TINY = ["trainer.max_epochs=1", "trainer.log_every_n_steps=5", "trainer.device=cpu"]
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import compose
+from conftest import TAXONOMY, compose
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
@@ -16,17 +16,7 @@ OVERCOMPLETE = {"sparse", "sparse_kl", "denoising", "contractive", "dropout"}
 
 
 def test_presets_cover_the_taxonomy():
-    assert {
-        "linear",
-        "shallow",
-        "deep",
-        "conv",
-        "sparse",
-        "sparse_kl",
-        "denoising",
-        "contractive",
-        "dropout",
-    } <= set(PRESETS)
+    assert set(TAXONOMY) <= set(PRESETS)
 
 
 @pytest.mark.parametrize("preset", PRESETS)
