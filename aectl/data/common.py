@@ -20,3 +20,13 @@ class DatasetConfig:
             self.val_fraction,
             "allowed: 0 <= value < 1",
         )
+
+
+def check_limit(limit: int | None) -> None:
+    """`dataset.limit`, shared by the file-backed options: the first N samples, or all."""
+    require(
+        limit is None or limit >= 1,
+        "dataset.limit",
+        limit,
+        "allowed: an integer >= 1, or null for all",
+    )

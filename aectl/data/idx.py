@@ -16,7 +16,7 @@ import torch
 
 from aectl.config.schema import schema
 from aectl.data.base import IMAGE, Data, split
-from aectl.data.common import DatasetConfig
+from aectl.data.common import DatasetConfig, check_limit
 from aectl.data.paths import resolve
 from aectl.errors import UserError, require
 
@@ -53,12 +53,7 @@ def _check(images: str, labels: str | None, limit: int | None) -> None:
         labels,
         "allowed: a path to an IDX label file, or null",
     )
-    require(
-        limit is None or limit >= 1,
-        "dataset.limit",
-        limit,
-        "allowed: an integer >= 1, or null for all",
-    )
+    check_limit(limit)
 
 
 def read_bytes(path: str, field: str) -> bytes:

@@ -16,7 +16,7 @@ import torch
 
 from aectl.config.schema import schema
 from aectl.data.base import IMAGE, Data, split
-from aectl.data.common import DatasetConfig
+from aectl.data.common import DatasetConfig, check_limit
 from aectl.data.paths import resolve
 from aectl.errors import UserError, require
 
@@ -38,12 +38,7 @@ class ImageFolderConfig(DatasetConfig):
 def _check(root: str, size: int, limit: int | None) -> None:
     require(bool(root), "dataset.root", root, "allowed: a folder of class subfolders")
     require(1 <= size <= 4096, "dataset.size", size, "allowed: 1 <= value <= 4096")
-    require(
-        limit is None or limit >= 1,
-        "dataset.limit",
-        limit,
-        "allowed: an integer >= 1, or null for all",
-    )
+    check_limit(limit)
 
 
 def _decode(path: str, mode: str, size: int) -> np.ndarray:

@@ -15,7 +15,7 @@ import torch
 
 from aectl.config.schema import schema
 from aectl.data.base import IMAGE, VECTOR, Data, split
-from aectl.data.common import DatasetConfig
+from aectl.data.common import DatasetConfig, check_limit
 from aectl.data.paths import resolve
 from aectl.errors import UserError, require
 
@@ -51,12 +51,7 @@ def _check(path: str, key: str, labels_key: str | None, scale: str, limit: int |
         "allowed: an array name, or null",
     )
     require(scale in SCALES, "dataset.scale", scale, _SCALES_ALLOWED)
-    require(
-        limit is None or limit >= 1,
-        "dataset.limit",
-        limit,
-        "allowed: an integer >= 1, or null for all",
-    )
+    check_limit(limit)
 
 
 def _one_line(e: BaseException) -> str:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from aectl.data.base import IMAGE, Data, split
-from aectl.data.common import DatasetConfig
+from aectl.data.common import DatasetConfig, check_limit
 from aectl.data.paths import resolve
 from aectl.errors import UserError, require
 
@@ -50,12 +50,7 @@ class TorchvisionConfig(DatasetConfig):
 
 def check(root: str, limit: int | None) -> None:
     require(bool(root), "dataset.root", root, "allowed: a folder path")
-    require(
-        limit is None or limit >= 1,
-        "dataset.limit",
-        limit,
-        "allowed: an integer >= 1, or null for all",
-    )
+    check_limit(limit)
 
 
 def _one_line(e: BaseException) -> str:
