@@ -33,8 +33,12 @@ def quick(tmp_path_factory) -> dict:
     return json.loads(out.read_text())
 
 
+ROWS = ["reference", "reference, tensor items", "aectl", "aectl unfused Adam"]
+REFS = {"": "reference", "_tensor": "reference, tensor items"}  # ratio key -> reference row
+
+
 def test_quick_bench_has_every_row(quick):
-    assert [r["name"] for r in quick["throughput"]] == ["reference", "aectl", "aectl fused Adam"]
+    assert [r["name"] for r in quick["throughput"]] == ROWS
     assert [r["regularizer"] for r in quick["regularizers"]] == [
         r for r, _, _ in bench.REGULARIZERS
     ]
@@ -71,10 +75,14 @@ def test_rates_are_positive_medians_of_their_runs(quick):
 
 def test_ratios_are_quotients_of_the_reported_rates(quick):
     rate = {r["name"]: r["samples_per_s"] for r in quick["throughput"]}
-    for row in quick["throughput"]:
-        assert row["ratio_vs_reference"] == pytest.approx(
-            rate[row["name"]] / rate["reference"], rel=1e-12
-        )
+    for key, ref in REFS.items():
+        for row in quick["throughput"]:
+            assert row[f"ratio_vs{key}_reference"] == pytest.approx(
+                rate[row["name"]] / rate[ref], rel=1e-12
+            )
+        assert next(r for r in quick["throughput"] if r["name"] == ref)[
+            f"ratio_vs{key}_reference"
+        ] == pytest.approx(1.0, rel=1e-12)
     reg_rate = {r["name"]: r["samples_per_s"] for r in quick["regularizers"]}
     for row in quick["regularizers"]:
         base = reg_rate[row["baseline"]]
@@ -87,10 +95,11 @@ def test_ratios_are_quotients_of_the_reported_rates(quick):
 
 
 def test_paired_ratios_are_medians_of_same_repeat_quotients(quick):
-    ref = next(r for r in quick["throughput"] if r["name"] == "reference")["runs"]
-    for row in quick["throughput"]:
-        want = statistics.median(b / a for a, b in zip(ref, row["runs"]))
-        assert row["ratio_paired_median"] == pytest.approx(want, rel=1e-12)
+    for key, name in REFS.items():
+        ref = next(r for r in quick["throughput"] if r["name"] == name)["runs"]
+        for row in quick["throughput"]:
+            want = statistics.median(b / a for a, b in zip(ref, row["runs"]))
+            assert row[f"ratio{key}_paired_median"] == pytest.approx(want, rel=1e-12)
     runs = {r["name"]: r["runs"] for r in quick["regularizers"]}
     for row in quick["regularizers"]:
         want = statistics.median(b / a for a, b in zip(row["runs"], runs[row["baseline"]]))
@@ -106,6 +115,9 @@ def test_targets_restate_the_measured_numbers(quick):
     assert t["cpu_speedup_vs_reference"]["value"] == aectl["ratio_vs_reference"]
     assert t["cpu_speedup_vs_reference"]["row"] == "aectl"
     assert t["cpu_speedup_vs_reference"]["met"] == (aectl["ratio_vs_reference"] >= 2.0)
+    tensor = t["cpu_speedup_vs_tensor_reference"]
+    assert tensor["value"] == aectl["ratio_vs_tensor_reference"] and tensor["row"] == "aectl"
+    assert tensor["met"] == (aectl["ratio_vs_tensor_reference"] >= 2.0)
     analytic = next(r for r in quick["regularizers"] if r["regularizer"] == "contractive analytic")
     assert t["contractive_analytic_cost"]["value"] == analytic["cost_vs_none"]
     assert t["contractive_analytic_cost"]["met"] == (analytic["cost_vs_none"] <= 1.3)
@@ -136,11 +148,12 @@ def test_idx_reader_matches_aectl_data_idx():
     assert np.array_equal(got.numpy(), want)
 
 
-def test_bench_runs_without_hydra_or_rich(tmp_path):
-    """On a machine with only torch: the models' Hydra schemas become no-ops, the table plain text."""
+def test_bench_runs_without_hydra_rich_or_torchvision(tmp_path):
+    """On a machine with only torch: the models' Hydra schemas become no-ops, the table plain
+    text, and the torchvision reference row an error while the tensor-item one still runs."""
     code = (
         "import sys\n"
-        "for m in ('hydra', 'omegaconf', 'rich'):\n"
+        "for m in ('hydra', 'omegaconf', 'rich', 'torchvision'):\n"
         "    sys.modules[m] = None\n"
         "from aectl import bench\n"
         f"sys.exit(bench.main(['--quick', '--device', 'cpu', '--sections', 'throughput', "
@@ -158,7 +171,11 @@ def test_bench_runs_without_hydra_or_rich(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "x reference" in proc.stdout and "reference" in proc.stdout
     result = json.loads((tmp_path / "b.json").read_text())
-    assert [r["name"] for r in result["throughput"]] == ["reference", "aectl", "aectl fused Adam"]
+    assert [r["name"] for r in result["throughput"]] == ROWS[1:]
+    assert (
+        list(result["errors"]) == ["reference"] and "torchvision" in result["errors"]["reference"]
+    )
+    assert all(r["ratio_vs_reference"] is None for r in result["throughput"])
 
 
 def test_bad_arguments_are_refused(capsys):

@@ -1,9 +1,10 @@
 """The fast paths do not change results (issue 6).
 
-The independent reference is the tutorial loop in `aectl.bench_reference` (a per-item
-Dataset, a DataLoader, `F.mse_loss(model(x), x)`, Adam) and, for the regularizers, the
-step sequence train.py ran inline before `aectl.fast_step` existed. Same seed, same
-batches, a few steps: aectl's losses and weights must come out the same.
+The independent reference is the tutorial loop in `aectl.bench_reference` (torchvision's
+MNIST dataset or tensor items, a DataLoader, `F.mse_loss(model(x), x)`, torch's default
+Adam) and, for the regularizers, the step sequence train.py ran inline before
+`aectl.fast_step` existed. Same seed, same batches, a few steps: aectl's losses and weights
+must come out the same (to float rounding where aectl's fused Adam replaces torch's loop).
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import compose
+from hydra.utils import instantiate
+from torchvision import datasets
 
 from aectl import bench_reference
 from aectl.bench import read_idx_images
@@ -54,18 +58,25 @@ def assert_same_weights(a: torch.nn.Module, b: torch.nn.Module, atol: float = 0.
         )
 
 
-def test_aectl_step_matches_the_tutorial_loop():
+@pytest.mark.parametrize("items", bench_reference.ITEMS)
+def test_aectl_step_matches_the_tutorial_loop(items):
+    """aectl's step with the optimizer `aectl train` builds (fused Adam) against the tutorial
+    loop with torch's default Adam, fed the same batches."""
     imgs = images()
     order = torch.randperm(len(imgs), generator=torch.Generator().manual_seed(1))[: STEPS * BATCH]
 
     ref_model, ref_opt = model_and_opt()
-    loader = bench_reference.tutorial_loader(imgs, batch_size=BATCH, order=order.tolist())
+    loader = bench_reference.tutorial_loader(
+        imgs, batch_size=BATCH, order=order.tolist(), items=items
+    )
     seen, ref_losses = bench_reference.train_steps(
         ref_model, ref_opt, bench_reference.batches_forever(loader), STEPS, "cpu"
     )
     assert seen == STEPS * BATCH
 
-    model, opt = model_and_opt()
+    model, _ = model_and_opt()
+    opt = instantiate(compose("optim.lr=1e-3").optim, params=model.parameters())
+    assert opt.defaults["fused"] is True and type(opt) is type(ref_opt)
     step = make_step(model, NoRegularizer(), opt, "mse")
     x = imgs.unsqueeze(1).float().div_(255)  # on the device once, as aectl's loaders do
     parts = torch.stack([step(x[idx]) for idx in order.split(BATCH)])
@@ -170,15 +181,17 @@ def test_eager_cpu_step_accepts_an_optimizer_left_capturable_by_a_cuda_graph_run
 
 
 @pytest.mark.timeout(600)
-def test_compiled_step_matches_eager_within_float_tolerance():
-    """torch.compile of the losses and of Adam (CPU: needs a C++ compiler) on a tiny model."""
+@pytest.mark.parametrize("fused", [False, True], ids=["adam", "fused-adam"])
+def test_compiled_step_matches_eager_within_float_tolerance(fused):
+    """torch.compile of the losses, and of an unfused Adam (CPU: needs a C++ compiler), on a
+    tiny model; a fused Adam stays eager."""
     torch.manual_seed(0)
     x = torch.rand(3 * 8, 1, 4, 4)
 
     def fresh():
         torch.manual_seed(0)
         model = build((1, 4, 4), code_dim=4, hidden=[8])
-        return model, torch.optim.Adam(model.parameters(), lr=1e-2)
+        return model, torch.optim.Adam(model.parameters(), lr=1e-2, fused=fused)
 
     eager_model, eager_opt = fresh()
     eager = make_step(eager_model, SparseL1(weight=1e-2), eager_opt, "mse")
@@ -206,6 +219,7 @@ def cuda_runs(
     steps: int = 12,
     batch: int = 64,
     loss: str = "mse",
+    fused: bool = False,
 ):
     """Per-step losses and the model after two passes of `steps` steps, each pass with two
     half batches, so both shapes get warmed up, captured and replayed in graph mode."""
@@ -213,6 +227,8 @@ def cuda_runs(
     sizes = ([batch] * (steps - 2) + [batch // 2] * 2) * 2
     x = images(sum(sizes)).unsqueeze(1).float().div_(255).cuda()
     model, opt = model_and_opt(device="cuda", **arch)
+    if fused:  # what `aectl train` builds (optim.fused=true)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
     for (
         group
     ) in opt.param_groups:  # the graph needs Adam's capturable arithmetic: compare like with like
@@ -230,6 +246,17 @@ def test_cuda_graph_step_matches_eager():
     got, model = cuda_runs({"cuda_graph": True})
     assert torch.allclose(got, want, rtol=1e-5, atol=1e-6)
     assert_same_weights(model, eager_model, atol=1e-5)
+
+
+@cuda
+@pytest.mark.gpu
+def test_cuda_graph_step_with_fused_adam_matches_eager():
+    want, eager_model = cuda_runs({}, fused=True)
+    got, model = cuda_runs({"cuda_graph": True}, fused=True)
+    assert torch.allclose(got, want, rtol=1e-5, atol=1e-6)
+    assert_same_weights(model, eager_model, atol=1e-5)
+    plain, _ = cuda_runs({})  # and fused Adam tracks torch's default to float rounding
+    assert torch.allclose(want, plain, rtol=1e-4, atol=1e-6)
 
 
 @cuda
@@ -302,9 +329,16 @@ def test_no_host_sync_in_the_hot_loop(variant):
     assert torch.isfinite(sums).all()
 
 
-def test_tutorial_dataset_is_torchvision_style():
+def test_reference_datasets_are_torchvision_mnist_and_its_tensor_twin():
     imgs = images(4)
-    ds = bench_reference.TutorialDataset(imgs, torch.arange(4))
-    x, y = ds[2]
-    assert x.shape == (1, 28, 28) and x.dtype == torch.float32 and y == 2
-    assert torch.equal(x, imgs[2].float().unsqueeze(0) / 255)
+    tv = bench_reference.torchvision_mnist(imgs, torch.arange(4))
+    assert isinstance(tv, datasets.MNIST)
+    assert type(tv).__getitem__ is datasets.MNIST.__getitem__  # torchvision's own item code
+    tensor = bench_reference.TensorItemDataset(imgs, torch.arange(4))
+    assert len(tv) == len(tensor) == 4
+    for ds in (tv, tensor):
+        x, y = ds[2]
+        assert x.shape == (1, 28, 28) and x.dtype == torch.float32 and y == 2
+        assert torch.equal(x, imgs[2].float().unsqueeze(0) / 255)
+    with pytest.raises(ValueError, match="items must be one of"):
+        bench_reference.tutorial_loader(imgs, items="pil")
