@@ -21,7 +21,7 @@ status=0
   "$PY" -c "import sys, torch; print('python', sys.version.split()[0], '| torch', torch.__version__, '| cuda', torch.version.cuda, '| available', torch.cuda.is_available()); print('gpu', torch.cuda.get_device_name(0) if torch.cuda.is_available() else '-')" || exit 2
   echo "cpu cores: $(nproc)"
   nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,driver_version --format=csv,noheader 2>/dev/null || true
-  for m in pytest rich numpy hydra; do
+  for m in pytest rich numpy hydra torchvision; do
     "$PY" -c "import $m" 2>/dev/null && echo "$m: yes" || echo "$m: no"
   done
 
