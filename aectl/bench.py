@@ -34,7 +34,6 @@ import statistics
 import struct
 import sys
 import time
-import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,32 +41,16 @@ from typing import Any
 
 import torch
 
-
-def _allow_missing_hydra() -> None:
-    """Model and regularizer modules register Hydra schemas on import; without Hydra
-    installed, give them a schema decorator that does nothing (the bench never composes)."""
-    try:
-        import aectl.config.schema  # noqa: F401
-    except ModuleNotFoundError as e:
-        if (e.name or "").split(".")[0] not in ("hydra", "omegaconf"):
-            raise
-        stub = types.ModuleType("aectl.config.schema")
-        stub.schema = lambda group, name: lambda cls: cls  # type: ignore[attr-defined]
-        sys.modules["aectl.config.schema"] = stub
-
-
-_allow_missing_hydra()
-
-from aectl import bench_reference  # noqa: E402
-from aectl.fast_step import WARMUP_STEPS, make_step  # noqa: E402
-from aectl.models.mlp import build as build_mlp  # noqa: E402
-from aectl.regularizers.base import Regularizer  # noqa: E402
-from aectl.regularizers.contractive import Contractive  # noqa: E402
-from aectl.regularizers.denoising import Denoising  # noqa: E402
-from aectl.regularizers.dropout import Dropout  # noqa: E402
-from aectl.regularizers.none import NoRegularizer  # noqa: E402
-from aectl.regularizers.sparse_kl import SparseKL  # noqa: E402
-from aectl.regularizers.sparse_l1 import SparseL1  # noqa: E402
+from aectl import bench_reference
+from aectl.fast_step import WARMUP_STEPS, make_step
+from aectl.models.mlp import build as build_mlp
+from aectl.regularizers.base import Regularizer
+from aectl.regularizers.contractive import Contractive
+from aectl.regularizers.denoising import Denoising
+from aectl.regularizers.dropout import Dropout
+from aectl.regularizers.none import NoRegularizer
+from aectl.regularizers.sparse_kl import SparseKL
+from aectl.regularizers.sparse_l1 import SparseL1
 
 REPO = Path(__file__).resolve().parents[1]
 MNIST_NAME = "t10k-images-idx3-ubyte.gz"

@@ -21,16 +21,16 @@ SUBCOMMANDS = {
 
 def refuse_used_run_dir(args: list[str]) -> None:
     """Refuse a new single run into a folder holding checkpoints before Hydra writes there."""
-    from pathlib import Path
-
-    from aectl.resume import refuse_used_folder
-
     if (
         "-m" in args
         or "--multirun" in args
         or any(a.startswith("--cfg") or a in ("-c", "--help", "-h") for a in args)
     ):
         return
+    from pathlib import Path
+
+    from aectl.resume import refuse_used_folder
+
     dirs = [a.split("=", 1)[1] for a in args if a.startswith("hydra.run.dir=")]
     resume = [a.split("=", 1)[1] for a in args if a.lstrip("+~").startswith("trainer.resume=")]
     resume_value = resume[-1] if resume and resume[-1] not in ("null", "") else None

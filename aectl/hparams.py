@@ -136,11 +136,11 @@ def _domain(name: str, value: Any) -> Any:
         names = _option_names(name)
         return hp.Discrete(names) if names and (value is None or value in names) else None
     if name == "regularizer.noise":
-        from aectl.regularizers.denoising import NOISES
+        from aectl.config.regularizer import NOISES
 
         return hp.Discrete(list(NOISES))
     if name == "regularizer.method":
-        from aectl.regularizers.contractive import METHODS
+        from aectl.config.regularizer import METHODS
 
         return hp.Discrete(list(METHODS))
     if name == "trainer.loss":

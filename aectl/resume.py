@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aectl import checkpoint
 from aectl.errors import UserError
 
 LAST = Path("checkpoints") / "last.pt"
@@ -33,6 +32,8 @@ def starting_state(run_dir: Path, resume: str | None) -> dict[str, Any] | None:
         stale.unlink(missing_ok=True)
     if resume is None:
         return None
+    from aectl import checkpoint  # torch: kept out of `aectl.cli`'s pre-check above
+
     if resume == "auto":
         path = run_dir / LAST
         return checkpoint.load(path, "trainer.resume") if path.exists() else None

@@ -120,6 +120,34 @@ def test_help_does_not_import_torch():
     assert r.stdout.split() == ["False", "False"]
 
 
+@pytest.mark.parametrize(
+    "args, code, says",
+    [
+        (["train", "--cfg", "job"], 0, "regularizer:"),
+        (["train", "regularizer.weight=-1"], 2, "regularizer.weight: got -1.0"),
+        (["train", "dataset=idx"], 2, "dataset.images: required"),
+        (["train", "arch.activation=swish"], 2, "arch.activation: got 'swish'"),
+    ],
+    ids=["cfg-job", "bad-range", "missing-value", "bad-activation"],
+)
+def test_composing_and_refusing_configs_does_not_import_torch(args, code, says, tmp_path):
+    """Schemas, checks and the run-folder pre-check are torch-free: printing a config or
+    refusing a bad value never waits for torch to load (issue 6: `--cfg job` < 3 s)."""
+    script = (
+        "import sys, atexit\n"
+        "atexit.register(lambda: print('TORCH', 'torch' in sys.modules, file=sys.stderr))\n"
+        "from aectl.cli import main\n"
+        f"sys.exit(main({args!r}))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == code, r.stderr
+    assert says in (r.stdout + r.stderr)
+    assert "TORCH False" in r.stderr, r.stderr
+    if code:
+        assert len([x for x in r.stderr.splitlines() if x.startswith("aectl:")]) == 1
+        assert "Traceback" not in r.stderr and "Error executing job" not in r.stderr
+
+
 @pytest.mark.slow
 def test_installed_wheel_finds_its_configs(tmp_path):
     dist = tmp_path / "dist"

@@ -91,3 +91,32 @@ def test_wrong_type_and_unknown_key_fail_while_composing():
         compose("arch.depth=3")
     msg = one_line(e.value)
     assert msg.startswith("arch.depth: unknown key") and "code_dim" in msg
+
+
+def test_schema_activation_names_are_the_modules_names():
+    """aectl.config.arch checks activation names without torch; aectl.models.activations
+    maps them to modules: the two lists must be the same."""
+    from aectl.config.arch import ACTIVATIONS
+    from aectl.models.activations import MODULES
+
+    assert tuple(MODULES) == ACTIVATIONS
+
+
+def test_every_schema_target_is_importable_code():
+    """Each registered option's `_target_` names a callable in the package (the schemas no
+    longer sit beside their code, so nothing else would notice a stale path)."""
+    import importlib
+
+    from hydra.core.config_store import ConfigStore
+
+    repo = ConfigStore.instance().repo["schema"]
+    seen = 0
+    for group, options in repo.items():
+        for name, node in options.items():
+            target = node.node.get("_target_")
+            if not target or target == "???":
+                continue
+            module, _, attr = target.rpartition(".")
+            assert callable(getattr(importlib.import_module(module), attr)), f"{group}/{name}"
+            seen += 1
+    assert seen >= 20

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 
+from aectl.config import dataset as schemas
 from aectl.data import (
     cifar10,
     fashion_mnist,
@@ -103,7 +104,7 @@ def test_onehot8_patterns_labels_and_repeat():
     assert torch.equal(d.train_x.sum(1), torch.ones(32))
 
     with raises_user_error("dataset.repeat", "0"):
-        onehot8.Onehot8Config(repeat=0)
+        schemas.Onehot8Config(repeat=0)
 
 
 # --------------------------------------------------------------------------- manifold
@@ -199,13 +200,13 @@ def test_manifold_seeding_and_checks():
     c = manifold.load(curve="spiral", n=100, seed=6)
     assert torch.equal(a.train_x, b.train_x) and not torch.equal(a.train_x, c.train_x)
     with raises_user_error("dataset.noise", "-0.1"):
-        manifold.ManifoldConfig(noise=-0.1)
+        schemas.ManifoldConfig(noise=-0.1)
     with raises_user_error("dataset.curve", "helix", "circle | spiral | swiss_roll"):
-        manifold.ManifoldConfig(curve="helix")
+        schemas.ManifoldConfig(curve="helix")
     with raises_user_error("dataset.n"):
-        manifold.ManifoldConfig(n=1)
+        schemas.ManifoldConfig(n=1)
     with raises_user_error("dataset.val_fraction"):
-        manifold.ManifoldConfig(val_fraction=1.0)
+        schemas.ManifoldConfig(val_fraction=1.0)
 
 
 # --------------------------------------------------------------------------- idx
@@ -347,7 +348,7 @@ def test_idx_errors(tmp_path, monkeypatch):
     fails("dataset.images", locked, None, str(locked), "cannot read", "Permission denied")
 
     with raises_user_error("dataset.limit", "0"):
-        idx.IdxConfig(images="x", limit=0)
+        schemas.IdxConfig(images="x", limit=0)
 
 
 def test_relative_paths_resolve_against_launch_dir(tmp_path, monkeypatch):
@@ -545,7 +546,7 @@ def test_image_folder_errors(tmp_path):
     with raises_user_error("dataset.root", "not a folder"):
         image_folder.load(root=str(afile))
     with raises_user_error("dataset.size"):
-        image_folder.ImageFolderConfig(root="x", size=0)
+        schemas.ImageFolderConfig(root="x", size=0)
 
 
 # --------------------------------------------------------------------------- npz
@@ -640,7 +641,7 @@ def test_npz_errors(tmp_path):
     with raises_user_error("dataset.path", ".npy"):
         npz.load(path=str(tmp_path / "single.npy"))
     with raises_user_error("dataset.scale", "auto"):
-        npz.NpzConfig(path="x", scale="zscore")
+        schemas.NpzConfig(path="x", scale="zscore")
 
 
 # --------------------------------------------------------------------------- configs

@@ -1,7 +1,9 @@
 """Imports every module that declares a config schema, so Hydra can compose against them.
 
-Schemas live next to the code they configure (`aectl/regularizers/contractive.py` holds
-ContractiveConfig and Contractive); importing those packages registers them.
+The schemas of a group live in `aectl/config/<group>.py` (`configs/regularizer/
+contractive.yaml` extends `ContractiveConfig` there, whose `_target_` is the code in
+`aectl/regularizers/contractive.py`). None of these modules imports torch, so composing a
+config, printing it and refusing a bad override all happen before torch is loaded.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-PACKAGES = ("aectl.config", "aectl.data", "aectl.models", "aectl.regularizers")
+PACKAGES = ("aectl.config",)
 
 
 def register_all() -> None:

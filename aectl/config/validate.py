@@ -8,7 +8,14 @@ once (a regularizer and an architecture, say) live with the code that builds the
 from __future__ import annotations
 
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue
+
+from aectl.errors import UserError
 
 
 def validate(cfg: DictConfig) -> object:
-    return OmegaConf.to_object(cfg)
+    try:
+        return OmegaConf.to_object(cfg)
+    except MissingMandatoryValue as e:  # a field without a default, e.g. dataset=idx's images
+        key = e.full_key or "a config value"
+        raise UserError(key, f"required, and not set; add {key}=VALUE") from None

@@ -6,16 +6,6 @@ is in torchvision_sets.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from aectl.config.schema import schema
-from aectl.data.torchvision_sets import TorchvisionConfig, loader
-
-
-@schema("dataset", "cifar10")
-@dataclass
-class Cifar10Config(TorchvisionConfig):
-    _target_: str = "aectl.data.cifar10.load"
-
+from aectl.data.torchvision_sets import loader
 
 load = loader("CIFAR10", "cifar10")

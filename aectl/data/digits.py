@@ -2,19 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
-from aectl.config.schema import schema
 from aectl.data.base import IMAGE, Data, split
-from aectl.data.common import DatasetConfig
-
-
-@schema("dataset", "digits")
-@dataclass
-class DigitsConfig(DatasetConfig):
-    _target_: str = "aectl.data.digits.load"
 
 
 def load(val_fraction: float = 0.1, split_seed: int = 0) -> Data:

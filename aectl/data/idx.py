@@ -9,16 +9,14 @@ from __future__ import annotations
 import gzip
 import os
 import zlib
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from aectl.config.schema import schema
+from aectl.config.dataset import check_idx
 from aectl.data.base import IMAGE, Data, split
-from aectl.data.common import DatasetConfig, check_limit
 from aectl.data.paths import resolve
-from aectl.errors import UserError, require
+from aectl.errors import UserError
 
 IMAGES_MAGIC, LABELS_MAGIC = 0x00000803, 0x00000801
 _TYPE_NAMES = {
@@ -30,30 +28,6 @@ _TYPE_NAMES = {
     0x0E: "float64",
 }
 _GZIP_MAGIC = b"\x1f\x8b"
-
-
-@schema("dataset", "idx")
-@dataclass
-class IdxConfig(DatasetConfig):
-    _target_: str = "aectl.data.idx.load"
-    images: str = "???"  # IDX image file (magic 0x00000803), .gz or raw
-    labels: str | None = None  # IDX label file (magic 0x00000801), or null for no labels
-    limit: int | None = None  # keep only the first N samples (null: all)
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _check(self.images, self.labels, self.limit)
-
-
-def _check(images: str, labels: str | None, limit: int | None) -> None:
-    require(bool(images), "dataset.images", images, "allowed: a path to an IDX image file")
-    require(
-        labels is None or bool(labels),
-        "dataset.labels",
-        labels,
-        "allowed: a path to an IDX label file, or null",
-    )
-    check_limit(limit)
 
 
 def read_bytes(path: str, field: str) -> bytes:
@@ -134,7 +108,7 @@ def load(
     val_fraction: float = 0.1,
     split_seed: int = 0,
 ) -> Data:
-    _check(images, labels, limit)
+    check_idx(images, labels, limit)
     images_path = os.path.abspath(resolve(images))
     imgs = read_idx(images_path, "dataset.images", ndim=3)
     n = imgs.shape[0]

@@ -9,36 +9,14 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from aectl.config.schema import schema
+from aectl.config.dataset import check_image_folder
 from aectl.data.base import IMAGE, Data, split
-from aectl.data.common import DatasetConfig, check_limit
 from aectl.data.paths import resolve
-from aectl.errors import UserError, require
-
-
-@schema("dataset", "image_folder")
-@dataclass
-class ImageFolderConfig(DatasetConfig):
-    _target_: str = "aectl.data.image_folder.load"
-    root: str = "???"  # folder with one subfolder of images per class
-    size: int = 28  # every image is resized to size x size
-    grayscale: bool = True  # true: 1 channel, false: 3 (RGB)
-    limit: int | None = None  # keep only the first N images in sorted order (null: all)
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _check(self.root, self.size, self.limit)
-
-
-def _check(root: str, size: int, limit: int | None) -> None:
-    require(bool(root), "dataset.root", root, "allowed: a folder of class subfolders")
-    require(1 <= size <= 4096, "dataset.size", size, "allowed: 1 <= value <= 4096")
-    check_limit(limit)
+from aectl.errors import UserError
 
 
 def _decode(path: str, mode: str, size: int) -> np.ndarray:
@@ -65,7 +43,7 @@ def load(
     from torchvision.datasets import ImageFolder
     from torchvision.datasets.folder import IMG_EXTENSIONS
 
-    _check(root, size, limit)
+    check_image_folder(root, size, limit)
     path = os.path.abspath(resolve(root))
     if not os.path.exists(path):
         raise UserError("dataset.root", f"{path}: no such folder")

@@ -8,16 +8,13 @@ the manifold and whether a contractive/denoising model's Jacobian follows its ta
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 
-from aectl.config.schema import schema
+from aectl.config.dataset import CURVES, check_manifold
 from aectl.data.base import MANIFOLD, Data, split
-from aectl.data.common import DatasetConfig
 from aectl.errors import require
 
-CURVES = ("circle", "spiral", "swiss_roll")
 _ALLOWED = "allowed: " + " | ".join(CURVES)
 
 # p(t) = scale * t * (cos t, sin t) for the spirals; circle p(t) = (cos t, sin t).
@@ -145,28 +142,6 @@ class Curve:
         return x.float(), t.float()
 
 
-@schema("dataset", "manifold")
-@dataclass
-class ManifoldConfig(DatasetConfig):
-    _target_: str = "aectl.data.manifold.load"
-    curve: str = "circle"  # circle | spiral | swiss_roll
-    n: int = 2000  # number of points
-    noise: float = 0.05  # std of the isotropic gaussian added to each point
-    seed: int = 0  # seed of the sampling (the train/val split has its own split_seed)
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _check(self.curve, self.n, self.noise)
-
-
-def _check(curve: str, n: int, noise: float) -> None:
-    require(curve in CURVES, "dataset.curve", curve, _ALLOWED)
-    require(n >= 2, "dataset.n", n, "allowed: an integer >= 2")
-    require(
-        math.isfinite(noise) and noise >= 0, "dataset.noise", noise, "allowed: a finite value >= 0"
-    )
-
-
 def load(
     val_fraction: float = 0.1,
     split_seed: int = 0,
@@ -175,7 +150,7 @@ def load(
     noise: float = 0.05,
     seed: int = 0,
 ) -> Data:
-    _check(curve, n, noise)
+    check_manifold(curve, n, noise)
     c = Curve(curve)
     x, _ = c.sample(n, noise, torch.Generator().manual_seed(seed))
     return split(

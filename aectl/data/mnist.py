@@ -5,16 +5,6 @@ The standard first benchmark for image autoencoders; the shared code is in torch
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from aectl.config.schema import schema
-from aectl.data.torchvision_sets import TorchvisionConfig, loader
-
-
-@schema("dataset", "mnist")
-@dataclass
-class MnistConfig(TorchvisionConfig):
-    _target_: str = "aectl.data.mnist.load"
-
+from aectl.data.torchvision_sets import loader
 
 load = loader("MNIST", "mnist")

@@ -8,50 +8,14 @@ from __future__ import annotations
 
 import os
 import zipfile
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from aectl.config.schema import schema
+from aectl.config.dataset import check_npz
 from aectl.data.base import IMAGE, VECTOR, Data, split
-from aectl.data.common import DatasetConfig, check_limit
 from aectl.data.paths import resolve
-from aectl.errors import UserError, require
-
-SCALES = ("auto", "none", "div255", "minmax")
-_SCALES_ALLOWED = (
-    "allowed: auto (uint8 -> /255, other dtypes as is) | none | div255 | minmax (to [0, 1])"
-)
-
-
-@schema("dataset", "npz")
-@dataclass
-class NpzConfig(DatasetConfig):
-    _target_: str = "aectl.data.npz.load"
-    path: str = "???"  # the .npz archive (numpy.savez / savez_compressed)
-    key: str = "x"  # array holding the samples, first axis = sample
-    labels_key: str | None = None  # optional 1-D integer array of labels
-    image: bool | None = None  # null: ndim 3/4 -> images, ndim 2 -> vectors
-    scale: str = "auto"  # auto | none | div255 | minmax
-    limit: int | None = None  # keep only the first N samples (null: all)
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _check(self.path, self.key, self.labels_key, self.scale, self.limit)
-
-
-def _check(path: str, key: str, labels_key: str | None, scale: str, limit: int | None) -> None:
-    require(bool(path), "dataset.path", path, "allowed: a path to an .npz file")
-    require(bool(key), "dataset.key", key, "allowed: the name of an array in the .npz file")
-    require(
-        labels_key is None or bool(labels_key),
-        "dataset.labels_key",
-        labels_key,
-        "allowed: an array name, or null",
-    )
-    require(scale in SCALES, "dataset.scale", scale, _SCALES_ALLOWED)
-    check_limit(limit)
+from aectl.errors import UserError
 
 
 def _one_line(e: BaseException) -> str:
@@ -107,7 +71,7 @@ def load(
     val_fraction: float = 0.1,
     split_seed: int = 0,
 ) -> Data:
-    _check(path, key, labels_key, scale, limit)
+    check_npz(path, key, labels_key, scale, limit)
     full = os.path.abspath(resolve(path))
     with _open(full) as z:
         a = _get(z, full, key, "dataset.key")

@@ -6,30 +6,14 @@ bottleneck actually learns something.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
-from aectl.config.schema import schema
+from aectl.config.dataset import check_onehot8
 from aectl.data.base import ONEHOT, Data, split
-from aectl.data.common import DatasetConfig
-from aectl.errors import require
-
-
-@schema("dataset", "onehot8")
-@dataclass
-class Onehot8Config(DatasetConfig):
-    _target_: str = "aectl.data.onehot8.load"
-    val_fraction: float = 0.0  # validate on the same 8 patterns
-    repeat: int = 1  # tile the 8 patterns this many times (more than one batch per epoch)
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        require(self.repeat >= 1, "dataset.repeat", self.repeat, "allowed: an integer >= 1")
 
 
 def load(val_fraction: float = 0.0, split_seed: int = 0, repeat: int = 1) -> Data:
-    require(repeat >= 1, "dataset.repeat", repeat, "allowed: an integer >= 1")
+    check_onehot8(repeat)
     x = torch.eye(8, dtype=torch.float32).repeat(repeat, 1)  # (8*repeat, 8)
     y = torch.arange(8, dtype=torch.int64).repeat(repeat)
     return split(

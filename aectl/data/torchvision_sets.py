@@ -1,23 +1,22 @@
 """Shared loader for the torchvision datasets options (mnist, fashion_mnist, cifar10).
 
-The per-option modules only register their schema and name the torchvision class; the
-whole split is read at once from the dataset's `.data`/`.targets` (no per-item decoding),
-and torchvision's "Dataset not found" RuntimeError becomes a UserError saying where we
+The per-option modules only name the torchvision class (their schemas are in
+`aectl.config.dataset`); the whole split is read at once from the dataset's
+`.data`/`.targets` (no per-item decoding), and torchvision's "Dataset not found" RuntimeError becomes a UserError saying where we
 looked and how to fix it.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from aectl.config.dataset import check_torchvision
 from aectl.data.base import IMAGE, Data, split
-from aectl.data.common import DatasetConfig, check_limit
 from aectl.data.paths import resolve
-from aectl.errors import UserError, require
+from aectl.errors import UserError
 
 # torchvision class name -> (folder under root, files it must find there)
 _MNIST_FILES = [
@@ -32,25 +31,6 @@ LAYOUT = {
     "FashionMNIST": (os.path.join("FashionMNIST", "raw"), _MNIST_FILES),
     "CIFAR10": ("cifar-10-batches-py", _CIFAR10_FILES),
 }
-
-
-@dataclass
-class TorchvisionConfig(DatasetConfig):
-    """Fields shared by the torchvision options (each subclass sets `_target_`)."""
-
-    root: str = "data"  # folder holding torchvision's layout, e.g. <root>/MNIST/raw
-    download: bool = False  # fetch the files into root if missing (needs internet)
-    train: bool = True  # official split to load: train (true) or test (false)
-    limit: int | None = None  # keep only the first N samples (null: all)
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check(self.root, self.limit)
-
-
-def check(root: str, limit: int | None) -> None:
-    require(bool(root), "dataset.root", root, "allowed: a folder path")
-    check_limit(limit)
 
 
 def _one_line(e: BaseException) -> str:
@@ -72,7 +52,7 @@ def load_torchvision(
     """Load torchvision.datasets.<cls_name> whole into a `Data` (images scaled to [0, 1])."""
     import torchvision.datasets as tvd
 
-    check(root, limit)
+    check_torchvision(root, limit)
     cls = getattr(tvd, cls_name)
     root_abs = os.path.abspath(resolve(root))
     sub, files = LAYOUT[cls_name]

@@ -1,4 +1,5 @@
-"""Activation names used in configs, mapped to torch modules, with their derivatives.
+"""Activation names used in configs (`aectl.config.arch.ACTIVATIONS`), mapped to torch
+modules, with their derivatives.
 
 The derivative is what the contractive penalty's closed form needs: sigmoid, tanh, relu
 and identity have one in terms of their output h; any other elementwise activation falls
@@ -9,8 +10,6 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-
-from aectl.errors import require
 
 MODULES: dict[str, type[nn.Module]] = {
     "identity": nn.Identity,
@@ -24,10 +23,6 @@ MODULES: dict[str, type[nn.Module]] = {
 }
 # Activations whose outputs lie in (0, 1): what the KL sparsity target needs.
 UNIT_INTERVAL = {"sigmoid"}
-
-
-def check(name: str, field: str) -> None:
-    require(name in MODULES, field, name, f"allowed: {', '.join(MODULES)}")
 
 
 def make(name: str) -> nn.Module:

@@ -7,44 +7,11 @@ image size at least 2**len(channels) pixels on a side reconstructs at its own si
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from torch import nn
 
-from aectl.config.schema import schema
 from aectl.errors import UserError, require
 from aectl.models import activations
 from aectl.models.autoencoder import Autoencoder
-
-
-@schema("arch", "conv")
-@dataclass
-class ConvConfig:
-    _target_: str = "aectl.models.conv.build"
-    code_dim: int = 16
-    channels: list[int] = field(default_factory=lambda: [16, 32])
-    kernel_size: int = 3
-    activation: str = "relu"
-    code_activation: str = "identity"
-    output_activation: str = "sigmoid"
-
-    def __post_init__(self) -> None:
-        require(self.code_dim >= 1, "arch.code_dim", self.code_dim, "allowed: an integer >= 1")
-        require(
-            len(self.channels) >= 1 and all(c >= 1 for c in self.channels),
-            "arch.channels",
-            list(self.channels),
-            "allowed: a non-empty list of channel counts, each >= 1",
-        )
-        require(
-            self.kernel_size >= 1 and self.kernel_size % 2 == 1,
-            "arch.kernel_size",
-            self.kernel_size,
-            "allowed: an odd integer >= 1",
-        )
-        activations.check(self.activation, "arch.activation")
-        activations.check(self.code_activation, "arch.code_activation")
-        activations.check(self.output_activation, "arch.output_activation")
 
 
 def build(

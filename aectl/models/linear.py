@@ -6,24 +6,8 @@ which is what the tests check it against.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from aectl.config.schema import schema
-from aectl.errors import require
 from aectl.models import mlp
 from aectl.models.autoencoder import Autoencoder
-
-
-@schema("arch", "linear")
-@dataclass
-class LinearConfig:
-    _target_: str = "aectl.models.linear.build"
-    code_dim: int = 16
-    bias: bool = True
-    tied: bool = False
-
-    def __post_init__(self) -> None:
-        require(self.code_dim >= 1, "arch.code_dim", self.code_dim, "allowed: an integer >= 1")
 
 
 def build(

@@ -7,41 +7,12 @@ own bias.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from aectl.config.schema import schema
-from aectl.errors import require
 from aectl.models import activations
 from aectl.models.autoencoder import Autoencoder
-
-
-@schema("arch", "mlp")
-@dataclass
-class MLPConfig:
-    _target_: str = "aectl.models.mlp.build"
-    code_dim: int = 16
-    hidden: list[int] = field(default_factory=lambda: [128, 64])
-    activation: str = "relu"
-    code_activation: str = "identity"
-    output_activation: str = "sigmoid"
-    tied: bool = False
-    bias: bool = True
-
-    def __post_init__(self) -> None:
-        require(self.code_dim >= 1, "arch.code_dim", self.code_dim, "allowed: an integer >= 1")
-        require(
-            all(h >= 1 for h in self.hidden),
-            "arch.hidden",
-            list(self.hidden),
-            "allowed: a list of layer widths, each >= 1 (empty: one-layer encoder)",
-        )
-        activations.check(self.activation, "arch.activation")
-        activations.check(self.code_activation, "arch.code_activation")
-        activations.check(self.output_activation, "arch.output_activation")
 
 
 class TiedLinear(nn.Module):

@@ -14,22 +14,11 @@ from dataclasses import dataclass
 
 import torch
 
-from aectl.config.schema import schema
 from aectl.errors import require
 from aectl.models import mlp
 from aectl.models.autoencoder import Autoencoder
 from aectl.regularizers.base import Regularizer
 from aectl.step import losses
-
-
-@schema("arch", "pca")
-@dataclass
-class PCAConfig:
-    _target_: str = "aectl.models.pca.build"
-    code_dim: int = 16  # k, the number of principal components kept
-
-    def __post_init__(self) -> None:
-        require(self.code_dim >= 1, "arch.code_dim", self.code_dim, "allowed: an integer >= 1")
 
 
 @dataclass

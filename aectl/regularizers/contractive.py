@@ -9,43 +9,13 @@ All three stay differentiable, so the penalty's gradient reaches the encoder wei
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.autograd.forward_ad as fwAD
 from torch.func import jacfwd, jacrev, jvp, vmap
 
-from aectl.config.schema import schema
-from aectl.errors import UserError, require
+from aectl.errors import UserError
 from aectl.models.activations import derivative, derivative_from_output
 from aectl.regularizers.base import Regularizer
-from aectl.regularizers.common import RegularizerConfig
-
-METHODS = ("analytic", "exact", "hutchinson")
-
-
-@schema("regularizer", "contractive")
-@dataclass
-class ContractiveConfig(RegularizerConfig):
-    _target_: str = "aectl.regularizers.contractive.Contractive"
-    weight: float = 0.1
-    method: str = "analytic"
-    num_projections: int = 1  # k, for method=hutchinson
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        require(
-            self.method in METHODS,
-            "regularizer.method",
-            self.method,
-            f"allowed: {', '.join(METHODS)}",
-        )
-        require(
-            self.num_projections >= 1,
-            "regularizer.num_projections",
-            self.num_projections,
-            "allowed: an integer >= 1",
-        )
 
 
 def analytic(model, x: torch.Tensor, h: torch.Tensor | None = None) -> torch.Tensor:

@@ -7,40 +7,9 @@ target stays the clean batch: the training step passes `x` to the loss, not `cor
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
-from aectl.config.schema import schema
-from aectl.errors import require
 from aectl.regularizers.base import Regularizer
-from aectl.regularizers.common import RegularizerConfig
-
-NOISES = ("gaussian", "masking", "salt_and_pepper")
-
-
-@schema("regularizer", "denoising")
-@dataclass
-class DenoisingConfig(RegularizerConfig):
-    _target_: str = "aectl.regularizers.denoising.Denoising"
-    noise: str = "masking"
-    level: float = 0.25  # std for gaussian, probability for masking / salt_and_pepper
-    clip: bool = False  # clamp corrupted inputs to [0, 1]
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        require(
-            self.noise in NOISES, "regularizer.noise", self.noise, f"allowed: {', '.join(NOISES)}"
-        )
-        if self.noise == "gaussian":
-            require(self.level >= 0, "regularizer.level", self.level, "allowed: a std >= 0")
-        else:
-            require(
-                0 <= self.level <= 1,
-                "regularizer.level",
-                self.level,
-                "allowed: a probability in [0, 1]",
-            )
 
 
 def corrupt(x: torch.Tensor, noise: str, level: float) -> torch.Tensor:

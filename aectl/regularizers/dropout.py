@@ -2,26 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch.nn import functional as F
 
-from aectl.config.schema import schema
-from aectl.errors import require
 from aectl.regularizers.base import Regularizer
-from aectl.regularizers.common import RegularizerConfig
-
-
-@schema("regularizer", "dropout")
-@dataclass
-class DropoutConfig(RegularizerConfig):
-    _target_: str = "aectl.regularizers.dropout.Dropout"
-    p: float = 0.2
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        require(0 <= self.p < 1, "regularizer.p", self.p, "allowed: a probability 0 <= p < 1")
 
 
 class Dropout(Regularizer):

@@ -6,29 +6,13 @@ regularizer refuses codes that are not sigmoid outputs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
-from aectl.config.schema import schema
-from aectl.errors import UserError, require
+from aectl.errors import UserError
 from aectl.models.activations import UNIT_INTERVAL
 from aectl.regularizers.base import Regularizer
-from aectl.regularizers.common import RegularizerConfig
 
 EPS = 1e-6
-
-
-@schema("regularizer", "sparse_kl")
-@dataclass
-class SparseKLConfig(RegularizerConfig):
-    _target_: str = "aectl.regularizers.sparse_kl.SparseKL"
-    weight: float = 0.1
-    target: float = 0.05  # ρ, the desired mean activation of each code unit
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        require(0 < self.target < 1, "regularizer.target", self.target, "allowed: 0 < ρ < 1")
 
 
 def kl_divergence(rho: float, rho_hat: torch.Tensor) -> torch.Tensor:

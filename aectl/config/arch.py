@@ -1,0 +1,101 @@
+"""Schemas of the `arch` group: one dataclass per option in `configs/arch/`.
+
+Each `_target_` names the builder of the option's network (`aectl/models/<name>.py`). The
+schemas live here, apart from the torch code, so composing a config never imports torch;
+`aectl.models.activations` maps the same activation names to torch modules (a test keeps
+the two lists equal).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from aectl.config.schema import schema
+from aectl.errors import require
+
+ACTIVATIONS = ("identity", "relu", "sigmoid", "tanh", "leaky_relu", "elu", "gelu", "softplus")
+
+
+def check_activation(name: str, field_name: str) -> None:
+    require(name in ACTIVATIONS, field_name, name, f"allowed: {', '.join(ACTIVATIONS)}")
+
+
+def check_code_dim(code_dim: int) -> None:
+    require(code_dim >= 1, "arch.code_dim", code_dim, "allowed: an integer >= 1")
+
+
+@schema("arch", "mlp")
+@dataclass
+class MLPConfig:
+    _target_: str = "aectl.models.mlp.build"
+    code_dim: int = 16
+    hidden: list[int] = field(default_factory=lambda: [128, 64])
+    activation: str = "relu"
+    code_activation: str = "identity"
+    output_activation: str = "sigmoid"
+    tied: bool = False
+    bias: bool = True
+
+    def __post_init__(self) -> None:
+        check_code_dim(self.code_dim)
+        require(
+            all(h >= 1 for h in self.hidden),
+            "arch.hidden",
+            list(self.hidden),
+            "allowed: a list of layer widths, each >= 1 (empty: one-layer encoder)",
+        )
+        check_activation(self.activation, "arch.activation")
+        check_activation(self.code_activation, "arch.code_activation")
+        check_activation(self.output_activation, "arch.output_activation")
+
+
+@schema("arch", "linear")
+@dataclass
+class LinearConfig:
+    _target_: str = "aectl.models.linear.build"
+    code_dim: int = 16
+    bias: bool = True
+    tied: bool = False
+
+    def __post_init__(self) -> None:
+        check_code_dim(self.code_dim)
+
+
+@schema("arch", "conv")
+@dataclass
+class ConvConfig:
+    _target_: str = "aectl.models.conv.build"
+    code_dim: int = 16
+    channels: list[int] = field(default_factory=lambda: [16, 32])
+    kernel_size: int = 3
+    activation: str = "relu"
+    code_activation: str = "identity"
+    output_activation: str = "sigmoid"
+
+    def __post_init__(self) -> None:
+        check_code_dim(self.code_dim)
+        require(
+            len(self.channels) >= 1 and all(c >= 1 for c in self.channels),
+            "arch.channels",
+            list(self.channels),
+            "allowed: a non-empty list of channel counts, each >= 1",
+        )
+        require(
+            self.kernel_size >= 1 and self.kernel_size % 2 == 1,
+            "arch.kernel_size",
+            self.kernel_size,
+            "allowed: an odd integer >= 1",
+        )
+        check_activation(self.activation, "arch.activation")
+        check_activation(self.code_activation, "arch.code_activation")
+        check_activation(self.output_activation, "arch.output_activation")
+
+
+@schema("arch", "pca")
+@dataclass
+class PCAConfig:
+    _target_: str = "aectl.models.pca.build"
+    code_dim: int = 16  # k, the number of principal components kept
+
+    def __post_init__(self) -> None:
+        check_code_dim(self.code_dim)

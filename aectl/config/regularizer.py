@@ -1,0 +1,117 @@
+"""Schemas of the `regularizer` group: one dataclass per option in `configs/regularizer/`.
+
+Each `_target_` names the regularizer's class (`aectl/regularizers/<name>.py`), built with
+these fields. The schemas live here, apart from the torch code, so composing a config never
+imports torch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from aectl.config.schema import schema
+from aectl.errors import require
+
+NOISES = ("gaussian", "masking", "salt_and_pepper")  # denoising corruptions
+METHODS = ("analytic", "exact", "hutchinson")  # ways to compute the contractive penalty
+
+
+@dataclass
+class RegularizerConfig:
+    """Fields every regularizer option shares."""
+
+    _target_: str = "???"
+    weight: float = 0.0  # λ in the literature (β for sparse_kl)
+
+    def __post_init__(self) -> None:
+        require(
+            math.isfinite(self.weight) and self.weight >= 0,
+            "regularizer.weight",
+            self.weight,
+            "allowed: a finite number >= 0",
+        )
+
+
+@schema("regularizer", "none")
+@dataclass
+class NoneConfig(RegularizerConfig):
+    _target_: str = "aectl.regularizers.none.NoRegularizer"
+
+
+@schema("regularizer", "sparse_l1")
+@dataclass
+class SparseL1Config(RegularizerConfig):
+    _target_: str = "aectl.regularizers.sparse_l1.SparseL1"
+    weight: float = 1e-3
+
+
+@schema("regularizer", "sparse_kl")
+@dataclass
+class SparseKLConfig(RegularizerConfig):
+    _target_: str = "aectl.regularizers.sparse_kl.SparseKL"
+    weight: float = 0.1
+    target: float = 0.05  # ρ, the desired mean activation of each code unit
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(0 < self.target < 1, "regularizer.target", self.target, "allowed: 0 < ρ < 1")
+
+
+@schema("regularizer", "denoising")
+@dataclass
+class DenoisingConfig(RegularizerConfig):
+    _target_: str = "aectl.regularizers.denoising.Denoising"
+    noise: str = "masking"
+    level: float = 0.25  # std for gaussian, probability for masking / salt_and_pepper
+    clip: bool = False  # clamp corrupted inputs to [0, 1]
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(
+            self.noise in NOISES, "regularizer.noise", self.noise, f"allowed: {', '.join(NOISES)}"
+        )
+        if self.noise == "gaussian":
+            require(self.level >= 0, "regularizer.level", self.level, "allowed: a std >= 0")
+        else:
+            require(
+                0 <= self.level <= 1,
+                "regularizer.level",
+                self.level,
+                "allowed: a probability in [0, 1]",
+            )
+
+
+@schema("regularizer", "dropout")
+@dataclass
+class DropoutConfig(RegularizerConfig):
+    _target_: str = "aectl.regularizers.dropout.Dropout"
+    p: float = 0.2
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(0 <= self.p < 1, "regularizer.p", self.p, "allowed: a probability 0 <= p < 1")
+
+
+@schema("regularizer", "contractive")
+@dataclass
+class ContractiveConfig(RegularizerConfig):
+    _target_: str = "aectl.regularizers.contractive.Contractive"
+    weight: float = 0.1
+    method: str = "analytic"
+    num_projections: int = 1  # k, for method=hutchinson
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(
+            self.method in METHODS,
+            "regularizer.method",
+            self.method,
+            f"allowed: {', '.join(METHODS)}",
+        )
+        require(
+            self.num_projections >= 1,
+            "regularizer.num_projections",
+            self.num_projections,
+            "allowed: an integer >= 1",
+        )
