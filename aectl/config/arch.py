@@ -20,6 +20,12 @@ def check_activation(name: str, field_name: str) -> None:
     require(name in ACTIVATIONS, field_name, name, f"allowed: {', '.join(ACTIVATIONS)}")
 
 
+def check_activations(arch: MLPConfig | ConvConfig) -> None:
+    """The three activation fields the MLP and the conv net share."""
+    for name in ("activation", "code_activation", "output_activation"):
+        check_activation(getattr(arch, name), f"arch.{name}")
+
+
 def check_code_dim(code_dim: int) -> None:
     require(code_dim >= 1, "arch.code_dim", code_dim, "allowed: an integer >= 1")
 
@@ -44,9 +50,7 @@ class MLPConfig:
             list(self.hidden),
             "allowed: a list of layer widths, each >= 1 (empty: one-layer encoder)",
         )
-        check_activation(self.activation, "arch.activation")
-        check_activation(self.code_activation, "arch.code_activation")
-        check_activation(self.output_activation, "arch.output_activation")
+        check_activations(self)
 
 
 @schema("arch", "linear")
@@ -86,9 +90,7 @@ class ConvConfig:
             self.kernel_size,
             "allowed: an odd integer >= 1",
         )
-        check_activation(self.activation, "arch.activation")
-        check_activation(self.code_activation, "arch.code_activation")
-        check_activation(self.output_activation, "arch.output_activation")
+        check_activations(self)
 
 
 @schema("arch", "pca")
