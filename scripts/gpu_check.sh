@@ -4,7 +4,9 @@
 # Why a script: device time is scarce, so the whole check is one prepared command that needs
 # nothing but the machine's own Python with torch (no venv, no installs, no network):
 # aectl.bench and the GPU tests import torch, the standard library and hydra-free aectl
-# modules only; pytest and rich are used when present. About 3-4 minutes on one H100, at
+# modules only; pytest and rich are used when present, and torchvision for the bench's
+# torchvision-MNIST reference row (without it that row is reported as an error and the
+# tensor-item reference row still runs). About 3-4 minutes on one H100, at
 # most 9 (each part has a time limit): run it with a limit of about 590 s.
 #
 #   OUT=/some/dir bash scripts/gpu_check.sh        # PY=python3.11 to pick another interpreter
