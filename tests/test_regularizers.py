@@ -113,3 +113,24 @@ def test_dropout_zeroes_code_units_only_in_training():
     a = losses(model, Dropout(p=0.9), x, "mse", train=False)[1]
     b = losses(model, Dropout(p=0.9), x, "mse", train=False)[1]
     assert a.item() == b.item()
+
+
+def test_hutchinson_prints_no_torch_deprecation_warning():
+    """forward-mode AD's first dual number makes torch call the deprecated torch.jit.script;
+    its FutureWarning must not reach a user's terminal (a fresh process: it happens once)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import torch\n"
+        "from aectl.models.mlp import build\n"
+        "from aectl.regularizers.contractive import Contractive\n"
+        "model = build((1, 8, 8), code_dim=16, hidden=[32])\n"
+        "reg = Contractive(weight=0.1, method='hutchinson')\n"
+        "h, term = reg.encode_and_term(model, torch.rand(4, 1, 8, 8))\n"
+        "term.sum().backward()\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-W", "error::FutureWarning", "-c", code], capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
