@@ -115,7 +115,15 @@ def test_dropout_zeroes_code_units_only_in_training():
     assert a.item() == b.item()
 
 
-def test_hutchinson_prints_no_torch_deprecation_warning():
+@pytest.mark.parametrize(
+    "method, arch",
+    [
+        ("hutchinson", "hidden=[32]"),
+        ("exact", "hidden=[], code_dim=128"),  # a code wider than the input: jacfwd
+        ("analytic", "hidden=[], code_activation='elu'"),  # no closed form: jvp
+    ],
+)
+def test_forward_mode_prints_no_torch_deprecation_warning(method, arch):
     """forward-mode AD's first dual number makes torch call the deprecated torch.jit.script;
     its FutureWarning must not reach a user's terminal (a fresh process: it happens once)."""
     import subprocess
@@ -125,8 +133,8 @@ def test_hutchinson_prints_no_torch_deprecation_warning():
         "import torch\n"
         "from aectl.models.mlp import build\n"
         "from aectl.regularizers.contractive import Contractive\n"
-        "model = build((1, 8, 8), code_dim=16, hidden=[32])\n"
-        "reg = Contractive(weight=0.1, method='hutchinson')\n"
+        f"model = build((1, 8, 8), **{{'code_dim': 16, **dict({arch})}})\n"
+        f"reg = Contractive(weight=0.1, method={method!r})\n"
         "h, term = reg.encode_and_term(model, torch.rand(4, 1, 8, 8))\n"
         "term.sum().backward()\n"
     )

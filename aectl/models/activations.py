@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from aectl import forward_mode
+
 MODULES: dict[str, type[nn.Module]] = {
     "identity": nn.Identity,
     "relu": nn.ReLU,
@@ -44,5 +46,6 @@ def derivative_from_output(act: nn.Module, h: torch.Tensor) -> torch.Tensor | No
 
 def derivative(act: nn.Module, a: torch.Tensor) -> torch.Tensor:
     """s'(a) elementwise for any elementwise activation, by forward-mode autodiff."""
+    forward_mode.ready()
     _, d = torch.func.jvp(act, (a,), (torch.ones_like(a),))
     return d

@@ -9,13 +9,11 @@ All three stay differentiable, so the penalty's gradient reaches the encoder wei
 
 from __future__ import annotations
 
-import functools
-import warnings
-
 import torch
 import torch.autograd.forward_ad as fwAD
 from torch.func import jacfwd, jacrev, jvp, vmap
 
+from aectl import forward_mode
 from aectl.errors import UserError
 from aectl.models.activations import derivative, derivative_from_output
 from aectl.regularizers.base import Regularizer
@@ -41,6 +39,7 @@ def exact(model, x: torch.Tensor) -> torch.Tensor:
     def f(xi: torch.Tensor) -> torch.Tensor:
         return model.encode(xi.unsqueeze(0)).squeeze(0).flatten()
 
+    forward_mode.ready()
     jac = jacfwd(f) if model.code_dim >= model.input_size else jacrev(f)
     return vmap(jac)(x).flatten(1).pow(2).sum(1)
 
@@ -50,23 +49,10 @@ def hutchinson(model, x: torch.Tensor, k: int) -> torch.Tensor:
     return encode_hutchinson(model, x, k)[1]
 
 
-@functools.cache
-def _forward_ad_ready() -> None:
-    """torch loads forward-mode AD's decompositions on the first dual number, through
-    `torch.jit.script`, whose deprecation warning would reach the user's terminal: load
-    them once here with that one warning silenced."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore", message=r".*torch\.jit\.script.*deprecated", category=FutureWarning
-        )
-        with fwAD.dual_level():
-            fwAD.make_dual(torch.zeros(1), torch.zeros(1))
-
-
 def encode_hutchinson(model, x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(h, per-sample Hutchinson estimate): the first draw's J v comes out of the same
     forward-mode pass that computes the code h, so k=1 costs one dual-number encoder pass."""
-    _forward_ad_ready()
+    forward_mode.ready()
     with fwAD.dual_level():
         h, jv = fwAD.unpack_dual(model.encode(fwAD.make_dual(x, torch.randn_like(x))))
     total = jv.flatten(1).pow(2).sum(1)
