@@ -41,6 +41,21 @@ def refuse_used_run_dir(args: list[str]) -> None:
         args.append("hydra.output_subdir=.hydra/resume_${now:%Y-%m-%d_%H-%M-%S}")
 
 
+def print_train_help(train_main) -> None:
+    """Hydra's help for `aectl train`, without the `schema/*` groups: those are the typed
+    bases the options extend (aectl/config/), not options a user picks."""
+    import contextlib
+    import io
+
+    text = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(text):
+            train_main()  # Hydra prints the help, then exits
+    finally:
+        lines = text.getvalue().splitlines(keepends=True)
+        sys.stdout.write("".join(x for x in lines if not x.startswith("schema/")))
+
+
 def run_train(args: list[str]) -> int:
     user_wants_traces = os.environ.get("HYDRA_FULL_ERROR") == "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let Hydra raise, so errors become one line here
@@ -49,7 +64,10 @@ def run_train(args: list[str]) -> int:
         sys.argv = ["aectl train", *args]
         from aectl.app import train_main
 
-        train_main()
+        if "--help" in args or "-h" in args:
+            print_train_help(train_main)
+        else:
+            train_main()
     except KeyboardInterrupt:  # a second Ctrl-C: stop now (checkpoint writes are atomic)
         print("aectl: stopped", file=sys.stderr)
         return 130

@@ -120,6 +120,20 @@ def test_help_does_not_import_torch():
     assert r.stdout.split() == ["False", "False"]
 
 
+def test_train_help_lists_the_option_groups_not_the_schemas():
+    r = aectl("train", "--help", "model=contractive")
+    assert r.returncode == 0, r.stderr
+    groups = dict(
+        line.split(": ", 1)
+        for line in r.stdout.split("== Config groups")[1].split("==")[1].splitlines()
+        if ": " in line
+    )
+    assert groups["regularizer"] == "contractive, denoising, dropout, none, sparse_kl, sparse_l1"
+    assert {"arch", "dataset", "model", "optim", "trainer", "experiment"} <= set(groups)
+    assert not any(g.startswith("schema") for g in groups)
+    assert "method: analytic" in r.stdout  # the configuration below reflects the overrides
+
+
 @pytest.mark.parametrize(
     "args, code, says",
     [
