@@ -16,6 +16,7 @@ SUBCOMMANDS = {
     "eval": "evaluate a trained run: numbers, pictures, eval.json (`aectl eval RUN_DIR`)",
     "summarize": "table, summary.csv and summary.png of a sweep (finished or running)",
     "bench": "time aectl's training step against the tutorial DataLoader loop; writes bench.json",
+    "completion": 'print a shell completion script (bash or zsh): eval "$(aectl completion bash)"',
 }
 
 
@@ -119,6 +120,10 @@ def dispatch(argv: list[str]) -> int:
         from aectl.summarize import main as summarize_main
 
         return summarize_main(argv[1:])
+    if argv and argv[0] == "completion":
+        from aectl.completion import main as completion_main
+
+        return completion_main(argv[1:], list(SUBCOMMANDS))
     if argv and argv[0] == "bench":
         from aectl.bench import main as bench_main
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -210,3 +212,36 @@ def test_installed_wheel_finds_its_configs(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     (run,) = (elsewhere / "outputs" / "runs").iterdir()
     assert (run / "checkpoints" / "last.pt").is_file()
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_bash_completion_completes_subcommands_groups_options_and_keys(tmp_path):
+    """The script `aectl completion bash` prints, sourced in a real bash, answers TABs."""
+    script = aectl("completion", "bash")
+    assert script.returncode == 0, script.stderr
+    (tmp_path / "aectl.bash").write_text(script.stdout)
+    driver = (
+        f"source {tmp_path / 'aectl.bash'}\n"
+        't() { COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]}-1));\n'
+        '      COMP_LINE="${COMP_WORDS[*]}"; COMP_POINT=${#COMP_LINE};\n'
+        '      _aectl_complete; echo "${COMPREPLY[*]}"; }\n'
+        "t aectl su\n"
+        "t aectl train model=con\n"
+        "t aectl train model=contractive regularizer.me\n"
+        "t aectl train ''\n"
+    )
+    # the `aectl` this interpreter installed, first on PATH
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    r = subprocess.run(["bash", "-c", driver], capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "summarize"
+    assert lines[1].split() == ["model=contractive", "model=conv"]
+    assert lines[2] == "regularizer.method="
+    assert "model=" in lines[3].split() and "regularizer=" in lines[3].split()
+    assert not any(w.startswith("schema") for w in lines[3].split())
+
+
+def test_completion_refuses_an_unknown_shell():
+    r = aectl("completion", "fish")
+    assert r.returncode == 2 and "invalid choice: 'fish'" in r.stderr
