@@ -21,7 +21,7 @@ _BASH = r"""_aectl_complete()
         return
     fi
     if [[ "${COMP_WORDS[1]}" != "train" ]]; then
-        COMPREPLY=($(compgen -o default -- "$cur"))
+        COMPREPLY=()  # eval, summarize, bench: paths, by `complete -o default`
         return
     fi
     # Hydra completes a command line whose first word is the program: drop "train".
