@@ -169,6 +169,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> float:
             "train_time_s": t_train,
             "position": position,
             "log_window": window.cpu(),
+            "layerwise": stages,  # so a resumed run still reports its pretraining stages
         }
         checkpoint.save(state, run_dir / "checkpoints" / "last.pt")
         return state
@@ -177,11 +178,10 @@ def train(cfg: DictConfig, run_dir: str | Path) -> float:
     if start is not None and start["log_window"].shape == window.shape:
         window.copy_(start["log_window"])
     lr, t_window = opt.param_groups[0]["lr"], time.perf_counter()
-    stages = (
-        layerwise.pretrain(cfg, model, data, reg, log.writer)
-        if t.layerwise and start is None
-        else {}
-    )
+    if start is not None:  # pretrained (or not) in the session that wrote the checkpoint
+        stages = start.get("layerwise", {})
+    else:
+        stages = layerwise.pretrain(cfg, model, data, reg, log.writer) if t.layerwise else {}
     with (
         GracefulStop() as stop,
         TrainProgress(steps_per_epoch * t.max_epochs, t.max_epochs, step) as bar,

@@ -127,3 +127,23 @@ def test_layerwise_run_logs_every_stage_then_fine_tunes(tmp_path, preset):
         assert [s for s, _ in points] == [1, 2, 3]
         assert points[-1][1] == pytest.approx(metrics[f"layerwise/stage{k}/loss"], rel=1e-6)
     assert metrics["epoch"] == 1  # then the whole stack is trained end to end
+
+
+def test_a_resumed_layerwise_run_keeps_its_stage_metrics(tmp_path):
+    """Stages train once, before the first epoch; a resumed run must not train them again,
+    and its metrics.json still reports them (they travel in the checkpoint)."""
+    from aectl.train import train
+
+    common = ("model=deep", "trainer.layerwise=true", "trainer.layerwise_epochs=2")
+    train(compose(*common, "trainer.max_epochs=1", "trainer.device=cpu"), tmp_path)
+    first = json.loads((tmp_path / "metrics.json").read_text())
+    train(
+        compose(*common, "trainer.max_epochs=2", "trainer.resume=auto", "trainer.device=cpu"),
+        tmp_path,
+    )
+    second = json.loads((tmp_path / "metrics.json").read_text())
+    assert second["epoch"] == 2
+    stage_keys = {k for k in first if k.startswith("layerwise/")}
+    assert len(stage_keys) == 1 + 3 * 3  # stages, and loss/recon/penalty of each of 3
+    assert {k: second[k] for k in stage_keys} == {k: first[k] for k in stage_keys}
+    assert [s for s, _ in scalars(tmp_path, "layerwise/stage1/loss")] == [1, 2]  # not retrained
