@@ -18,12 +18,14 @@ import os
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from omegaconf import DictConfig, OmegaConf
 
 from aectl.errors import UserError
+
+if TYPE_CHECKING:
+    import torch
 
 CHECKPOINTS = ("best", "last")
 SPLITS = ("val", "train")
@@ -70,11 +72,8 @@ def launch_dir(run_dir: Path):
         os.chdir(here)
 
 
-def load_run(run_dir: Path, which: str, device: torch.device):
-    """(config, checkpoint state, data, model with the checkpoint's weights, regularizer)."""
-    from aectl import checkpoint
-    from aectl.train import build
-
+def checkpoint_path(run_dir: Path, which: str) -> Path:
+    """The checkpoint to evaluate, refused with one line before torch is even imported."""
     if not run_dir.is_dir():
         raise UserError("RUN_DIR", f"{str(run_dir)!r} is not a folder")
     path = run_dir / "checkpoints" / f"{which}.pt"
@@ -85,6 +84,15 @@ def load_run(run_dir: Path, which: str, device: torch.device):
             f"{str(path)!r} does not exist; this run holds: "
             f"{', '.join(held) if held else 'no checkpoints (is it a run folder?)'}",
         )
+    return path
+
+
+def load_run(run_dir: Path, which: str, device: torch.device):
+    """(config, checkpoint state, data, model with the checkpoint's weights, regularizer)."""
+    from aectl import checkpoint
+    from aectl.train import build
+
+    path = checkpoint_path(run_dir, which)
     state = checkpoint.load(path, "--checkpoint")
     if not isinstance(state.get("config"), dict):
         raise UserError("--checkpoint", f"{str(path)!r} holds no run config")
@@ -98,6 +106,8 @@ def load_run(run_dir: Path, which: str, device: torch.device):
 
 def jacobian_fro(model, x: torch.Tensor) -> float:
     """Mean over samples of the encoder Jacobian's Frobenius norm (torch.func, exact)."""
+    import torch
+
     from aectl.regularizers.contractive import exact
 
     x = x[:JACOBIAN_SAMPLES]
@@ -105,18 +115,20 @@ def jacobian_fro(model, x: torch.Tensor) -> float:
     return torch.cat(norms).mean().item()
 
 
-@torch.no_grad()
 def reconstruction(model, x: torch.Tensor, batch: int, is_image: bool) -> dict[str, float | None]:
     """MSE, BCE (when inputs and outputs lie in [0, 1]) and, for images, PSNR (peak 1)."""
+    import torch
+
     from aectl.step import reconstruction_loss
 
     sums = {"mse": 0.0, "bce": 0.0}
     bce_ok = model.output_activation == "sigmoid" and x.min() >= 0 and x.max() <= 1
-    for xb in x.split(batch):
-        x_hat = model(xb)
-        sums["mse"] += reconstruction_loss(x_hat, xb, "mse").item() * len(xb)
-        if bce_ok:
-            sums["bce"] += reconstruction_loss(x_hat, xb, "bce").item() * len(xb)
+    with torch.no_grad():
+        for xb in x.split(batch):
+            x_hat = model(xb)
+            sums["mse"] += reconstruction_loss(x_hat, xb, "mse").item() * len(xb)
+            if bce_ok:
+                sums["bce"] += reconstruction_loss(x_hat, xb, "bce").item() * len(xb)
     mse = sums["mse"] / len(x)
     return {
         "recon/mse": mse,
@@ -153,6 +165,8 @@ def table(run_dir: Path, meta: dict[str, Any], numbers: dict[str, Any]):
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    checkpoint_path(Path(args.run_dir), args.checkpoint)  # bad input: one line, at once
+
     from torch.utils.tensorboard import SummaryWriter
 
     from aectl import analysis, pictures

@@ -143,11 +143,13 @@ def test_train_help_lists_the_option_groups_not_the_schemas():
         (["train", "regularizer.weight=-1"], 2, "regularizer.weight: got -1.0"),
         (["train", "dataset=idx"], 2, "dataset.images: required"),
         (["train", "arch.activation=swish"], 2, "arch.activation: got 'swish'"),
+        (["eval", "nowhere"], 2, "RUN_DIR: 'nowhere' is not a folder"),
+        (["eval", "--help"], 0, "RUN_DIR"),
     ],
-    ids=["cfg-job", "bad-range", "missing-value", "bad-activation"],
+    ids=["cfg-job", "bad-range", "missing-value", "bad-activation", "eval-no-run", "eval-help"],
 )
 def test_composing_and_refusing_configs_does_not_import_torch(args, code, says, tmp_path):
-    """Schemas, checks and the run-folder pre-check are torch-free: printing a config or
+    """Schemas, checks and the run-folder pre-checks are torch-free: printing a config or
     refusing a bad value never waits for torch to load (issue 6: `--cfg job` < 3 s)."""
     script = (
         "import sys, atexit\n"
