@@ -60,3 +60,10 @@ def aectl(*args: str, cwd: Path | None = None, timeout: int = 300, env: dict | N
         timeout=timeout,
         env=full_env,
     )
+
+
+def trained_run(run: Path, *overrides: str) -> Path:
+    """`aectl train OVERRIDES` into the folder `run`, which must succeed; returns `run`."""
+    r = aectl("train", *overrides, f"hydra.run.dir={run}")
+    assert r.returncode == 0, r.stderr[-3000:]
+    return run

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import MNIST_DIR, aectl
+from conftest import MNIST_DIR, aectl, trained_run
 
 pytestmark = pytest.mark.slow
 TINY = ["trainer.max_epochs=1", "trainer.device=cpu"]
@@ -33,10 +33,7 @@ def idx_labels(path: Path, n: int) -> Path:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Path:
     """A finished run to point checkpoints and resumes at."""
-    run = tmp_path_factory.mktemp("trained") / "run"
-    r = aectl("train", *TINY, f"hydra.run.dir={run}")
-    assert r.returncode == 0, r.stderr
-    return run
+    return trained_run(tmp_path_factory.mktemp("trained") / "run", *TINY)
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import MNIST_DIR, ROOT, aectl
+from conftest import MNIST_DIR, ROOT, aectl, trained_run
 
 pytestmark = pytest.mark.slow
 
@@ -48,10 +48,7 @@ def scalar_steps(run: Path, tag: str) -> list[tuple[int, float]]:
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory) -> Path:
-    run = tmp_path_factory.mktemp("ref") / "run"
-    r = aectl("train", *BASE, f"hydra.run.dir={run}")
-    assert r.returncode == 0, r.stderr
-    return run
+    return trained_run(tmp_path_factory.mktemp("ref") / "run", *BASE)
 
 
 @pytest.mark.parametrize("fault", ["step:20", "step:26", "checkpoint-write:2"])
@@ -114,10 +111,7 @@ needs_mnist = pytest.mark.skipif(not MNIST_DIR.exists(), reason="needs ../shared
 
 @pytest.fixture(scope="module")
 def mnist_reference(tmp_path_factory) -> Path:
-    ref = tmp_path_factory.mktemp("mnist") / "ref"
-    r = aectl("train", *MNIST, f"hydra.run.dir={ref}")
-    assert r.returncode == 0, r.stderr
-    return ref
+    return trained_run(tmp_path_factory.mktemp("mnist") / "ref", *MNIST)
 
 
 @needs_mnist

@@ -11,8 +11,13 @@ from aectl.models.autoencoder import Autoencoder
 
 
 def build(
-    input_shape: tuple[int, ...], code_dim: int = 16, bias: bool = True, tied: bool = False
+    input_shape: tuple[int, ...],
+    code_dim: int = 16,
+    bias: bool = True,
+    tied: bool = False,
+    arch: str = "linear",
 ) -> Autoencoder:
+    """One affine layer each way (`arch` names the result: `pca` builds on this too)."""
     return mlp.build(
         input_shape,
         code_dim=code_dim,
@@ -22,5 +27,5 @@ def build(
         output_activation="identity",
         tied=tied,
         bias=bias,
-        arch="linear",
+        arch=arch,
     )

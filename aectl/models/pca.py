@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from aectl.errors import require
-from aectl.models import mlp
+from aectl.models import linear
 from aectl.models.autoencoder import Autoencoder
 from aectl.regularizers.base import Regularizer
 from aectl.step import losses
@@ -54,16 +54,7 @@ def reconstruct(sub: Subspace, x: torch.Tensor) -> torch.Tensor:
 
 def build(input_shape: tuple[int, ...], code_dim: int = 16) -> Autoencoder:
     """An affine encoder/decoder pair with frozen (untrainable) weights; `fit` sets them."""
-    model = mlp.build(
-        input_shape,
-        code_dim=code_dim,
-        hidden=[],
-        activation="identity",
-        code_activation="identity",
-        output_activation="identity",
-        arch="pca",
-    )
-    return model.requires_grad_(False)
+    return linear.build(input_shape, code_dim=code_dim, arch="pca").requires_grad_(False)
 
 
 @torch.no_grad()
