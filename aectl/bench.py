@@ -24,9 +24,7 @@ modules that work without Hydra, so it runs on a machine that has nothing but to
 
 from __future__ import annotations
 
-import argparse
 import gzip
-import json
 import math
 import os
 import platform
@@ -42,6 +40,8 @@ from typing import Any
 import torch
 
 from aectl import bench_reference
+from aectl.bench_cli import CLOCK_NAMES, SECTIONS
+from aectl.errors import UserError
 from aectl.fast_step import WARMUP_STEPS, make_step
 from aectl.models.mlp import build as build_mlp
 from aectl.regularizers.base import Regularizer
@@ -108,12 +108,17 @@ TARGETS = {
 
 def read_idx_images(path: Path) -> torch.Tensor:
     """(N, H, W) uint8 from an IDX image file, gzip-compressed or raw."""
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise UserError(
+            "--data", f"cannot read {str(path)!r} ({e.strerror}); allowed: an IDX image file"
+        ) from None
     if raw[:2] == b"\x1f\x8b":
         raw = gzip.decompress(raw)
     magic, n, h, w = struct.unpack(">IIII", raw[:16])
     if magic != 0x00000803 or len(raw) != 16 + n * h * w:
-        raise ValueError(f"{path}: not an IDX uint8 image file")
+        raise UserError("--data", f"{str(path)!r} is not an IDX uint8 image file (gzip or raw)")
     return torch.frombuffer(bytearray(raw[16:]), dtype=torch.uint8).reshape(n, h, w)
 
 
@@ -355,6 +360,7 @@ def measure(
 
 
 CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}
+assert tuple(CLOCKS) == CLOCK_NAMES
 
 
 def measure_as_set(
@@ -580,8 +586,6 @@ def targets(result: dict[str, Any], device: torch.device) -> dict[str, dict[str,
 
 # ---------------------------------------------------------------- entry points
 
-SECTIONS = ("throughput", "regularizers", "logging")
-
 
 def run_bench(
     *,
@@ -609,12 +613,14 @@ def run_bench(
         else device
     )
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("aectl bench: --device cuda but no CUDA device is available")
+        raise UserError(
+            "--device", "got 'cuda', but no CUDA device is available; allowed: auto, cpu"
+        )
     gpu = dev.type == "cuda"
     if compile or gpu:
         allow_many_compiled_steps()
     if clock not in CLOCKS or (gpu and clock != "wall"):
-        raise SystemExit(f"aectl bench: --clock {clock!r}: allowed: wall, or cpu on --device cpu")
+        raise UserError("--clock", f"got {clock!r}; allowed: wall, or cpu on --device cpu")
     if quick:
         steps, repeats, warmup, batch_size = (
             steps or 2,
@@ -640,7 +646,10 @@ def run_bench(
     }
     images, source = load_images(data, 16 * batch_size if quick else None)
     if len(images) < batch_size:
-        raise SystemExit(f"aectl bench: {len(images)} images, fewer than --batch-size {batch_size}")
+        raise UserError(
+            "--batch-size",
+            f"got {batch_size}; allowed: at most the {len(images)} images of {source}",
+        )
     # Whole batches only, for both loops: no short last batch recompiling or recapturing
     # inside a timed chunk (aectl train handles that batch; the bench need not time it).
     images = images[: len(images) - len(images) % batch_size]
@@ -806,84 +815,7 @@ def report(result: dict[str, Any], out: str | None) -> None:
     console.print("\n".join(tail), markup=False)
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="aectl bench",
-        description="Time aectl's training step against the tutorial DataLoader loop, the cost "
-        "of each regularizer and of logging; print a table and write bench.json.",
-    )
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    p.add_argument(
-        "--steps", type=int, help="steps per timed chunk (default 5 on CPU, 200 on CUDA)"
-    )
-    p.add_argument(
-        "--repeats",
-        type=int,
-        help="timed chunks per variant; the median is reported (15 on CPU, 5 on CUDA)",
-    )
-    p.add_argument(
-        "--warmup", type=int, help="untimed steps per variant first (5 on CPU, 20 on CUDA)"
-    )
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--quick", action="store_true", help="tiny settings, for tests")
-    p.add_argument(
-        "--compile", action="store_true", help="also time torch.compile (always on CUDA)"
-    )
-    p.add_argument(
-        "--precision",
-        choices=("32", "bf16"),
-        default="32",
-        help="bf16: also time bf16 autocast (always on CUDA)",
-    )
-    p.add_argument(
-        "--data", help="IDX image file (default: the shared MNIST test split, else synthetic)"
-    )
-    p.add_argument(
-        "--sections", default=",".join(SECTIONS), help=f"comma-separated subset of {SECTIONS}"
-    )
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
-    p.add_argument(
-        "--clock",
-        choices=tuple(CLOCKS),
-        default="wall",
-        help="wall: elapsed time (default); cpu: this process's CPU time, steadier on a shared "
-        "machine (CPU only; with several threads it also counts their spin-waits)",
-    )
-    p.add_argument("--out", default="bench.json", help="where to write the JSON results")
-    return p
+if __name__ == "__main__":  # scripts/gpu_check.sh: python -m aectl.bench
+    from aectl.bench_cli import main
 
-
-def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    sections = tuple(s for s in args.sections.split(",") if s)
-    unknown = set(sections) - set(SECTIONS)
-    if unknown:
-        parser().error(f"--sections: unknown {sorted(unknown)}; allowed: {', '.join(SECTIONS)}")
-    for name in ("steps", "repeats", "batch_size", "threads"):
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            parser().error(f"--{name.replace('_', '-')} must be >= 1")
-    if args.warmup is not None and args.warmup < 0:
-        parser().error("--warmup must be >= 0")
-    result = run_bench(
-        device=args.device,
-        steps=args.steps,
-        repeats=args.repeats,
-        warmup=args.warmup,
-        batch_size=args.batch_size,
-        quick=args.quick,
-        compile=args.compile,
-        precision=args.precision,
-        data=args.data,
-        sections=sections,
-        threads=args.threads,
-        clock=args.clock,
-    )
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    report(result, args.out)
-    return 0
-
-
-if __name__ == "__main__":
     sys.exit(main())

@@ -125,7 +125,7 @@ def dispatch(argv: list[str]) -> int:
 
         return completion_main(argv[1:], list(SUBCOMMANDS))
     if argv and argv[0] == "bench":
-        from aectl.bench import main as bench_main
+        from aectl.bench_cli import main as bench_main
 
         return bench_main(argv[1:])
     p = parser()

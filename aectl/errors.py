@@ -6,7 +6,9 @@ Anything raised as `UserError` reaches the terminal as a single line and exit co
 
 from __future__ import annotations
 
-from typing import Any
+import argparse
+import sys
+from typing import Any, NoReturn
 
 
 class UserError(Exception):
@@ -23,3 +25,12 @@ def require(ok: bool, field: str, value: Any, allowed: str) -> None:
     """Raise a UserError `field=value: allowed` unless `ok`."""
     if not ok:
         raise UserError(field, f"got {value!r}; {allowed}")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse for aectl's subcommands: a bad flag gets one line and exit code 2, like every
+    other aectl error, not argparse's usage block (`--help` still shows the usage)."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"aectl: error: {self.prog}: {message}", file=sys.stderr)
+        sys.exit(2)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from aectl.errors import UserError
+from aectl.errors import OneLineParser, UserError
 
 if TYPE_CHECKING:
     import torch
@@ -33,13 +33,8 @@ JACOBIAN_SAMPLES = 1000  # mean ‖J‖_F is estimated on at most this many samp
 JACOBIAN_CHUNK = 100
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line and exit 2, like every aectl error
-        raise UserError("aectl eval", message)
-
-
 def parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = OneLineParser(
         prog="aectl eval", description="Evaluate a trained run: numbers, pictures, eval.json."
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder written by `aectl train`")

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aectl.errors import OneLineParser
+
 STATUS_FILE = "status.json"
 # Shown in the table and plotted (when present); the CSV has every metric of metrics.json.
 TABLE_METRICS = (
@@ -515,7 +517,7 @@ def plot(sweep: Sweep, table: list[dict[str, Any]], path: Path, first: str | Non
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="aectl summarize",
         description="Table, summary.csv and summary.png of a sweep's jobs (finished or still running).",
         epilog="Example: aectl summarize outputs/sweeps/2025-01-31_12-00-00 --sort val/recon",

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from aectl import bench
+from aectl import bench, bench_cli
 
 REPO = Path(__file__).resolve().parents[1]
 MNIST_IMAGES = REPO.parent / "shared/data/mnist-t10k/t10k-images-idx3-ubyte.gz"
@@ -29,7 +29,7 @@ def positive(v) -> bool:
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("bench") / "bench.json"
-    assert bench.main(["--quick", "--device", "cpu", "--out", str(out)]) == 0
+    assert bench_cli.main(["--quick", "--device", "cpu", "--out", str(out)]) == 0
     return json.loads(out.read_text())
 
 
@@ -160,8 +160,8 @@ def test_bench_runs_without_hydra_rich_or_torchvision(tmp_path):
         "import sys\n"
         "for m in ('hydra', 'omegaconf', 'rich', 'torchvision'):\n"
         "    sys.modules[m] = None\n"
-        "from aectl import bench\n"
-        f"sys.exit(bench.main(['--quick', '--device', 'cpu', '--sections', 'throughput', "
+        "from aectl import bench_cli\n"
+        f"sys.exit(bench_cli.main(['--quick', '--device', 'cpu', '--sections', 'throughput', "
         f"'--out', {str(tmp_path / 'b.json')!r}]))\n"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -183,7 +183,32 @@ def test_bench_runs_without_hydra_rich_or_torchvision(tmp_path):
     assert all(r["ratio_vs_reference"] is None for r in result["throughput"])
 
 
-def test_bad_arguments_are_refused(capsys):
-    with pytest.raises(SystemExit):
-        bench.main(["--sections", "throughput,nope"])
-    assert "unknown" in capsys.readouterr().err
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["--sections", "throughput,nope"], "--sections: unknown ['nope']"),
+        (["--steps", "0"], "--steps: got 0; allowed: >= 1"),
+        (["--nope"], "unrecognized arguments: --nope"),
+        (["--data", "{tmp}/missing.idx"], "--data: cannot read"),
+        (["--data", "{tmp}/not_idx.bin"], "is not an IDX uint8 image file"),
+        (["--device", "cuda"], "no CUDA device is available"),
+        (["--out", "{tmp}/bench.json/inside.json"], "--out: cannot write"),
+    ],
+    ids=["sections", "steps", "unknown-flag", "missing-data", "bad-data", "no-cuda", "bad-out"],
+)
+def test_bad_arguments_get_one_line_and_exit_2(args, says, tmp_path, capsys):
+    """Refused before any timing, and the results of an earlier run are left as they were."""
+    if "cuda" in args and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    (tmp_path / "not_idx.bin").write_bytes(b"\x00" * 100)
+    (tmp_path / "bench.json").write_text("earlier results")
+    args = [a.format(tmp=tmp_path) for a in args]
+    try:
+        code = bench_cli.main(["--quick", "--out", str(tmp_path / "bench.json"), *args])
+    except SystemExit as e:
+        code = e.code
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert err.startswith("aectl: error: aectl bench: ") and says in err, err
+    assert len(err.strip().splitlines()) == 1 and out == ""
+    assert (tmp_path / "bench.json").read_text() == "earlier results"

@@ -145,8 +145,15 @@ def test_train_help_lists_the_option_groups_not_the_schemas():
         (["train", "arch.activation=swish"], 2, "arch.activation: got 'swish'"),
         (["eval", "nowhere"], 2, "RUN_DIR: 'nowhere' is not a folder"),
         (["eval", "--help"], 0, "RUN_DIR"),
+        (["eval"], 2, "aectl eval: the following arguments are required: RUN_DIR"),
+        (["bench", "--help"], 0, "--sections"),
+        (["bench", "--steps", "0"], 2, "aectl bench: --steps: got 0; allowed: >= 1"),
+        (["summarize", "--nope", "x"], 2, "aectl summarize: unrecognized arguments: --nope"),
     ],
-    ids=["cfg-job", "bad-range", "missing-value", "bad-activation", "eval-no-run", "eval-help"],
+    ids=[
+        *("cfg-job", "bad-range", "missing-value", "bad-activation", "eval-no-run", "eval-help"),
+        *("eval-no-args", "bench-help", "bench-bad-steps", "summarize-bad-flag"),
+    ],
 )
 def test_composing_and_refusing_configs_does_not_import_torch(args, code, says, tmp_path):
     """Schemas, checks and the run-folder pre-checks are torch-free: printing a config or
