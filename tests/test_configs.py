@@ -120,3 +120,17 @@ def test_every_schema_target_is_importable_code():
             assert callable(getattr(importlib.import_module(module), attr)), f"{group}/{name}"
             seen += 1
     assert seen >= 20
+
+
+def test_job_subdir_is_one_safe_folder_level_per_configuration():
+    from aectl.config.job_dir import MAX_BYTES, job_subdir
+
+    assert job_subdir("", 3) == "seed=3"  # only the seed given: not "/seed=3"
+    assert job_subdir("model=sparse,regularizer.weight=0.1", 0) == (
+        "model=sparse,regularizer.weight=0.1/seed=0"
+    )
+    assert job_subdir("dataset.path=/data/x.npz", 1) == "dataset.path=_data_x.npz/seed=1"
+    long_a, long_b = ("dataset.path=/" + "ä" * 300 + c for c in "ab")
+    names = [job_subdir(v, 0).split("/") for v in (long_a, long_b)]
+    assert all(len(n) == 2 and len(n[0].encode()) <= MAX_BYTES for n in names)
+    assert names[0][0] != names[1][0]  # long names differ by their hash

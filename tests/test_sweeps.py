@@ -487,3 +487,29 @@ def test_submitit_local_sweep_requeues_a_preempted_job_that_resumes(tmp_path_fac
     summary = summarize(root)
     check_summary(root, summary, {key(j): "completed" for j in job_dirs(root)})
     assert sorted(r["attempt"] for r in summary.rows) == ["1", "2"]
+
+
+@pytest.mark.slow
+def test_job_folders_stay_inside_the_sweep_folder(tmp_path):
+    """Hydra's raw `<override_dirname>/seed=N` put a seed-only sweep's jobs at `/seed=N` (the
+    file system's root) and nested folders for a value with a `/`: aectl_job_subdir fixes
+    both (aectl/config/job_dir.py; its unit tests are in test_configs.py)."""
+    import numpy as np
+
+    root = tmp_path / "seeds"
+    proc = run_aectl("train", "-m", "trainer.seed=7", f"hydra.sweep.dir={root}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert list(root.glob("**/metrics.json")) == [root / "seed=7" / "metrics.json"]
+
+    data = tmp_path / "in" / "arrays.npz"
+    data.parent.mkdir()
+    np.savez(data, x=np.random.default_rng(0).random((300, 6), dtype=np.float32))
+    root = tmp_path / "paths"
+    proc = run_aectl(
+        "train", "-m", "dataset=npz", f"dataset.path={data}", *EPOCH, f"hydra.sweep.dir={root}"
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    name = f"dataset.path={str(data).replace('/', '_')},dataset=npz,trainer.max_epochs=1"
+    assert [p.relative_to(root) for p in root.glob("**/metrics.json")] == [
+        Path(name) / "seed=0" / "metrics.json"
+    ]

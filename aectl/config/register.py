@@ -1,4 +1,5 @@
-"""Imports every module that declares a config schema, so Hydra can compose against them.
+"""Imports every module that declares a config schema (or a resolver the configs use), so
+Hydra can compose against them.
 
 The schemas of a group live in `aectl/config/<group>.py` (`configs/regularizer/
 contractive.yaml` extends `ContractiveConfig` there, whose `_target_` is the code in
