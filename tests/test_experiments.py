@@ -23,6 +23,7 @@ PRESETS = {  # name: (dataset loader, model preset)
     "cae_tangents": ("manifold", "contractive"),
     "sparse_filters": ("idx", "sparse"),
     "probe_mnist": ("idx", "deep"),
+    "stacked_cae": ("idx", "contractive"),
 }
 MNIST = ("idx",)
 
@@ -134,6 +135,21 @@ def test_probe_reads_digit_identity_from_the_codes(tmp_path):
     metrics = run(tmp_path, "experiment=probe_mnist", "dataset.limit=3000", "trainer.max_epochs=3")
     assert metrics["probe/majority_rate"] < 0.2  # ten digits
     assert metrics["probe/accuracy"] > 0.6
+
+
+@needs_mnist
+@pytest.mark.slow
+def test_stacked_cae_starts_fine_tuning_far_better_than_random_weights(tmp_path):
+    """The preset whole, then again without its layer-wise stages: the same 8 epochs of
+    end-to-end training reach about 0.020 val MSE from the stages and 0.045-0.050 from random
+    weights (seeds 0-2), since a deep sigmoid stack learns slowly from random weights."""
+    (tmp_path / "pre").mkdir()
+    (tmp_path / "rnd").mkdir()
+    pre = run(tmp_path / "pre", "experiment=stacked_cae")
+    rnd = run(tmp_path / "rnd", "experiment=stacked_cae", "trainer.layerwise=false")
+    assert pre["layerwise/stages"] == 2 and "layerwise/stages" not in rnd
+    assert pre["layerwise/stage1/penalty"] > 0 and pre["layerwise/stage2/penalty"] > 0
+    assert pre["val/recon"] < 0.6 * rnd["val/recon"]
 
 
 @pytest.mark.slow
