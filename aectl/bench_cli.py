@@ -75,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
             parser().error(f"--{name.replace('_', '-')}: got {getattr(args, name)}; allowed: >= 1")
     if args.warmup is not None and args.warmup < 0:
         parser().error(f"--warmup: got {args.warmup}; allowed: >= 0")
-    from aectl.bench import report, run_bench  # torch: only once the arguments are good
+    from aectl.bench import run_bench  # torch: only once the arguments are good
+    from aectl.bench_report import report
 
     out = Path(args.out) if args.out else None
     if out is not None and not writable(out):
