@@ -63,7 +63,12 @@ METRICS: dict[str, tuple[str, str, str]] = {
     ),
     "code/mean_activation": ("code/mean_activation", "validation", "mean code activation"),
     "code/frac_near_zero": ("code/frac_near_zero", "validation", "fraction of code values near 0"),
-    "run/samples_per_s": ("samples_per_s", "training", "training throughput"),
+    "run/samples_per_s": ("samples_per_s", "training", "training throughput, whole run"),
+    "run/epoch_samples_per_s": (
+        "epoch_samples_per_s",
+        "training",
+        "last epoch's throughput (from epoch 2 on, free of compiling and capturing)",
+    ),
     "run/train_time_s": ("train_time_s", "training", "time spent in training steps"),
 }
 # Names `trainer.monitor` accepts: a metrics.json key or its HParams tag.

@@ -194,6 +194,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> float:
                 torch.zeros(3, device=device),
             )
             position = None
+            epoch_first_step = step
             for b in range(first, steps_per_epoch):
                 parts = train_step(data.train_x[perm[b * batch : (b + 1) * batch]])
                 step += 1
@@ -225,8 +226,12 @@ def train(cfg: DictConfig, run_dir: str | Path) -> float:
                     f"the loss became {train_loss} in epoch {epoch + 1} (by step {step}); "
                     "lower optim.lr or regularizer.weight (last.pt keeps the last finite state)",
                 )
-            t_train += time.perf_counter() - t_epoch  # training steps only, after the sync above
+            epoch_s = time.perf_counter() - t_epoch  # training steps only, after the sync above
+            t_train += epoch_s
             epoch += 1
+            # This epoch's own rate: the overall one also holds compiling and capturing,
+            # which the first steps of each batch shape pay (trainer.compile=true).
+            epoch_sps = (step - epoch_first_step) * batch / max(epoch_s, 1e-9)
             val = evaluate(model, reg, data.val_x, t.loss, batch)
             stats = {k: v.item() for k, v in code_stats(val["codes"]).items()}
             log.epoch(
@@ -255,13 +260,14 @@ def train(cfg: DictConfig, run_dir: str | Path) -> float:
                 "step": step,
                 "train_time_s": t_train,
                 "samples_per_s": step * batch / max(t_train, 1e-9),
+                "epoch_samples_per_s": epoch_sps,
                 "best_epoch": best_epoch,
                 "best_val_recon": best,
             }
             state = save()
             if best_epoch == epoch:
                 checkpoint.save(state, run_dir / "checkpoints" / "best.pt")
-            bar.epoch_done(epoch, step, train_loss, val["val/recon"], metrics["samples_per_s"])
+            bar.epoch_done(epoch, step, train_loss, val["val/recon"], epoch_sps)
             if stop.requested:
                 raise Interrupted(stop.signum)
     metrics.update({**stages, **analysis.analyze(run_dir, model, data, log.writer, step)})
@@ -282,6 +288,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> float:
         show(model, data, run_dir)
     console.print(
         f"done: val/recon {metrics['val/recon']:.5g} (best {best:.5g} at epoch {best_epoch}); "
-        f"{metrics['samples_per_s']:,.0f} samples/s; run folder {run_dir}"
+        f"{metrics['samples_per_s']:,.0f} samples/s overall, "
+        f"{metrics['epoch_samples_per_s']:,.0f} in the last epoch; run folder {run_dir}"
     )
     return hparams.objective(metrics, t.monitor)

@@ -57,6 +57,7 @@ def test_every_preset_trains_through_the_cli(preset, tmp_path):
         "best_epoch",
         "train_time_s",
         "samples_per_s",
+        "epoch_samples_per_s",
     ]:
         assert math.isfinite(metrics[key]), key
     assert metrics["best_epoch"] == 1

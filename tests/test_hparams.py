@@ -55,6 +55,7 @@ def fake_run(logdir, cfg, epochs=3):
         "code/mean_activation": 0.3,
         "code/frac_near_zero": 0.125,
         "samples_per_s": 1234.5,
+        "epoch_samples_per_s": 2345.6,
         "train_time_s": 2.5,
         "epoch": epochs,
         "step": epochs * 10,
