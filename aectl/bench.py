@@ -199,10 +199,15 @@ class Variant:
     precision: str = "32"
     cuda_graph: bool = False
     fused_adam: bool = True  # what `aectl train` builds (optim.fused=true); False: torch's default
+    compile_mode: str = "default"  # torch.compile's mode (aectl.fast_step.COMPILE_MODES)
 
     @property
     def mode(self) -> str:
-        parts = ["compile" if self.compile else "eager"]
+        parts = ["eager"]
+        if self.compile:
+            parts = [
+                "compile" if self.compile_mode == "default" else f"compile {self.compile_mode}"
+            ]
         if self.cuda_graph:
             parts.append("CUDA graph")
         parts.append("bf16" if self.precision == "bf16" else "fp32")
@@ -286,6 +291,7 @@ class AectlRunner(Runner):
             compile=variant.compile,
             precision=variant.precision,
             cuda_graph=variant.cuda_graph,
+            compile_mode=variant.compile_mode,
         )
         self.sums = torch.zeros(3, device=x.device)
         self.window = torch.zeros(LOG_EVERY, 3, device=x.device)  # the steps since the last log
@@ -399,23 +405,30 @@ def new_model(name: str, device: torch.device):
     return build_mlp((1, 28, 28), **MODELS[name]).to(device)
 
 
-def throughput_variants(device: torch.device, compile: bool, precision: str) -> dict[str, Variant]:
+def throughput_variants(
+    device: torch.device, compile: bool, precision: str, compile_mode: str = "default"
+) -> dict[str, Variant]:
     """The aectl rows: eager always; compiled and bf16 when asked, and all of them on CUDA.
-    One row swaps in torch's default Adam (optim.fused=false), to show what fusing buys."""
+    One row swaps in torch's default Adam (optim.fused=false), to show what fusing buys.
+    Every compiled row uses `compile_mode`."""
     rows = {"aectl": Variant(), "aectl unfused Adam": Variant(fused_adam=False)}
     if device.type == "cuda":
         rows["aectl CUDA graph"] = Variant(cuda_graph=True)
         rows["aectl CUDA graph, unfused Adam"] = Variant(cuda_graph=True, fused_adam=False)
-        rows["aectl compile"] = Variant(compile=True, cuda_graph=True)
+        rows["aectl compile"] = Variant(compile=True, cuda_graph=True, compile_mode=compile_mode)
         rows["aectl bf16 CUDA graph"] = Variant(precision="bf16", cuda_graph=True)
-        rows["aectl bf16 compile"] = Variant(compile=True, precision="bf16", cuda_graph=True)
+        rows["aectl bf16 compile"] = Variant(
+            compile=True, precision="bf16", cuda_graph=True, compile_mode=compile_mode
+        )
         return rows
     if compile:
-        rows["aectl compile"] = Variant(compile=True)
+        rows["aectl compile"] = Variant(compile=True, compile_mode=compile_mode)
     if precision == "bf16":
         rows["aectl bf16"] = Variant(precision="bf16")
         if compile:
-            rows["aectl bf16 compile"] = Variant(compile=True, precision="bf16")
+            rows["aectl bf16 compile"] = Variant(
+                compile=True, precision="bf16", compile_mode=compile_mode
+            )
     return rows
 
 
@@ -428,7 +441,10 @@ def section_throughput(x, images, batch, device, settings, errors) -> list[dict[
             )
         except Exception as e:  # e.g. no torchvision on a bare GPU machine
             errors[name] = error_line(e)
-    for name, v in throughput_variants(device, settings["compile"], settings["precision"]).items():
+    variants = throughput_variants(
+        device, settings["compile"], settings["precision"], settings["compile_mode"]
+    )
+    for name, v in variants.items():
         try:
             runners.append(AectlRunner(name, new_model(DEEP, device), NoRegularizer(), x, batch, v))
         except Exception as e:
@@ -453,6 +469,7 @@ def default_variant(device: torch.device, settings: dict[str, Any]) -> Variant:
         compile=settings["compile"],
         precision=settings["precision"],
         cuda_graph=device.type == "cuda",
+        compile_mode=settings["compile_mode"],
     )
 
 
@@ -597,6 +614,7 @@ def run_bench(
     batch_size: int = 256,
     quick: bool = False,
     compile: bool = False,
+    compile_mode: str = "default",
     precision: str = "32",
     data: str | None = None,
     sections: tuple[str, ...] = SECTIONS,
@@ -637,6 +655,7 @@ def run_bench(
         "warmup": warmup if warmup is not None else (20 if gpu else 5),
         "quick": quick,
         "compile": compile,
+        "compile_mode": compile_mode,
         "precision": precision,
         "optimizer": f"Adam(lr={LR:g}); aectl rows fused unless marked",
         "reference": "torchvision.datasets.MNIST(transform=ToTensor()) items; "

@@ -14,7 +14,11 @@ from pathlib import Path
 from aectl.errors import OneLineParser, UserError
 
 SECTIONS = ("throughput", "regularizers", "logging")
-CLOCK_NAMES = ("wall", "cpu")  # aectl.bench.CLOCKS: elapsed time, this process's CPU time
+CLOCK_NAMES = ("wall", "cpu")
+COMPILE_MODES = (
+    "default",
+    "max-autotune-no-cudagraphs",
+)  # = aectl.fast_step.COMPILE_MODES  # aectl.bench.CLOCKS: elapsed time, this process's CPU time
 
 
 def parser() -> argparse.ArgumentParser:
@@ -39,6 +43,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="tiny settings, for tests")
     p.add_argument(
         "--compile", action="store_true", help="also time torch.compile (always on CUDA)"
+    )
+    p.add_argument(
+        "--compile-mode",
+        choices=COMPILE_MODES,
+        default="default",
+        help="torch.compile's mode for the compiled rows (max-autotune-no-cudagraphs: tuned "
+        "matrix products, minutes to compile)",
     )
     p.add_argument(
         "--precision",
@@ -92,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             batch_size=args.batch_size,
             quick=args.quick,
             compile=args.compile,
+            compile_mode=args.compile_mode,
             precision=args.precision,
             data=args.data,
             sections=sections,

@@ -36,6 +36,10 @@ from aectl.regularizers.base import Regularizer
 from aectl.step import losses
 
 PRECISIONS = ("32", "bf16")
+# torch.compile modes that leave CUDA graphs to GraphedStep (its own capture of the whole
+# step, optimizer included); "max-autotune-no-cudagraphs" tunes the matrix products and
+# fuses their epilogues (slow to compile: it times candidate kernels for every shape).
+COMPILE_MODES = ("default", "max-autotune-no-cudagraphs")
 WARMUP_STEPS = 3  # eager steps per batch shape before a CUDA graph is captured
 
 Step = Callable[[torch.Tensor], torch.Tensor]
@@ -79,10 +83,13 @@ def make_step(
     compile: bool = False,
     precision: str = "32",
     cuda_graph: bool | None = None,
+    compile_mode: str = "default",
 ) -> Step:
     """A function that takes one (clean) batch, trains on it once and returns its losses."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if compile_mode not in COMPILE_MODES:
+        raise ValueError(f"compile_mode must be one of {COMPILE_MODES}, got {compile_mode!r}")
     device = next(model.parameters()).device
     if cuda_graph is None:
         cuda_graph = compile and device.type == "cuda"
@@ -97,10 +104,11 @@ def make_step(
         opt.step()
 
     if compile:
-        forward = torch.compile(forward, dynamic=False)
+        mode = None if compile_mode == "default" else compile_mode
+        forward = torch.compile(forward, dynamic=False, mode=mode)
         fused = all(g.get("fused") for g in opt.param_groups)
         if not cuda_graph and not fused:  # a graph replays the optimizer's launches at once
-            opt_step = torch.compile(opt_step, dynamic=False)
+            opt_step = torch.compile(opt_step, dynamic=False, mode=mode)
 
     def step(x: torch.Tensor) -> torch.Tensor:
         total, recon, term = forward(x)

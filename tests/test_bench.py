@@ -129,6 +129,19 @@ def test_targets_restate_the_measured_numbers(quick):
     assert 0 < quick["logging"]["read_back_share"] < 1
 
 
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_compile_mode_reaches_every_compiled_row(device):
+    from aectl.fast_step import COMPILE_MODES
+
+    assert bench_cli.COMPILE_MODES == COMPILE_MODES  # the flag's choices are the step's
+    mode = "max-autotune-no-cudagraphs"
+    rows = bench.throughput_variants(torch.device(device), True, "bf16", mode)
+    compiled = {name: v for name, v in rows.items() if v.compile}
+    assert set(compiled) == {"aectl compile", "aectl bf16 compile"}
+    assert all(v.compile_mode == mode and mode in v.mode for v in compiled.values())
+    assert all(v.compile_mode == "default" for v in rows.values() if not v.compile)
+
+
 def test_cpu_clock_and_thread_count_are_recorded():
     before = torch.get_num_threads()
     try:

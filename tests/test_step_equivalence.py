@@ -185,10 +185,14 @@ def test_eager_cpu_step_accepts_an_optimizer_left_capturable_by_a_cuda_graph_run
 
 
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize("fused", [False, True], ids=["adam", "fused-adam"])
-def test_compiled_step_matches_eager_within_float_tolerance(fused):
+@pytest.mark.parametrize(
+    "fused, mode",
+    [(False, "default"), (True, "default"), (True, "max-autotune-no-cudagraphs")],
+    ids=["adam", "fused-adam", "fused-adam-max-autotune"],
+)
+def test_compiled_step_matches_eager_within_float_tolerance(fused, mode):
     """torch.compile of the losses, and of an unfused Adam (CPU: needs a C++ compiler), on a
-    tiny model; a fused Adam stays eager."""
+    tiny model; a fused Adam stays eager. Autotuned matrix products too."""
     torch.manual_seed(0)
     x = torch.rand(3 * 8, 1, 4, 4)
 
@@ -202,13 +206,19 @@ def test_compiled_step_matches_eager_within_float_tolerance(fused):
     want = torch.stack([eager(xb) for xb in x.split(8)])
 
     model, opt = fresh()
-    compiled = make_step(model, SparseL1(weight=1e-2), opt, "mse", compile=True)
+    compiled = make_step(model, SparseL1(weight=1e-2), opt, "mse", compile=True, compile_mode=mode)
     try:
         got = torch.stack([compiled(xb) for xb in x.split(8)])
     except Exception as e:  # no working compiler / inductor backend on this machine
         pytest.skip(f"torch.compile does not work here: {type(e).__name__}: {str(e)[:200]}")
     assert torch.allclose(got, want, rtol=1e-5, atol=1e-6)
     assert_same_weights(model, eager_model, atol=1e-5)
+
+
+def test_unknown_compile_mode_is_refused():
+    model, opt = model_and_opt()
+    with pytest.raises(ValueError, match="compile_mode must be one of"):
+        make_step(model, NoRegularizer(), opt, "mse", compile=True, compile_mode="reduce-overhead")
 
 
 # ------------------------------------------------------------------ CUDA
