@@ -17,8 +17,11 @@ class UserError(Exception):
     exit_code = 2
 
     def __init__(self, field: str, message: str):
-        self.field = field
+        self.field, self.message = field, message
         super().__init__(f"{field}: {message}")
+
+    def __reduce__(self):  # pickled back from a launcher's worker process (joblib, submitit)
+        return type(self), (self.field, self.message)
 
 
 def require(ok: bool, field: str, value: Any, allowed: str) -> None:

@@ -18,7 +18,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate as hydra_instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from aectl import analysis, checkpoint, faults, hparams, layerwise, pictures
+from aectl import analysis, checkpoint, data_range, faults, hparams, layerwise, pictures
 from aectl import device as devices
 from aectl.config.validate import validate
 from aectl.data.base import MANIFOLD, ONEHOT, Data
@@ -58,6 +58,7 @@ def build(cfg: DictConfig, device: torch.device) -> tuple[Data, Autoencoder, Reg
     model: Autoencoder = instantiate(cfg.arch, input_shape=data.shape).to(device)
     reg: Regularizer = instantiate(cfg.regularizer)
     reg.check(model, data)
+    data_range.check(data, model.output_activation, cfg.trainer.loss)
     if cfg.trainer.loss == "bce":
         require(
             model.output_activation == "sigmoid",

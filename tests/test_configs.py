@@ -129,7 +129,9 @@ def test_job_subdir_is_one_safe_folder_level_per_configuration():
     assert job_subdir("model=sparse,regularizer.weight=0.1", 0) == (
         "model=sparse,regularizer.weight=0.1/seed=0"
     )
-    assert job_subdir("dataset.path=/data/x.npz", 1) == "dataset.path=_data_x.npz/seed=1"
+    assert job_subdir("dataset.path=/data/x.npz", 1) == "dataset.path=%2Fdata%2Fx.npz/seed=1"
+    distinct = ["a=data/a.npz", "a=data_a.npz", "a=data%2Fa.npz", "a=data%a.npz"]
+    assert len({job_subdir(v, 0) for v in distinct}) == len(distinct)
     long_a, long_b = ("dataset.path=/" + "ä" * 300 + c for c in "ab")
     names = [job_subdir(v, 0).split("/") for v in (long_a, long_b)]
     assert all(len(n) == 2 and len(n[0].encode()) <= MAX_BYTES for n in names)

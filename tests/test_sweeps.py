@@ -350,11 +350,19 @@ def test_joblib_sweep_splits_the_cores_and_summarizes(tmp_path_factory):
         "hydra/launcher=parallel",
         "hydra.launcher.n_jobs=2",
         "model=denoising",
-        "regularizer.level=0.1,0.3",
+        "regularizer.level=0.1,0.3,-1",
         *EPOCH,
     )
-    assert s.proc.returncode == 0, s.proc.stderr
+    # The failing job's error comes back from its worker process (pickled) and the other
+    # jobs still run: the same ending as the basic launcher's.
+    assert s.proc.returncode == 2, s.proc.stderr[-3000:]
+    assert s.proc.stderr.strip().splitlines()[-1].startswith("aectl: error: regularizer.level:")
+    assert "Traceback" not in s.proc.stderr
     assert "Joblib.Parallel(n_jobs=2" in s.proc.stdout + s.proc.stderr
+    failed = [j for j in s.jobs if "level=-1" in j.parent.name]
+    assert len(failed) == 1
+    assert json.loads((failed[0] / "status.json").read_text())["status"] == "failed"
+    s.jobs.remove(failed[0])
     threads = max(1, joblib.cpu_count() // 2)
     pids = set()
     for job in s.jobs:
@@ -362,7 +370,8 @@ def test_joblib_sweep_splits_the_cores_and_summarizes(tmp_path_factory):
         assert "parallel: launcher=joblib job=" in log and f" threads={threads} " in log
         pids.add(json.loads((job / "status.json").read_text())["pid"])
     assert len(pids) == 2  # two worker processes, not the launcher's own
-    check_summary(s.root, summarize(s.root), {key(j): "completed" for j in s.jobs})
+    want = {key(j): "completed" for j in s.jobs} | {key(failed[0]): "failed"}
+    check_summary(s.root, summarize(s.root), want)
 
 
 # ---- Optuna: 2 trials of the λ search -------------------------------------------------------
@@ -509,7 +518,7 @@ def test_job_folders_stay_inside_the_sweep_folder(tmp_path):
         "train", "-m", "dataset=npz", f"dataset.path={data}", *EPOCH, f"hydra.sweep.dir={root}"
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    name = f"dataset.path={str(data).replace('/', '_')},dataset=npz,trainer.max_epochs=1"
+    name = f"dataset.path={str(data).replace('/', '%2F')},dataset=npz,trainer.max_epochs=1"
     assert [p.relative_to(root) for p in root.glob("**/metrics.json")] == [
         Path(name) / "seed=0" / "metrics.json"
     ]

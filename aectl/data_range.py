@@ -1,0 +1,52 @@
+"""Refuse an output activation or a loss that cannot fit the data's range of values.
+
+A sigmoid output can never reach a coordinate of -1.3, and BCE is not defined for targets
+outside [0, 1] (torch stops with a RuntimeError mid-epoch). Both used to train anyway (the
+first into a model that pushes every point into the unit square) or end in a traceback;
+checked here once, before the first step, both get one line naming the field to change.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from aectl.data.base import Data
+from aectl.errors import UserError
+
+# The closed hull of each bounded or one-sided output activation's values.
+OUTPUT_RANGES = {
+    "sigmoid": (0.0, 1.0),
+    "tanh": (-1.0, 1.0),
+    "relu": (0.0, math.inf),
+    "softplus": (0.0, math.inf),
+}
+
+
+def value_range(data: Data) -> tuple[float, float]:
+    lo, hi = math.inf, -math.inf
+    for x in (data.train_x, data.val_x):
+        if x.numel():
+            a, b = torch.aminmax(x)
+            lo, hi = min(lo, a.item()), max(hi, b.item())
+    return lo, hi
+
+
+def check(data: Data, output_activation: str, loss: str) -> None:
+    """Raise a UserError when the data lies outside what the output or the loss allows."""
+    lo, hi = value_range(data)
+    span = f"this data's values span [{lo:.4g}, {hi:.4g}]"
+    rescale = "rescale the data (npz: dataset.scale=minmax)"
+    if loss == "bce" and (lo < 0.0 or hi > 1.0):
+        raise UserError(
+            "trainer.loss",
+            f"bce needs targets in [0, 1] and {span}; use trainer.loss=mse, or {rescale}",
+        )
+    low, high = OUTPUT_RANGES.get(output_activation, (-math.inf, math.inf))
+    if lo < low or hi > high:
+        raise UserError(
+            "arch.output_activation",
+            f"{output_activation} outputs lie in [{low:g}, {high:g}] and {span}; "
+            f"set arch.output_activation=identity, or {rescale}",
+        )
