@@ -176,19 +176,46 @@ def train(cfg: DictConfig, run_dir: str | Path) -> float:
         return state
 
     window = torch.zeros(t.log_every_n_steps, 3, device=device)  # the steps since the last log
+    filled = 0  # rows of `window` in use; it is logged when full and at each epoch's end
     if start is not None and start["log_window"].shape == window.shape:
         window.copy_(start["log_window"])
+        if start.get("position") is not None:
+            filled = start["position"].get("log_filled", step % t.log_every_n_steps)
     lr, t_window = opt.param_groups[0]["lr"], time.perf_counter()
     if start is not None:  # pretrained (or not) in the session that wrote the checkpoint
         stages = start.get("layerwise", {})
     else:
         stages = layerwise.pretrain(cfg, model, data, reg, log.writer) if t.layerwise else {}
+
+    def kept() -> str:
+        if (run_dir / "checkpoints" / "last.pt").is_file():
+            return "last.pt keeps the last finite state"
+        return "it happened before the first checkpoint"
+
+    def log_window() -> None:
+        """Read back the window's rows (the loop's only sync), stop on a NaN/Inf loss, and log
+        their means."""
+        nonlocal t_window
+        rows = window[:filled].tolist()
+        if (bad := first_bad_step(rows, step)) is not None:
+            raise Diverged(
+                "training",
+                f"the loss became {rows[bad - step - 1][0]} at step {bad}; "
+                f"lower optim.lr or regularizer.weight ({kept()})",
+            )
+        now = time.perf_counter()
+        means = [sum(c) / len(rows) for c in zip(*rows)]
+        sps = len(rows) * batch / max(now - t_window, 1e-9)
+        log.step(step, *means, reg.weight, lr, sps)
+        bar.show(step=step, epoch=epoch + 1, loss=means[0], samples_per_s=sps)
+        t_window = now
+
     with (
         GracefulStop() as stop,
         TrainProgress(steps_per_epoch * t.max_epochs, t.max_epochs, step) as bar,
     ):
         while epoch < t.max_epochs:
-            t_epoch = time.perf_counter()
+            t_epoch = t_window = time.perf_counter()
             perm, first, sums = position or (
                 torch.randperm(n, device=device),
                 0,
@@ -200,32 +227,32 @@ def train(cfg: DictConfig, run_dir: str | Path) -> float:
                 parts = train_step(data.train_x[perm[b * batch : (b + 1) * batch]])
                 step += 1
                 sums += parts
-                window[(step - 1) % t.log_every_n_steps] = parts
+                window[filled] = parts
+                filled += 1
                 faults.hit("step")
-                if step % t.log_every_n_steps == 0:
-                    rows = window.tolist()  # the loop's only sync
-                    if (bad := first_bad_step(rows, step)) is not None:
-                        raise Diverged(
-                            "training",
-                            f"the loss became {rows[bad - step - 1][0]} at step {bad}; "
-                            "lower optim.lr or regularizer.weight (last.pt keeps the last finite state)",
-                        )
-                    now = time.perf_counter()
-                    means = [sum(c) / len(rows) for c in zip(*rows)]
-                    sps = t.log_every_n_steps * batch / max(now - t_window, 1e-9)
-                    log.step(step, *means, reg.weight, lr, sps)
-                    bar.show(step=step, epoch=epoch + 1, loss=means[0], samples_per_s=sps)
-                    t_window = now
+                if filled == t.log_every_n_steps:
+                    log_window()
+                    filled = 0
                 if stop.requested and b + 1 < steps_per_epoch:
                     t_train += time.perf_counter() - t_epoch
-                    save({"perm": perm.cpu(), "batch": b + 1, "sums": sums.cpu()})
+                    save(
+                        {
+                            "perm": perm.cpu(),
+                            "batch": b + 1,
+                            "sums": sums.cpu(),
+                            "log_filled": filled,
+                        }
+                    )
                     raise Interrupted(stop.signum)
+            if filled:  # the epoch's last, partial window
+                log_window()
+                filled = 0
             train_loss, train_recon, train_term = (sums / steps_per_epoch).tolist()
             if not math.isfinite(train_loss):
                 raise Diverged(
                     "training",
                     f"the loss became {train_loss} in epoch {epoch + 1} (by step {step}); "
-                    "lower optim.lr or regularizer.weight (last.pt keeps the last finite state)",
+                    f"lower optim.lr or regularizer.weight ({kept()})",
                 )
             epoch_s = time.perf_counter() - t_epoch  # training steps only, after the sync above
             t_train += epoch_s

@@ -329,8 +329,16 @@ def image_tags(run_dir):
             ),
             {"code_table", "code_histogram", "probe_confusion"},
         ),
+        (  # as wide as the input: PCA would reconstruct exactly, nothing to compare
+            lambda: (linear.build((1, 8, 8), code_dim=64), digits.load()),
+            {"code_histogram", "filters", "probe_confusion"},
+        ),
+        (  # wider than the manifold's 2 coordinates: trains, and is analysed without PCA
+            lambda: (linear.build((2,), code_dim=16), manifold.load(n=300)),
+            {"vector_field", "tangents", "code_histogram"},
+        ),
     ],
-    ids=["linear-digits", "manifold", "onehot8"],
+    ids=["linear-digits", "manifold", "onehot8", "linear-full-rank", "linear-overcomplete"],
 )
 def test_analyze_writes_each_picture_as_png_and_to_tensorboard(tmp_path, make, want):
     from torch.utils.tensorboard import SummaryWriter

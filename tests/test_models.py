@@ -96,3 +96,10 @@ def test_onehot8_three_hidden_units_learn_identity(tmp_path):
     assert torch.equal(model(x).argmax(1), torch.arange(8))
     table = (tmp_path / "code_table.txt").read_text()
     assert table.count("✓") == 8 and "✗" not in table
+
+
+@pytest.mark.parametrize(
+    "code_dim, want", [(63, "undercomplete"), (64, "complete"), (65, "overcomplete")]
+)
+def test_completeness_compares_the_code_with_the_input_size(code_dim, want):
+    assert mlp.build((1, 8, 8), code_dim=code_dim, hidden=[]).completeness == want

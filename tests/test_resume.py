@@ -167,6 +167,9 @@ def test_nan_loss_stops_with_the_step_and_keeps_a_finite_checkpoint(tmp_path):
     last = run / "checkpoints" / "last.pt"
     if last.exists():
         assert all(torch.isfinite(v).all() for v in weights(run).values())
+        assert "last.pt keeps the last finite state" in lines[0]
+    else:  # the message must not point at a file that is not there
+        assert "before the first checkpoint" in lines[0] and "last.pt" not in lines[0]
 
 
 def test_full_disk_while_writing_a_checkpoint_keeps_the_previous_one(tmp_path):
@@ -204,3 +207,33 @@ def test_full_disk_while_writing_a_checkpoint_keeps_the_previous_one(tmp_path):
     assert line and "last.pt" in line[0] and "previous one is kept" in line[0]
     assert (run / "checkpoints" / "last.pt").read_bytes() == before
     assert not list((run / "checkpoints").glob(".*.tmp"))
+
+
+@pytest.mark.parametrize("every", [5, 1000])
+def test_every_epoch_ends_with_a_logged_window(every, tmp_path):
+    """Windows of `log_every_n_steps` steps, then the epoch's partial one: a run shorter
+    than one window still logs train/*, and each epoch's windows, weighted by their steps,
+    average to that epoch's training loss."""
+    from conftest import compose
+
+    from aectl.train import train
+
+    train(
+        compose(f"trainer.log_every_n_steps={every}", "trainer.max_epochs=2", "trainer.device=cpu"),
+        tmp_path,
+    )
+    per_epoch = 13  # ceil(1617 digits / batch 128)
+    want = [s for e in (0, per_epoch) for s in range(e + every, e + per_epoch, every)]
+    want = sorted(want + [per_epoch, 2 * per_epoch])
+    logged = scalar_steps(tmp_path, "train/loss")
+    assert [s for s, _ in logged] == want
+    epoch_means = dict(scalar_steps(tmp_path, "epoch/train_loss"))  # (finish() logs it again)
+    assert sorted(epoch_means) == [per_epoch, 2 * per_epoch]
+    for e, mean in enumerate(epoch_means[s] for s in sorted(epoch_means)):
+        windows = [(s, v) for s, v in logged if e * per_epoch < s <= (e + 1) * per_epoch]
+        sizes = [
+            b - a
+            for a, b in zip([e * per_epoch] + [s for s, _ in windows], [s for s, _ in windows])
+        ]
+        weighted = sum(n * v for n, (_, v) in zip(sizes, windows)) / per_epoch
+        assert weighted == pytest.approx(mean, rel=1e-5)

@@ -40,7 +40,7 @@ def run_all(model: Autoencoder, data: Data, x: torch.Tensor) -> Result:
     """Every analysis that applies to this model and data, on the samples `x`."""
     curve = data.extras.get("curve")
     parts: list[Result] = []
-    if model.arch in pca_compare.LINEAR_ARCHS:
+    if pca_compare.applies(model, data):
         parts.append(pca_compare.compare(model, data, x))
     if data.kind == MANIFOLD and curve is not None:
         parts.append(vector_field.vector_field(model, data, curve))

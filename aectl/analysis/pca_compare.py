@@ -28,6 +28,14 @@ LINEAR_ARCHS = ("linear", "pca")
 SHOW = 16  # principal components drawn as tiles
 
 
+def applies(model: Autoencoder, data: Data) -> bool:
+    """A linear autoencoder whose code is smaller than the data's rank can have: with
+    k >= min(samples, input size) PCA reconstructs the training split exactly, and there
+    is no subspace left to compare (a linear run may be that wide; arch=pca may not)."""
+    n, d = len(data.train_x), data.train_x[0].numel()
+    return model.arch in LINEAR_ARCHS and model.code_dim < min(n, d)
+
+
 def decoder_matrix(model: Autoencoder) -> torch.Tensor:
     """(D, k): the linear decoder's Jacobian, whatever its layers (tied or not)."""
     if model.arch not in LINEAR_ARCHS:

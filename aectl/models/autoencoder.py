@@ -46,6 +46,9 @@ class Autoencoder(nn.Module):
 
     @property
     def completeness(self) -> str:
+        """undercomplete (code smaller than the input), complete (equal) or overcomplete."""
+        if self.code_dim == self.input_size:
+            return "complete"
         return "undercomplete" if self.code_dim < self.input_size else "overcomplete"
 
     def single_layer(self) -> tuple[nn.Linear, nn.Module] | None:
