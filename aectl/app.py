@@ -7,14 +7,16 @@ the final validation reconstruction loss so sweepers (Optuna) can minimise it.
 
 from __future__ import annotations
 
+import re
 import shlex
 import sys
+from pathlib import Path
 from typing import NoReturn
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from aectl.config.register import register_all
 from aectl.config.validate import validate
@@ -24,9 +26,32 @@ from aectl.paths import configs_dir
 register_all()
 
 
-def resume_command(run_dir: str, overrides: list[str]) -> str:
+SAFE_VALUE = re.compile(r"[\w./~+@:-]*")  # what Hydra's override grammar takes unquoted
+
+
+def hydra_value(path: str) -> str:
+    """`path` as the value of an override: quoted when it holds `=`, `,`, spaces and the
+    like (a sweep job's folder always does), with `'` escaped."""
+    if SAFE_VALUE.fullmatch(path):
+        return path
+    return "'" + path.replace("'", "\\'") + "'"
+
+
+def resume_command(run_dir: str, overrides: list[str], sweep_dir: str | None = None) -> str:
+    """The command that continues: the run, or for a sweep job the whole sweep (its jobs
+    resume their own last.pt, and the jobs that never started run)."""
+    if sweep_dir is not None:
+        multirun = Path(sweep_dir) / "multirun.yaml"
+        if multirun.is_file():
+            overrides = list(OmegaConf.load(multirun).hydra.overrides.task)
+        keep = [o for o in overrides if not o.startswith("hydra.sweep.dir=")]
+        return shlex.join(
+            ["aectl", "train", "-m", *keep, f"hydra.sweep.dir={hydra_value(sweep_dir)}"]
+        )
     keep = [o for o in overrides if not o.startswith(("hydra.run.dir=", "trainer.resume="))]
-    return shlex.join(["aectl", "train", *keep, f"hydra.run.dir={run_dir}", "trainer.resume=auto"])
+    return shlex.join(
+        ["aectl", "train", *keep, f"hydra.run.dir={hydra_value(run_dir)}", "trainer.resume=auto"]
+    )
 
 
 @hydra.main(version_base="1.3", config_path=str(configs_dir()), config_name="train")
@@ -49,7 +74,9 @@ def train_main(cfg: DictConfig) -> float:
         return train(cfg, run_dir)
     except Interrupted as e:
         print(f"aectl: interrupted by {e}; checkpoints/last.pt saved in {run_dir}", file=sys.stderr)
-        print(f"resume with: {resume_command(run_dir, list(hc.overrides.task))}", file=sys.stderr)
+        sweep_dir = hc.sweep.dir if hc.mode == RunMode.MULTIRUN else None
+        command = resume_command(run_dir, list(hc.overrides.task), sweep_dir)
+        print(f"resume with: {command}", file=sys.stderr)
         sys.exit(e.exit_code)
     except UserError as e:
         user_error(e, hc.mode)

@@ -255,3 +255,20 @@ def test_bash_completion_completes_subcommands_groups_options_and_keys(tmp_path)
 def test_completion_refuses_an_unknown_shell():
     r = aectl("completion", "fish")
     assert r.returncode == 2 and "invalid choice: 'fish'" in r.stderr
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/tmp/runs/plain", "/tmp/s/model=contractive,regularizer.weight=0.1/seed=0", "/tmp/it's here"],
+)
+def test_resume_hint_quotes_the_run_folder_for_hydra_and_the_shell(path):
+    import shlex
+
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from aectl.app import resume_command
+
+    argv = shlex.split(resume_command(path, ["model=contractive", "trainer.resume=auto"]))
+    assert argv[:2] == ["aectl", "train"] and argv[-1] == "trainer.resume=auto"
+    parsed = OverridesParser.create().parse_overrides(argv[2:])
+    assert {o.key_or_group: o.value() for o in parsed}["hydra.run.dir"] == path

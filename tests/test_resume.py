@@ -6,8 +6,10 @@ the same run uninterrupted (CPU), and TensorBoard must show each step once.
 
 from __future__ import annotations
 
+import json
 import os
 import resource
+import shlex
 import signal
 import subprocess
 import sys
@@ -127,13 +129,40 @@ def test_signal_saves_and_resumes_exactly(sig, mnist_reference, tmp_path):
     assert "resume with: aectl train" in err
     state = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
     assert 1 <= state["epoch"] < 3
-    command = err.split("resume with: ")[1].strip().split()
+    command = shlex.split(err.split("resume with: ")[1].strip())
     assert command[:2] == ["aectl", "train"]
     r = aectl(*command[1:])
     assert r.returncode == 0, r.stderr
     assert_bitwise_equal(weights(run), weights(ref))
     steps = [s for s, _ in scalar_steps(run, "train/loss")]
     assert steps == sorted(set(steps)) == [s for s, _ in scalar_steps(ref, "train/loss")]
+
+
+@needs_mnist
+def test_an_interrupted_sweep_prints_the_command_that_finishes_it(tmp_path):
+    """A sweep job's folder holds `=` and `,`: the hint is the sweep's own command (quoted for
+    Hydra and the shell), which resumes the interrupted job and runs the ones not started."""
+    root = tmp_path / "it's a sweep"
+    quoted = "'" + str(root).replace("'", "\\'") + "'"  # Hydra's quoting
+    proc = _start(["-m", *MNIST, "trainer.seed=0,1", f"hydra.sweep.dir={quoted}"])
+    first = None
+    end = time.time() + 120
+    while first is None:
+        assert proc.poll() is None, proc.communicate()
+        assert time.time() < end
+        first = next(root.glob("*/seed=0/checkpoints/last.pt"), None)
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    command = shlex.split(err.split("resume with: ")[1].strip())
+    assert command[:3] == ["aectl", "train", "-m"] and "trainer.seed=0,1" in command
+    r = aectl(*command[1:])
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "(resumed at epoch" in r.stdout
+    done = sorted(root.glob("*/seed=*/metrics.json"))
+    assert [p.parent.name for p in done] == ["seed=0", "seed=1"]
+    assert all(json.loads(p.read_text())["epoch"] == 3 for p in done)
 
 
 @needs_mnist
