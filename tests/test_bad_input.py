@@ -150,6 +150,25 @@ CASES = {
         ],
         "is not a tensor checkpoint (refused by weights_only loading",
     ),
+    "text file as checkpoint": (
+        lambda t, run: [
+            f"trainer.resume={(t / 'notes.txt').write_text('hi there') and t / 'notes.txt'}"
+        ],
+        "trainer.resume: ",
+    ),
+    "bce on data outside [0, 1]": (
+        lambda t, run: [
+            "dataset=npz",
+            f"dataset.path={np.savez(t / 'n.npz', x=np.linspace(-2, 2, 600).reshape(200, 3)) or t / 'n.npz'}",
+            "trainer.loss=bce",
+            "arch.output_activation=identity",
+        ],
+        "trainer.loss: bce needs targets in [0, 1] and this data's values span [-2, 2]",
+    ),
+    "sigmoid output on coordinates": (
+        lambda t, run: ["dataset=manifold"],
+        "arch.output_activation: sigmoid outputs lie in [0, 1]",
+    ),
     "new run into a used folder": (lambda t, run: [f"hydra.run.dir={run}"], "hydra.run.dir: "),
     "resume another arch in place": (
         lambda t, run: ["arch.hidden=[32]", f"hydra.run.dir={run}", "trainer.resume=auto"],
