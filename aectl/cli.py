@@ -11,6 +11,9 @@ import argparse
 import os
 import sys
 
+from aectl import __version__
+from aectl.errors import OneLineParser
+
 SUBCOMMANDS = {
     "train": "train an autoencoder (Hydra overrides; -m sweeps; `aectl train --help` lists groups)",
     "eval": "evaluate a trained run: numbers, pictures, eval.json (`aectl eval RUN_DIR`)",
@@ -88,13 +91,14 @@ def run_train(args: list[str]) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="aectl",
         description="Train and compare autoencoders from Hydra configs.",
         epilog="Examples:\n  aectl train\n  aectl train model=contractive regularizer.weight=0.1\n"
         "  aectl train -m regularizer.weight=1e-4,1e-3,1e-2",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    p.add_argument("--version", action="version", version=f"aectl {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     for name, text in SUBCOMMANDS.items():
         sub.add_parser(name, help=text, add_help=False)

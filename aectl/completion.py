@@ -11,6 +11,8 @@ query imports Hydra and aectl's torch-free schemas only, so a TAB answers in abo
 
 from __future__ import annotations
 
+from aectl.errors import OneLineParser
+
 SHELLS = ("bash", "zsh")
 
 _BASH = r"""_aectl_complete()
@@ -48,9 +50,8 @@ def script(shell: str, subcommands: list[str]) -> str:
 
 
 def main(argv: list[str], subcommands: list[str]) -> int:
-    import argparse
 
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="aectl completion",
         description="Print a shell completion script. Add to your shell's rc file: "
         'eval "$(aectl completion bash)"',

@@ -7,7 +7,7 @@ import torch
 from aectl.errors import UserError
 
 
-def pick(name: str) -> torch.device:
+def pick(name: str, field: str = "trainer.device") -> torch.device:
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -15,11 +15,9 @@ def pick(name: str) -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise UserError(
-            "trainer.device", "got 'cuda' but no CUDA device is available; allowed: auto, cpu"
-        )
+        raise UserError(field, "got 'cuda' but no CUDA device is available; allowed: auto, cpu")
     if name == "mps" and not (
         getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
     ):
-        raise UserError("trainer.device", "got 'mps' but MPS is not available; allowed: auto, cpu")
+        raise UserError(field, "got 'mps' but MPS is not available; allowed: auto, cpu")
     return torch.device(name)

@@ -35,5 +35,6 @@ class OneLineParser(argparse.ArgumentParser):
     other aectl error, not argparse's usage block (`--help` still shows the usage)."""
 
     def error(self, message: str) -> NoReturn:
-        print(f"aectl: error: {self.prog}: {message}", file=sys.stderr)
+        where = "" if self.prog == "aectl" else f"{self.prog}: "
+        print(f"aectl: error: {where}{message}", file=sys.stderr)
         sys.exit(2)

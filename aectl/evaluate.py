@@ -173,7 +173,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from aectl.train import picture
 
     run_dir = Path(args.run_dir)
-    cfg, state, data, model, reg = load_run(run_dir, args.checkpoint, devices.pick(args.device))
+    cfg, state, data, model, reg = load_run(
+        run_dir, args.checkpoint, devices.pick(args.device, "--device")
+    )
     seed_everything(int(cfg.trainer.seed))
     x = data.val_x if args.split == "val" else data.train_x
     meta = {

@@ -150,10 +150,14 @@ def test_train_help_lists_the_option_groups_not_the_schemas():
         (["bench", "--help"], 0, "--sections"),
         (["bench", "--steps", "0"], 2, "aectl bench: --steps: got 0; allowed: >= 1"),
         (["summarize", "--nope", "x"], 2, "aectl summarize: unrecognized arguments: --nope"),
+        (["completion", "fish"], 2, "aectl completion: argument shell: invalid choice: 'fish'"),
+        (["frobnicate"], 2, "argument COMMAND: invalid choice: 'frobnicate'"),
+        (["--version"], 0, "aectl 0.1.0"),
     ],
     ids=[
         *("cfg-job", "bad-range", "missing-value", "bad-activation", "eval-no-run", "eval-help"),
         *("eval-no-args", "bench-help", "bench-bad-steps", "summarize-bad-flag"),
+        *("completion-bad-shell", "unknown-command", "version"),
     ],
 )
 def test_composing_and_refusing_configs_does_not_import_torch(args, code, says, tmp_path):

@@ -145,6 +145,11 @@ def test_relative_dataset_paths_resolve_from_the_launch_folder(tmp_path, monkeyp
         (["{run}", "--split", "test"], "aectl eval"),
         (["{run}", "--checkpoint", "middle"], "aectl eval"),
         (["{tmp}/nowhere"], "RUN_DIR"),
+        pytest.param(
+            ["{run}", "--device", "cuda"],
+            "--device",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA"),
+        ),
     ],
 )
 def test_bad_arguments_are_one_line_exit_2(linear_run, tmp_path, capsys, args, field):
