@@ -68,6 +68,14 @@ def test_out_of_range_values_name_their_field(override, field):
     [
         (["model=dropout", "regularizer.p=1.5"], "regularizer.p"),
         (["model=denoising", "regularizer.level=-0.1"], "regularizer.level"),
+        (
+            ["model=denoising", "regularizer.noise=gaussian", "regularizer.level=inf"],
+            "regularizer.level",
+        ),
+        (
+            ["model=denoising", "regularizer.noise=gaussian", "regularizer.level=nan"],
+            "regularizer.level",
+        ),
         (["model=denoising", "regularizer.noise=pink"], "regularizer.noise"),
         (["model=contractive", "regularizer.method=magic"], "regularizer.method"),
         (["model=sparse_kl", "regularizer.target=1"], "regularizer.target"),

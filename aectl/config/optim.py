@@ -27,7 +27,7 @@ class OptimConfig:
             math.isfinite(self.lr) and self.lr > 0, "optim.lr", self.lr, "allowed: a number > 0"
         )
         require(
-            self.weight_decay >= 0,
+            0 <= self.weight_decay < math.inf,  # False for NaN too
             "optim.weight_decay",
             self.weight_decay,
             "allowed: a number >= 0",

@@ -72,7 +72,12 @@ class DenoisingConfig(RegularizerConfig):
             self.noise in NOISES, "regularizer.noise", self.noise, f"allowed: {', '.join(NOISES)}"
         )
         if self.noise == "gaussian":
-            require(self.level >= 0, "regularizer.level", self.level, "allowed: a std >= 0")
+            require(
+                0 <= self.level < math.inf,  # False for NaN too
+                "regularizer.level",
+                self.level,
+                "allowed: a finite std >= 0",
+            )
         else:
             require(
                 0 <= self.level <= 1,
