@@ -30,7 +30,7 @@ class OptimConfig:
             0 <= self.weight_decay < math.inf,  # False for NaN too
             "optim.weight_decay",
             self.weight_decay,
-            "allowed: a number >= 0",
+            "allowed: a finite number >= 0",
         )
 
 
