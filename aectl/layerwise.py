@@ -106,8 +106,10 @@ def train_stage(
 ) -> dict[str, float]:
     """Train layer k (0-based) on the frozen codes of the layers below; return its last epoch's
     loss, reconstruction and penalty as `layerwise/stage<k+1>/...`."""
-    layer = layers(model)[k]
-    stage = stage_model(layer, k)
+    stack = layers(model)
+    stage = stage_model(stack[k], k)
+    if k < len(stack) - 1:  # its code is a hidden layer of the deep model
+        stage.code_activation_field = "arch.activation"
     try:
         reg.check(stage, data)
     except UserError as e:

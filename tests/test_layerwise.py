@@ -85,6 +85,7 @@ def test_each_stage_uses_the_runs_regularizer(data):
             model, 0, data, SparseKL(0.1, 0.05), adam, epochs=1, batch=256, loss="mse"
         )
     assert e.value.field == "trainer.layerwise" and "stage 1" in str(e.value)
+    assert ": arch.activation: " in str(e.value)  # a hidden layer's activation, not the code's
 
 
 def test_needs_fully_connected_layers():

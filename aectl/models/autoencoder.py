@@ -14,6 +14,10 @@ from torch import nn
 
 
 class Autoencoder(nn.Module):
+    # The config field that sets the code's activation, for error messages (a layer-wise
+    # stage's code is a hidden layer, set by arch.activation).
+    code_activation_field = "arch.code_activation"
+
     def __init__(
         self,
         encoder: nn.Module,

@@ -30,12 +30,19 @@ class SparseKL(Regularizer):
         self.target = float(target)
 
     def check(self, model, data) -> None:
-        if model.code_activation not in UNIT_INTERVAL:
+        if model.code_activation in UNIT_INTERVAL:
+            return
+        if model.arch in ("linear", "pca"):  # no activation to set
             raise UserError(
-                "arch.code_activation",
-                f"regularizer=sparse_kl needs a code in (0, 1); got {model.code_activation!r}, "
-                f"allowed: {', '.join(sorted(UNIT_INTERVAL))}",
+                "regularizer",
+                f"sparse_kl needs a code in (0, 1) and arch={model.arch} has a linear code; "
+                "allowed: arch=mlp (or conv) with arch.code_activation=sigmoid",
             )
+        raise UserError(
+            model.code_activation_field,
+            f"regularizer=sparse_kl needs a code in (0, 1); got {model.code_activation!r}, "
+            f"allowed: {', '.join(sorted(UNIT_INTERVAL))}",
+        )
 
     def term(self, model, x, h) -> torch.Tensor:
         return kl_divergence(self.target, h.flatten(1).mean(0))
