@@ -44,15 +44,17 @@ def probe(model: Autoencoder, data: Data) -> tuple[dict[str, float], dict[str, t
         "probe/majority_rate": float(torch.bincount(data.val_y.cpu()).max() / len(y_val)),
     }
     fig, ax = plt.subplots(figsize=(5, 4.5))
-    ConfusionMatrixDisplay.from_predictions(
-        y_val,
-        pred,
-        normalize="true",
-        values_format=".2f",
-        ax=ax,
-        colorbar=False,
-        text_kw={"fontsize": 6},
-    )
+    with warnings.catch_warnings():  # a tiny validation split may hold one label only
+        warnings.simplefilter("ignore", UserWarning)
+        ConfusionMatrixDisplay.from_predictions(
+            y_val,
+            pred,
+            normalize="true",
+            values_format=".2f",
+            ax=ax,
+            colorbar=False,
+            text_kw={"fontsize": 6},
+        )
     ax.set_title(
         f"linear probe on frozen codes: val accuracy {numbers['probe/accuracy']:.3f}", fontsize=9
     )
