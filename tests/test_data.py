@@ -528,6 +528,28 @@ def test_image_folder_decodes_resizes_and_labels(tmp_path):
     assert image_folder.load(root=str(tmp_path), limit=3, val_fraction=0.0).train_x.shape[0] == 3
 
 
+def test_image_folder_scales_16_bit_images_by_their_own_depth(tmp_path):
+    """PIL's convert("L") clips 16-bit values at 255: a 0..65535 ramp would come out almost
+    all white. Each image is scaled by its own depth, so 8- and 16-bit files agree."""
+    from PIL import Image
+
+    ramp = np.linspace(0, 1, 16 * 16, dtype=np.float64).reshape(16, 16)
+    (tmp_path / "a").mkdir()
+    Image.fromarray((ramp * 65535).round().astype(np.uint16)).save(tmp_path / "a" / "wide.png")
+    assert Image.open(tmp_path / "a" / "wide.png").mode == "I;16"
+    Image.fromarray((ramp * 255).round().astype(np.uint8)).save(tmp_path / "a" / "narrow.png")
+    for grayscale in (True, False):
+        d = image_folder.load(root=str(tmp_path), size=16, grayscale=grayscale, val_fraction=0.0)
+        narrow, wide = d.train_x  # files in sorted order
+        want = torch.from_numpy(ramp).float().expand_as(wide)
+        torch.testing.assert_close(wide, want, atol=1e-4, rtol=0)
+        torch.testing.assert_close(narrow, want, atol=0.5 / 255, rtol=0)
+    assert d.scaling["raw_dtype"] == "uint8 and uint16"
+    Image.fromarray(ramp.astype(np.float32), "F").save(tmp_path / "a" / "float.tif")
+    with raises_user_error("dataset.root", "float.tif", "floating-point image"):
+        image_folder.load(root=str(tmp_path))
+
+
 def test_image_folder_errors(tmp_path):
     with raises_user_error("dataset.root", str(tmp_path / "nope"), "no such folder"):
         image_folder.load(root=str(tmp_path / "nope"))

@@ -2,7 +2,9 @@
 
 For training on pictures that are not a packaged dataset: every image is decoded once,
 converted to grayscale or RGB, resized to size x size, and kept as one tensor in [0, 1];
-labels are the class folders' indices in sorted order.
+labels are the class folders' indices in sorted order. 8-bit images are divided by 255 and
+16-bit ones (PIL modes I;16 and I) by 65535, each by its own depth, so a folder may mix them;
+PIL's own conversion to 8 bits would clip 16-bit values at 255 (almost all white).
 """
 
 from __future__ import annotations
@@ -18,18 +20,55 @@ from aectl.data.base import IMAGE, Data, split
 from aectl.data.paths import resolve
 from aectl.errors import UserError
 
+WIDE = ("I;16", "I;16B", "I;16L", "I")  # 16-bit grayscale as PIL opens it
+WIDE_MAX = 65535.0
+DEPTHS = {  # (any 16-bit image, any 8-bit image) -> how the folder's pixels were scaled
+    (False, True): {"raw_dtype": "uint8", "raw_range": [0, 255], "divide_by": 255.0},
+    (True, False): {"raw_dtype": "uint16", "raw_range": [0, 65535], "divide_by": WIDE_MAX},
+    (True, True): {
+        "raw_dtype": "uint8 and uint16",
+        "raw_range": [0, 65535],
+        "divide_by": "255 or 65535, by each image's depth",
+    },
+}
+
 
 def _decode(path: str, mode: str, size: int) -> np.ndarray:
+    """(size, size) or (size, size, 3) float32 in [0, 1]."""
     from PIL import Image
 
     try:
         with Image.open(path) as im:
+            if im.mode == "F":
+                raise UserError(
+                    "dataset.root",
+                    f"{path} is a floating-point image, which has no fixed range; allowed: "
+                    "8- or 16-bit images (or dataset=npz with dataset.scale=minmax)",
+                )
+            if im.mode in WIDE:
+                raw = np.asarray(im).astype(np.float32)
+                if raw.min() < 0 or raw.max() > WIDE_MAX:
+                    raise UserError(
+                        "dataset.root",
+                        f"{path} is a 32-bit integer image with values outside 0..65535; "
+                        "allowed: 8- or 16-bit images",
+                    )
+                gray = Image.fromarray(raw / WIDE_MAX, "F")
+                out = np.asarray(gray.resize((size, size), Image.Resampling.BILINEAR))
+                return out if mode == "L" else np.repeat(out[..., None], 3, axis=-1)
             im = im.convert(mode).resize((size, size), Image.Resampling.BILINEAR)
-            return np.asarray(im, dtype=np.uint8)
+            return np.asarray(im, dtype=np.float32) / 255.0
     except (OSError, ValueError) as e:
         raise UserError(
             "dataset.root", f"cannot decode image {path} ({' '.join(str(e).split())})"
         ) from None
+
+
+def _is_wide(path: str) -> bool:
+    from PIL import Image
+
+    with Image.open(path) as im:  # reads the header only
+        return im.mode in WIDE
 
 
 def load(
@@ -62,9 +101,9 @@ def load(
     workers = min(8, os.cpu_count() or 1)
     with ThreadPoolExecutor(workers) as pool:  # PIL releases the GIL while decoding
         arrays = list(pool.map(lambda s: _decode(s[0], mode, size), samples))
-    x = torch.from_numpy(np.stack(arrays))  # (N, H, W) or (N, H, W, 3) uint8
-    x = x.unsqueeze(1) if grayscale else x.permute(0, 3, 1, 2)
-    x = x.float().div_(255.0)
+    wide = sum(_is_wide(p) for p, _ in samples)
+    x = torch.from_numpy(np.stack(arrays))  # (N, H, W) or (N, H, W, 3) float32 in [0, 1]
+    x = (x.unsqueeze(1) if grayscale else x.permute(0, 3, 1, 2)).contiguous()
     y = torch.tensor([label for _, label in samples], dtype=torch.int64)
     return split(
         x,
@@ -75,10 +114,8 @@ def load(
         kind=IMAGE,
         name="image_folder",
         scaling={
-            "source": f"images in {path}, decoded to 8-bit {mode} and resized to {size}x{size}",
-            "raw_dtype": "uint8",
-            "raw_range": [0, 255],
-            "divide_by": 255.0,
+            "source": f"images in {path}, decoded to {mode} and resized to {size}x{size}",
+            **DEPTHS[(wide > 0, wide < len(samples))],
         },
         extras={"classes": list(folder.classes)},
     )
