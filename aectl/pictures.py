@@ -30,10 +30,16 @@ def enlarge_factor(h: int, w: int) -> int:
 
 
 def image_rows(rows: list[torch.Tensor]) -> torch.Tensor:
-    """Rows of (B, C, H, W) images → one (3, H', W') grid in [0, 1], one row per tensor."""
-    b, _, h, w = rows[0].shape
+    """Rows of (B, C, H, W) images → one (3, H', W') grid in [0, 1], one row per tensor.
+
+    Grayscale and RGB images are tiles as they are; any other channel count (2, 4, ...)
+    is shown one grayscale tile per channel, each sample's channels side by side (as
+    colours, a 2nd or 4th channel would be saved as transparency)."""
+    b, c, h, w = rows[0].shape
     k = enlarge_factor(h, w)
     batch = torch.cat([r.detach().float().cpu() for r in rows])
+    if c not in (1, 3):
+        batch, b = batch.reshape(-1, 1, h, w), b * c
     if k > 1:
         batch = F.interpolate(batch, scale_factor=k, mode="nearest")
     return make_grid(batch.clamp(0, 1), nrow=b, padding=2, pad_value=0.5)

@@ -355,3 +355,28 @@ def test_analyze_writes_each_picture_as_png_and_to_tensorboard(tmp_path, make, w
     assert all(isinstance(v, float) for v in numbers.values())
     if "code_table" in want:
         assert numbers["onehot/patterns"] == 8.0
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 4])
+def test_reconstruction_grid_is_rgb_with_each_odd_channel_as_a_gray_tile(tmp_path, channels):
+    """A PNG of 2 or 4 channels would be read as gray+alpha or RGBA; such images are shown
+    one gray tile per channel instead, and the PNG decodes to exactly those pixel values."""
+    from aectl import pictures
+    from aectl.data.base import IMAGE
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (3, channels, 40, 40), generator=g).float() / 255  # no enlarging
+    grid = pictures.reconstruction_picture(IMAGE, x, None, 1 - x, torch.zeros(3, 4))
+    path = pictures.save_png(grid, tmp_path / "r.png")
+    assert Image.open(path).mode == "RGB"  # not LA / RGBA: nothing became transparency
+    img = read_png(path)
+    tiles_per_row = 3 * (1 if channels in (1, 3) else channels)
+    assert img.shape[:2] == (2 * 42 + 2, tiles_per_row * 42 + 2)
+    tile = img[2 : 2 + 40, 2 : 2 + 40]  # first sample, first channel (or its colours)
+    want = (x[0] * 255).round().byte().permute(1, 2, 0).numpy()
+    if channels in (1, 3):
+        assert np.array_equal(tile, np.broadcast_to(want, tile.shape))
+    else:
+        assert np.array_equal(tile, np.repeat(want[..., :1], 3, axis=2))
+        second = img[2 : 2 + 40, 44 : 44 + 40]  # the same sample's 2nd channel, next tile
+        assert np.array_equal(second, np.repeat(want[..., 1:2], 3, axis=2))
