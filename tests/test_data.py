@@ -597,9 +597,16 @@ def test_npz_vectors_images_and_labels(tmp_path):
     assert torch.equal(x, torch.from_numpy(img).float().unsqueeze(1) / 255)
     assert d.scaling["divide_by"] == 255.0 and d.scaling["raw_dtype"] == "uint8"
 
-    d = npz.load(path=str(path), key="rgb", labels_key="y", val_fraction=0.0)
+    # (30, 3, 4, 4): 3-channel 4x4 images, or 4-channel 3x4 ones? dataset.layout says which
+    with raises_user_error("dataset.layout", "(30, 3, 4, 4)", "allowed: nchw, nhwc"):
+        npz.load(path=str(path), key="rgb", labels_key="y", val_fraction=0.0)
+    d = npz.load(path=str(path), key="rgb", labels_key="y", val_fraction=0.0, layout="nchw")
     assert d.shape == (3, 4, 4) and torch.equal(
         everything(d)[0], torch.from_numpy(rgb).float() / 255
+    )
+    d = npz.load(path=str(path), key="rgb", labels_key="y", val_fraction=0.0, layout="nhwc")
+    assert d.shape == (4, 3, 4) and torch.equal(
+        everything(d)[0], torch.from_numpy(rgb).permute(0, 3, 1, 2).float() / 255
     )
     d = npz.load(path=str(path), key="nhwc", labels_key="y", val_fraction=0.0)
     assert d.shape == (3, 5, 6) and d.scaling["layout"] == "NHWC -> NCHW"

@@ -177,6 +177,7 @@ def check_image_folder(root: str, size: int, limit: int | None) -> None:
 
 
 NPZ_SCALES = ("auto", "none", "div255", "minmax")
+NPZ_LAYOUTS = ("auto", "nchw", "nhwc")  # of 4-D image arrays
 
 
 @schema("dataset", "npz")
@@ -189,13 +190,21 @@ class NpzConfig(DatasetConfig):
     image: bool | None = None  # null: ndim 3/4 -> images, ndim 2 -> vectors
     scale: str = "auto"  # auto | none | div255 | minmax
     limit: int | None = None  # keep only the first N samples (null: all)
+    layout: str = "auto"  # 4-D images: auto | nchw | nhwc
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_npz(self.path, self.key, self.labels_key, self.scale, self.limit)
+        check_npz(self.path, self.key, self.labels_key, self.scale, self.limit, self.layout)
 
 
-def check_npz(path: str, key: str, labels_key: str | None, scale: str, limit: int | None) -> None:
+def check_npz(
+    path: str,
+    key: str,
+    labels_key: str | None,
+    scale: str,
+    limit: int | None,
+    layout: str = "auto",
+) -> None:
     require(bool(path), "dataset.path", path, "allowed: a path to an .npz file")
     require(bool(key), "dataset.key", key, "allowed: the name of an array in the .npz file")
     require(
@@ -210,4 +219,5 @@ def check_npz(path: str, key: str, labels_key: str | None, scale: str, limit: in
         scale,
         "allowed: auto (uint8 -> /255, other dtypes as is) | none | div255 | minmax (to [0, 1])",
     )
+    require(layout in NPZ_LAYOUTS, "dataset.layout", layout, f"allowed: {', '.join(NPZ_LAYOUTS)}")
     check_limit(limit)

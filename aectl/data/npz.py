@@ -61,6 +61,24 @@ def _get(z, path: str, key: str, field: str) -> np.ndarray:
     return a
 
 
+CHANNELS = (1, 3, 4)  # gray, RGB, RGBA: what a channel axis of image data usually holds
+
+
+def _channels_last(shape: tuple[int, ...], layout: str, key: str, full: str) -> bool:
+    """Whether a 4-D image array is (N, H, W, C): as `dataset.layout` says, or by which end
+    holds a channel count; refused when both ends could (e.g. (N, 4, 4, 3))."""
+    if layout != "auto":
+        return layout == "nhwc"
+    first, last = shape[1] in CHANNELS, shape[3] in CHANNELS
+    if first and last:
+        raise UserError(
+            "dataset.layout",
+            f"array {key!r} in {full} has shape {shape}: (N, C, H, W) or (N, H, W, C)? "
+            "allowed: nchw, nhwc",
+        )
+    return last and not first
+
+
 def load(
     path: str,
     key: str = "x",
@@ -70,8 +88,9 @@ def load(
     limit: int | None = None,
     val_fraction: float = 0.1,
     split_seed: int = 0,
+    layout: str = "auto",
 ) -> Data:
-    check_npz(path, key, labels_key, scale, limit)
+    check_npz(path, key, labels_key, scale, limit, layout)
     full = os.path.abspath(resolve(path))
     with _open(full) as z:
         a = _get(z, full, key, "dataset.key")
@@ -84,7 +103,7 @@ def load(
             f"array {key!r} in {full} has shape {a.shape}; expected (N, D) vectors or (N, H, W) / (N, C, H, W) images with N >= 1",
         )
     is_image = a.ndim in (3, 4) if image is None else image
-    layout = None
+    note = None  # how the array's axes were read, for metrics.json
     if is_image:
         if a.ndim not in (3, 4):
             raise UserError(
@@ -93,10 +112,10 @@ def load(
             )
         if a.ndim == 3:
             a = a[:, None]
-        elif a.shape[1] not in (1, 3, 4) and a.shape[3] in (1, 3, 4):
-            a, layout = a.transpose(0, 3, 1, 2), "NHWC -> NCHW"
+        elif _channels_last(a.shape, layout, key, full):
+            a, note = a.transpose(0, 3, 1, 2), "NHWC -> NCHW"
     elif a.ndim > 2:
-        a, layout = (
+        a, note = (
             a.reshape(n, -1),
             f"{tuple(a.shape[1:])} flattened to ({int(np.prod(a.shape[1:]))},)",
         )
@@ -146,8 +165,8 @@ def load(
         "subtract": subtract,
         "divide_by": divide,
     }
-    if layout:
-        scaling["layout"] = layout
+    if note:
+        scaling["layout"] = note
     return split(
         x,
         y,
