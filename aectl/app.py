@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import shutil
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -85,5 +86,22 @@ def train_main(cfg: DictConfig) -> float:
 def user_error(e: UserError, mode: RunMode) -> NoReturn:
     if mode == RunMode.MULTIRUN:
         raise e  # the launcher records the failed job; the sweep goes on
+    discard_refused_run(HydraConfig.get())
     print(f"aectl: error: {e}", file=sys.stderr)
     sys.exit(e.exit_code)
+
+
+def discard_refused_run(hc) -> None:
+    """A run refused before it wrote anything leaves nothing behind: Hydra made its folder,
+    `.hydra/` and an empty log before aectl could check the config. When the folder holds
+    nothing else, all of it goes; any other file (an earlier run's, or this run's first
+    output) keeps everything."""
+    run_dir = Path(hc.runtime.output_dir)
+    if not hc.output_subdir or not run_dir.is_dir():
+        return
+    top = Path(hc.output_subdir).parts[0]
+    log = run_dir / f"{hc.job.name}.log"
+    for p in run_dir.iterdir():
+        if p.name != top and not (p == log and p.stat().st_size == 0):
+            return
+    shutil.rmtree(run_dir, ignore_errors=True)

@@ -185,7 +185,8 @@ CASES = {
 def test_bad_input(case, trained, tmp_path):
     make_args, needle = CASES[case]
     args = make_args(tmp_path, trained)
-    if not any(a.startswith("hydra.run.dir=") for a in args):
+    fresh = not any(a.startswith("hydra.run.dir=") for a in args)
+    if fresh:
         args.append(f"hydra.run.dir={tmp_path / 'run'}")
     before = snapshot(trained)
     r = aectl("train", *TINY, *args)
@@ -197,6 +198,8 @@ def test_bad_input(case, trained, tmp_path):
     after = snapshot(trained)
     changed = [name for name, data in before.items() if after.get(name) != data]
     assert not changed, f"files of the existing run changed: {changed}"
+    if fresh:  # a refused run leaves no folder (Hydra's .hydra/ and empty log included)
+        assert not (tmp_path / "run").exists(), sorted((tmp_path / "run").rglob("*"))
 
 
 def test_unwritable_output_folder(tmp_path):
