@@ -118,6 +118,10 @@ def train(cfg: DictConfig, run_dir: str | Path) -> float:
     data, model, reg = build(cfg, device)
     if model.arch == "pca":  # closed form: solved by SVD, then one evaluation-only epoch
         pca.fit(model, data.train_x)
+        if t.max_epochs != 1:
+            console.print(
+                f"arch=pca is solved in closed form: trainer.max_epochs={t.max_epochs} ignored"
+            )
         t.max_epochs = 1
     n, batch = len(data.train_x), t.batch_size
     require(
