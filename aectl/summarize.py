@@ -108,6 +108,7 @@ class Sweep:
     swept: list[str]
     fixed: dict[str, str]
     study: dict[str, Any] | None  # Optuna: direction, objective, params, n_trials, result
+    planned: int | None = None  # jobs the sweep command asks for, when that is known
 
 
 def _yaml(path: Path) -> Any:
@@ -201,6 +202,31 @@ def _sweep_keys(multirun: dict[str, Any] | None) -> list[str]:
     return keys
 
 
+def _planned_jobs(multirun: dict[str, Any] | None) -> int | None:
+    """How many jobs the sweep asked for: the product of its value lists for Hydra's basic
+    sweeper, n_trials for Optuna; None when unknown. A sweep interrupted before its last
+    jobs started has fewer job folders than that."""
+    sweeper = ((multirun or {}).get("hydra") or {}).get("sweeper") or {}
+    target = str(sweeper.get("_target_", ""))
+    if "optuna" in target:
+        n = sweeper.get("n_trials")
+        return n if isinstance(n, int) else None
+    if "BasicSweeper" not in target:
+        return None
+    task = list(multirun["hydra"].get("overrides", {}).get("task", []) or [])
+    task += [f"{k}={v}" for k, v in (sweeper.get("params") or {}).items()]
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    planned = 1
+    try:
+        for o in OverridesParser.create().parse_overrides(task):
+            if o.is_sweep_override():
+                planned *= len(list(o.sweep_string_iterator()))
+    except Exception:  # an interval or a sweep kind the basic sweeper would refuse anyway
+        return None
+    return planned
+
+
 def _study(root: Path, multirun: dict[str, Any] | None) -> dict[str, Any] | None:
     result_file = root / "optimization_results.yaml"
     sweeper = ((multirun or {}).get("hydra") or {}).get("sweeper") or {}
@@ -245,7 +271,14 @@ def read_sweep(root: str | Path) -> Sweep:
     keys = list(dict.fromkeys(k for j in jobs for k in j.overrides))
     swept += [k for k in keys if k not in swept and len({j.overrides.get(k) for j in jobs}) > 1]
     fixed = {k: jobs[0].overrides[k] for k in keys if k not in swept and k in jobs[0].overrides}
-    return Sweep(root=root, jobs=jobs, swept=swept, fixed=fixed, study=_study(root, multirun))
+    return Sweep(
+        root=root,
+        jobs=jobs,
+        swept=swept,
+        fixed=fixed,
+        study=_study(root, multirun),
+        planned=_planned_jobs(multirun),
+    )
 
 
 # ---- rows, CSV ------------------------------------------------------------------------------
@@ -377,10 +410,11 @@ def render(sweep: Sweep, table: list[dict[str, Any]]) -> None:
     counts: dict[str, int] = {}
     for j in sweep.jobs:
         counts[j.status] = counts.get(j.status, 0) + 1
+    if sweep.planned is not None and sweep.planned > len(sweep.jobs):
+        counts["not started"] = sweep.planned - len(sweep.jobs)
+    total = max(len(sweep.jobs), sweep.planned or 0)
     title = (
-        f"{sweep.root}  ({len(sweep.jobs)} jobs: "
-        + ", ".join(f"{n} {s}" for s, n in counts.items())
-        + ")"
+        f"{sweep.root}  ({total} jobs: " + ", ".join(f"{n} {s}" for s, n in counts.items()) + ")"
     )
     fixed = " ".join(f"{k}={v}" for k, v in sweep.fixed.items())
     t = Table(title=title, caption=f"fixed: {fixed}" if fixed else None, title_justify="left")

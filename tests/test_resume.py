@@ -157,6 +157,8 @@ def test_an_interrupted_sweep_prints_the_command_that_finishes_it(tmp_path):
     assert proc.returncode == 130, err
     command = shlex.split(err.split("resume with: ")[1].strip())
     assert command[:3] == ["aectl", "train", "-m"] and "trainer.seed=0,1" in command
+    s = aectl("summarize", str(root))
+    assert "(2 jobs: 1 interrupted, 1 not started)" in " ".join(s.stdout.split()), s.stdout
     r = aectl(*command[1:])
     assert r.returncode == 0, r.stderr[-3000:]
     assert "(resumed at epoch" in r.stdout

@@ -152,6 +152,21 @@ def test_gpu_and_thread_shares():
 
 
 @pytest.mark.slow
+def test_planned_jobs_are_the_product_of_the_swept_values_or_optunas_trials():
+    from aectl.summarize import _planned_jobs
+
+    def multirun(task, target="hydra._internal.core_plugins.basic_sweeper.BasicSweeper", **kw):
+        return {"hydra": {"overrides": {"task": task}, "sweeper": {"_target_": target, **kw}}}
+
+    assert _planned_jobs(multirun(["a=1,2,3", "b=x,y", "c=5"])) == 6
+    assert _planned_jobs(multirun(["a=range(0,4)", "+b=choice(1,2)"])) == 8
+    assert _planned_jobs(multirun(["a=1"])) == 1
+    optuna = "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper"
+    assert _planned_jobs(multirun([], optuna, n_trials=7)) == 7
+    assert _planned_jobs(multirun(["a=1,2"], "some.other.Sweeper")) is None
+    assert _planned_jobs(None) is None
+
+
 def test_summarize_rejects_a_missing_or_non_sweep_folder(tmp_path):
     for bad, needle in ((tmp_path / "nope", "is not a folder"), (tmp_path, "holds no sweep")):
         p = run_aectl("summarize", str(bad))
