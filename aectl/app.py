@@ -7,6 +7,7 @@ the final validation reconstruction loss so sweepers (Optuna) can minimise it.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import shutil
@@ -94,14 +95,19 @@ def user_error(e: UserError, mode: RunMode) -> NoReturn:
 def discard_refused_run(hc) -> None:
     """A run refused before it wrote anything leaves nothing behind: Hydra made its folder,
     `.hydra/` and an empty log before aectl could check the config. When the folder holds
-    nothing else, all of it goes; any other file (an earlier run's, or this run's first
-    output) keeps everything."""
+    nothing else, those go, and so does the folder unless it existed before the command
+    (aectl.cli marks that); any other file (an earlier run's, or this run's first output)
+    keeps everything."""
     run_dir = Path(hc.runtime.output_dir)
     if not hc.output_subdir or not run_dir.is_dir():
         return
-    top = Path(hc.output_subdir).parts[0]
+    top = run_dir / Path(hc.output_subdir).parts[0]
     log = run_dir / f"{hc.job.name}.log"
     for p in run_dir.iterdir():
-        if p.name != top and not (p == log and p.stat().st_size == 0):
+        if p != top and not (p == log and p.stat().st_size == 0):
             return
-    shutil.rmtree(run_dir, ignore_errors=True)
+    if os.environ.get("AECTL_RUN_DIR_EXISTED") == "1":
+        shutil.rmtree(top, ignore_errors=True)
+        log.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(run_dir, ignore_errors=True)

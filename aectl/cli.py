@@ -23,6 +23,9 @@ SUBCOMMANDS = {
 }
 
 
+RUN_DIR_EXISTED = "AECTL_RUN_DIR_EXISTED"  # read by aectl.app.discard_refused_run
+
+
 def refuse_used_run_dir(args: list[str]) -> None:
     """Refuse a new single run into a folder holding checkpoints before Hydra writes there."""
     if (
@@ -40,6 +43,8 @@ def refuse_used_run_dir(args: list[str]) -> None:
     resume_value = resume[-1] if resume and resume[-1] not in ("null", "") else None
     if dirs:
         refuse_used_folder(Path(dirs[-1]), resume_value)
+        if Path(dirs[-1]).is_dir():  # the user's own folder: a refused run must not remove it
+            os.environ[RUN_DIR_EXISTED] = "1"
     if resume_value is not None and not any(a.startswith("hydra.output_subdir=") for a in args):
         # keep the original run's .hydra/ as it was; each resume records its own config there
         args.append("hydra.output_subdir=.hydra/resume_${now:%Y-%m-%d_%H-%M-%S}")

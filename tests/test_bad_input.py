@@ -234,3 +234,12 @@ def test_gzip_idx_labels_of_another_split_size(tmp_path):
         f"hydra.run.dir={tmp_path / 'run'}",
     )
     assert r.returncode == 2 and "dataset.labels" in r.stderr and "10000" in r.stderr, r.stderr
+
+
+def test_a_refused_run_keeps_the_users_own_empty_folder(tmp_path):
+    """Hydra's .hydra/ and log go; the folder the user made before the command stays."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    r = aectl("train", *TINY, "arch.code_dim=0", f"hydra.run.dir={mine}")
+    assert r.returncode == 2 and r.stderr.startswith("aectl: error: arch.code_dim")
+    assert mine.is_dir() and list(mine.iterdir()) == []
