@@ -26,6 +26,18 @@ SUBCOMMANDS = {
 RUN_DIR_EXISTED = "AECTL_RUN_DIR_EXISTED"  # read by aectl.app.discard_refused_run
 
 
+def value(override: str) -> str | None:
+    """An override's value as Hydra reads it (quotes and escapes undone); unparsable ones
+    as written (Hydra refuses them right after)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        v = OverridesParser.create().parse_override(override).value()
+    except Exception:
+        return override.split("=", 1)[1]
+    return None if v is None else str(v)
+
+
 def refuse_used_run_dir(args: list[str]) -> None:
     """Refuse a new single run into a folder holding checkpoints before Hydra writes there."""
     if (
@@ -38,9 +50,9 @@ def refuse_used_run_dir(args: list[str]) -> None:
 
     from aectl.resume import refuse_used_folder
 
-    dirs = [a.split("=", 1)[1] for a in args if a.startswith("hydra.run.dir=")]
-    resume = [a.split("=", 1)[1] for a in args if a.lstrip("+~").startswith("trainer.resume=")]
-    resume_value = resume[-1] if resume and resume[-1] not in ("null", "") else None
+    dirs = [value(a) for a in args if a.startswith("hydra.run.dir=")]
+    resume = [value(a) for a in args if a.lstrip("+~").startswith("trainer.resume=")]
+    resume_value = resume[-1] if resume and resume[-1] not in (None, "null", "") else None
     if dirs:
         refuse_used_folder(Path(dirs[-1]), resume_value)
         if Path(dirs[-1]).is_dir():  # the user's own folder: a refused run must not remove it
@@ -65,10 +77,24 @@ def print_train_help(train_main) -> None:
         sys.stdout.write("".join(x for x in lines if not x.startswith("schema/")))
 
 
+def unknown_flags(args: list[str]) -> list[str]:
+    """Flags Hydra's command line does not have (it would print its whole usage block)."""
+    from hydra._internal.utils import get_args_parser
+
+    _, unknown = get_args_parser().parse_known_args(args)
+    return [a for a in unknown if a.startswith("-")]
+
+
 def run_train(args: list[str]) -> int:
     user_wants_traces = os.environ.get("HYDRA_FULL_ERROR") == "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let Hydra raise, so errors become one line here
     try:
+        if bad := unknown_flags(args):
+            print(
+                f"aectl: error: aectl train: unrecognized arguments: {' '.join(bad)}",
+                file=sys.stderr,
+            )
+            return 2
         refuse_used_run_dir(args)
         sys.argv = ["aectl train", *args]
         from aectl.app import train_main

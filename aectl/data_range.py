@@ -21,6 +21,8 @@ OUTPUT_RANGES = {
     "tanh": (-1.0, 1.0),
     "relu": (0.0, math.inf),
     "softplus": (0.0, math.inf),
+    "elu": (-1.0, math.inf),
+    "gelu": (-0.17, math.inf),  # its minimum is -0.16997 (at x = -0.7518)
 }
 
 

@@ -93,7 +93,13 @@ def load_run(run_dir: Path, which: str, device: torch.device):
         raise UserError("--checkpoint", f"{str(path)!r} holds no run config")
     cfg: DictConfig = OmegaConf.create(state["config"])
     with launch_dir(run_dir):
-        data, model, reg = build(cfg, device)
+        try:
+            data, model, reg = build(cfg, device)
+        except UserError as e:
+            if e.field != "dataset.layout" or "layout" in state["config"]["dataset"]:
+                raise
+            cfg.dataset.layout = "nchw"  # a run from before dataset.layout: how it was read
+            data, model, reg = build(cfg, device)
     checkpoint.load_model_state(model, state, "--checkpoint")
     model.eval()
     return cfg, state, data, model, reg

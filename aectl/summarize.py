@@ -213,17 +213,21 @@ def _planned_jobs(multirun: dict[str, Any] | None) -> int | None:
         return n if isinstance(n, int) else None
     if "BasicSweeper" not in target:
         return None
-    task = list(multirun["hydra"].get("overrides", {}).get("task", []) or [])
-    task += [f"{k}={v}" for k, v in (sweeper.get("params") or {}).items()]
+    # the sweeper's params first: a command-line override of the same key replaces one
+    task = [f"{k}={v}" for k, v in (sweeper.get("params") or {}).items()]
+    task += list(multirun["hydra"].get("overrides", {}).get("task", []) or [])
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    planned = 1
+    sizes: dict[str, int] = {}
     try:
         for o in OverridesParser.create().parse_overrides(task):
-            if o.is_sweep_override():
-                planned *= len(list(o.sweep_string_iterator()))
+            key = o.get_key_element().lstrip("+~")
+            sizes[key] = len(list(o.sweep_string_iterator())) if o.is_sweep_override() else 1
     except Exception:  # an interval or a sweep kind the basic sweeper would refuse anyway
         return None
+    planned = 1
+    for n in sizes.values():
+        planned *= n
     return planned
 
 

@@ -58,7 +58,6 @@ def build(cfg: DictConfig, device: torch.device) -> tuple[Data, Autoencoder, Reg
     model: Autoencoder = instantiate(cfg.arch, input_shape=data.shape).to(device)
     reg: Regularizer = instantiate(cfg.regularizer)
     reg.check(model, data)
-    data_range.check(data, model.output_activation, cfg.trainer.loss)
     if cfg.trainer.loss == "bce":
         require(
             model.output_activation == "sigmoid",
@@ -116,6 +115,8 @@ def train(cfg: DictConfig, run_dir: str | Path) -> float:
     device = devices.pick(t.device)
     seed_everything(t.seed)
     data, model, reg = build(cfg, device)
+    # Not in build(): `aectl eval` builds runs trained before this check existed.
+    data_range.check(data, model.output_activation, t.loss)
     if model.arch == "pca":  # closed form: solved by SVD, then one evaluation-only epoch
         pca.fit(model, data.train_x)
         if t.max_epochs != 1:
@@ -320,7 +321,12 @@ def train(cfg: DictConfig, run_dir: str | Path) -> float:
         show(model, data, run_dir)
     console.print(
         f"done: val/recon {metrics['val/recon']:.5g} (best {best:.5g} at epoch {best_epoch}); "
-        f"{metrics['samples_per_s']:,.0f} samples/s overall, "
-        f"{metrics['epoch_samples_per_s']:,.0f} in the last epoch; run folder {run_dir}"
+        f"{metrics['samples_per_s']:,.0f} samples/s overall"
+        + (
+            f", {metrics['epoch_samples_per_s']:,.0f} in the last epoch"
+            if "epoch_samples_per_s" in metrics  # (not in a checkpoint from before it existed)
+            else ""
+        )
+        + f"; run folder {run_dir}"
     )
     return hparams.objective(metrics, t.monitor)

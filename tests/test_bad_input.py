@@ -236,10 +236,21 @@ def test_gzip_idx_labels_of_another_split_size(tmp_path):
     assert r.returncode == 2 and "dataset.labels" in r.stderr and "10000" in r.stderr, r.stderr
 
 
-def test_a_refused_run_keeps_the_users_own_empty_folder(tmp_path):
-    """Hydra's .hydra/ and log go; the folder the user made before the command stays."""
-    mine = tmp_path / "mine"
-    mine.mkdir()
-    r = aectl("train", *TINY, "arch.code_dim=0", f"hydra.run.dir={mine}")
+@pytest.mark.parametrize("quoted", [False, True], ids=["plain", "quoted-for-hydra"])
+def test_a_refused_run_keeps_the_users_own_folder_and_records(tmp_path, quoted):
+    """Hydra's new record and empty log go; the folder the user made before the command
+    stays, and so does an earlier record in .hydra/ (a refused resume writes its own)."""
+    mine = tmp_path / "my run"
+    (mine / ".hydra").mkdir(parents=True)
+    (mine / ".hydra" / "config.yaml").write_text("earlier: 1\n")
+    where = f"'{mine}'" if quoted else str(mine)
+    r = aectl("train", *TINY, "arch.code_dim=0", "trainer.resume=auto", f"hydra.run.dir={where}")
     assert r.returncode == 2 and r.stderr.startswith("aectl: error: arch.code_dim")
-    assert mine.is_dir() and list(mine.iterdir()) == []
+    assert sorted(p.relative_to(mine).as_posix() for p in mine.rglob("*")) == [
+        ".hydra",
+        ".hydra/config.yaml",
+    ]
+    (mine / ".hydra" / "config.yaml").unlink()
+    (mine / ".hydra").rmdir()
+    r = aectl("train", *TINY, "arch.code_dim=0", f"hydra.run.dir={where}")
+    assert r.returncode == 2 and mine.is_dir() and list(mine.iterdir()) == []

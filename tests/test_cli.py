@@ -153,11 +153,12 @@ def test_train_help_lists_the_option_groups_not_the_schemas():
         (["completion", "fish"], 2, "aectl completion: argument shell: invalid choice: 'fish'"),
         (["frobnicate"], 2, "argument COMMAND: invalid choice: 'frobnicate'"),
         (["--version"], 0, "aectl 0.1.0"),
+        (["train", "--cfg", "job", "--nope"], 2, "aectl train: unrecognized arguments: --nope"),
     ],
     ids=[
         *("cfg-job", "bad-range", "missing-value", "bad-activation", "eval-no-run", "eval-help"),
         *("eval-no-args", "bench-help", "bench-bad-steps", "summarize-bad-flag"),
-        *("completion-bad-shell", "unknown-command", "version"),
+        *("completion-bad-shell", "unknown-command", "version", "train-bad-flag"),
     ],
 )
 def test_composing_and_refusing_configs_does_not_import_torch(args, code, says, tmp_path):
@@ -261,10 +262,16 @@ def test_completion_refuses_an_unknown_shell():
     assert r.returncode == 2 and "invalid choice: 'fish'" in r.stderr
 
 
-@pytest.mark.parametrize(
-    "path",
-    ["/tmp/runs/plain", "/tmp/s/model=contractive,regularizer.weight=0.1/seed=0", "/tmp/it's here"],
-)
+RUN_DIRS = [
+    "/tmp/runs/plain",
+    "/tmp/s/model=contractive,regularizer.weight=0.1/seed=0",
+    "/tmp/it's here",
+    "/home/jörg/outputs/run~2",
+    "/tmp/back\\slash\\",
+]
+
+
+@pytest.mark.parametrize("path", RUN_DIRS)
 def test_resume_hint_quotes_the_run_folder_for_hydra_and_the_shell(path):
     import shlex
 
@@ -272,7 +279,43 @@ def test_resume_hint_quotes_the_run_folder_for_hydra_and_the_shell(path):
 
     from aectl.app import resume_command
 
-    argv = shlex.split(resume_command(path, ["model=contractive", "trainer.resume=auto"]))
-    assert argv[:2] == ["aectl", "train"] and argv[-1] == "trainer.resume=auto"
-    parsed = OverridesParser.create().parse_overrides(argv[2:])
-    assert {o.key_or_group: o.value() for o in parsed}["hydra.run.dir"] == path
+    task = ["model=contractive", "trainer.resume=auto"]
+    hydra = [f"hydra.run.dir={path}", "hydra.mode=RUN", "hydra.job.name=x"]
+    argv = shlex.split(resume_command(path, task, hydra))
+    assert argv[:3] == ["aectl", "train", "model=contractive"] and argv[-1] == "trainer.resume=auto"
+    parsed = {o.key_or_group: o.value() for o in OverridesParser.create().parse_overrides(argv[2:])}
+    assert parsed["hydra.run.dir"] == path and parsed["hydra.job.name"] == "x"
+    assert "hydra.mode" not in parsed and argv.count("trainer.resume=auto") == 1
+
+
+def test_sweep_resume_hint_keeps_the_launcher_and_sweeper_settings(tmp_path):
+    """Hydra files hydra/launcher=... and hydra.launcher.* under overrides.hydra, not task."""
+    import shlex
+
+    import yaml
+
+    from aectl.app import resume_command
+
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    filed = {
+        "task": ["regularizer.weight=1e-3,1e-2", "trainer.seed=0,1"],
+        "hydra": [
+            "hydra/launcher=parallel",
+            "hydra.launcher.n_jobs=2",
+            f"hydra.sweep.dir={sweep}",
+            "hydra.mode=MULTIRUN",
+        ],
+    }
+    (sweep / "multirun.yaml").write_text(yaml.safe_dump({"hydra": {"overrides": filed}}))
+    argv = shlex.split(resume_command(str(sweep / "x" / "seed=0"), [], [], str(sweep)))
+    assert argv == [
+        "aectl",
+        "train",
+        "-m",
+        "regularizer.weight=1e-3,1e-2",
+        "trainer.seed=0,1",
+        "hydra/launcher=parallel",
+        "hydra.launcher.n_jobs=2",
+        f"hydra.sweep.dir={sweep}",
+    ]

@@ -195,3 +195,23 @@ def test_cli_eval_after_cli_train(tmp_path):
     assert (run / "eval" / "code_table.png").is_file()
     r = aectl("eval", str(tmp_path / "nowhere"))
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "RUN_DIR" in r.stderr
+
+
+def test_eval_reads_runs_saved_before_the_newer_checks(tmp_path):
+    """A checkpoint from before dataset.layout (its ambiguous npz array was read as NCHW)
+    and before the output-range check still evaluates."""
+    from aectl.train import train
+
+    x = np.random.default_rng(0).random((200, 3, 4, 4), dtype=np.float32)
+    np.savez(tmp_path / "a.npz", x=x)
+    run = tmp_path / "run"
+    run.mkdir()
+    overrides = ["dataset=npz", f"dataset.path={tmp_path / 'a.npz'}", "dataset.layout=nchw"]
+    train(compose(*overrides, "trainer.max_epochs=1", "trainer.device=cpu"), run)
+    for name in ("best.pt", "last.pt"):
+        state = torch.load(run / "checkpoints" / name, weights_only=True)
+        del state["config"]["dataset"]["layout"]
+        state["metrics"].pop("epoch_samples_per_s")
+        torch.save(state, run / "checkpoints" / name)
+    assert evaluate.main([str(run), "--device", "cpu"]) == 0
+    assert json.loads((run / "eval.json").read_text())["samples"] == 20

@@ -268,3 +268,18 @@ def test_every_epoch_ends_with_a_logged_window(every, tmp_path):
         ]
         weighted = sum(n * v for n, (_, v) in zip(sizes, windows)) / per_epoch
         assert weighted == pytest.approx(mean, rel=1e-5)
+
+
+def test_continuing_a_finished_run_saved_before_epoch_samples_per_s(tmp_path):
+    """Nothing left to train: the closing line must cope with an older checkpoint's metrics."""
+    from conftest import compose
+
+    from aectl.train import train
+
+    args = ("trainer.max_epochs=1", "trainer.device=cpu")
+    train(compose(*args), tmp_path)
+    state = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)
+    state["metrics"].pop("epoch_samples_per_s")
+    torch.save(state, tmp_path / "checkpoints" / "last.pt")
+    train(compose(*args, "trainer.resume=auto"), tmp_path)
+    assert json.loads((tmp_path / "metrics.json").read_text())["epoch"] == 1

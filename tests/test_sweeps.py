@@ -151,7 +151,6 @@ def test_gpu_and_thread_shares():
     )
 
 
-@pytest.mark.slow
 def test_planned_jobs_are_the_product_of_the_swept_values_or_optunas_trials():
     from aectl.summarize import _planned_jobs
 
@@ -161,12 +160,15 @@ def test_planned_jobs_are_the_product_of_the_swept_values_or_optunas_trials():
     assert _planned_jobs(multirun(["a=1,2,3", "b=x,y", "c=5"])) == 6
     assert _planned_jobs(multirun(["a=range(0,4)", "+b=choice(1,2)"])) == 8
     assert _planned_jobs(multirun(["a=1"])) == 1
+    params = {"a": "1,2,3", "b": "4,5"}  # the command line's a=7,8 replaces the params' a
+    assert _planned_jobs(multirun(["a=7,8"], params=params)) == 4
     optuna = "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper"
     assert _planned_jobs(multirun([], optuna, n_trials=7)) == 7
     assert _planned_jobs(multirun(["a=1,2"], "some.other.Sweeper")) is None
     assert _planned_jobs(None) is None
 
 
+@pytest.mark.slow
 def test_summarize_rejects_a_missing_or_non_sweep_folder(tmp_path):
     for bad, needle in ((tmp_path / "nope", "is not a folder"), (tmp_path, "holds no sweep")):
         p = run_aectl("summarize", str(bad))
