@@ -1,9 +1,11 @@
 """Refuse an output activation or a loss that cannot fit the data's range of values.
 
 A sigmoid output can never reach a coordinate of -1.3, and BCE is not defined for targets
-outside [0, 1] (torch stops with a RuntimeError mid-epoch). Both used to train anyway (the
-first into a model that pushes every point into the unit square) or end in a traceback;
-checked here once, before the first step, both get one line naming the field to change.
+outside [0, 1] (torch stops with a RuntimeError mid-epoch) nor for outputs outside (0, 1).
+The first used to train anyway, into a model that pushes every point into the unit square,
+the second ended in a traceback. Checked here once before the first step (by `aectl train`,
+not by `aectl eval`, which must read runs saved before these checks), each gets one line
+naming the field to change.
 """
 
 from __future__ import annotations
@@ -44,6 +46,12 @@ def check(data: Data, output_activation: str, loss: str) -> None:
         raise UserError(
             "trainer.loss",
             f"bce needs targets in [0, 1] and {span}; use trainer.loss=mse, or {rescale}",
+        )
+    if loss == "bce" and output_activation != "sigmoid":
+        raise UserError(
+            "trainer.loss",
+            "got 'bce'; BCE needs outputs in (0, 1): set arch.output_activation=sigmoid "
+            "or trainer.loss=mse",
         )
     low, high = OUTPUT_RANGES.get(output_activation, (-math.inf, math.inf))
     if lo < low or hi > high:

@@ -165,6 +165,10 @@ CASES = {
         ],
         "trainer.loss: bce needs targets in [0, 1] and this data's values span [-2, 2]",
     ),
+    "bce with an identity output": (
+        lambda t, run: ["trainer.loss=bce", "arch.output_activation=identity"],
+        "trainer.loss: got 'bce'; BCE needs outputs in (0, 1)",
+    ),
     "KL sparsity on a linear code": (
         lambda t, run: ["model=linear", "regularizer=sparse_kl"],
         "regularizer: sparse_kl needs a code in (0, 1) and arch=linear has a linear code",
