@@ -213,22 +213,18 @@ def _planned_jobs(multirun: dict[str, Any] | None) -> int | None:
         return n if isinstance(n, int) else None
     if "BasicSweeper" not in target:
         return None
-    # the sweeper's params first: a command-line override of the same key replaces one
+    # as BasicSweeper.sweep does: its params first, the command line's overrides after
     task = [f"{k}={v}" for k, v in (sweeper.get("params") or {}).items()]
     task += list(multirun["hydra"].get("overrides", {}).get("task", []) or [])
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    sizes: dict[str, int] = {}
     try:
-        for o in OverridesParser.create().parse_overrides(task):
-            key = o.get_key_element().lstrip("+~")
-            sizes[key] = len(list(o.sweep_string_iterator())) if o.is_sweep_override() else 1
-    except Exception:  # an interval or a sweep kind the basic sweeper would refuse anyway
+        overrides = OverridesParser.create().parse_overrides(task)
+        (jobs,) = BasicSweeper.split_arguments(overrides, None)
+    except Exception:  # an interval or a sweep kind the basic sweeper refuses too
         return None
-    planned = 1
-    for n in sizes.values():
-        planned *= n
-    return planned
+    return len(jobs)
 
 
 def _study(root: Path, multirun: dict[str, Any] | None) -> dict[str, Any] | None:
