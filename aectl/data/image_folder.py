@@ -33,8 +33,8 @@ DEPTHS = {  # (any 16-bit image, any 8-bit image) -> how the folder's pixels wer
 }
 
 
-def _decode(path: str, mode: str, size: int) -> np.ndarray:
-    """(size, size) or (size, size, 3) float32 in [0, 1]."""
+def _decode(path: str, mode: str, size: int) -> tuple[np.ndarray, bool]:
+    """(size, size) or (size, size, 3) float32 in [0, 1], and whether the file is 16-bit."""
     from PIL import Image
 
     try:
@@ -55,20 +55,13 @@ def _decode(path: str, mode: str, size: int) -> np.ndarray:
                     )
                 gray = Image.fromarray(raw / WIDE_MAX, "F")
                 out = np.asarray(gray.resize((size, size), Image.Resampling.BILINEAR))
-                return out if mode == "L" else np.repeat(out[..., None], 3, axis=-1)
+                return (out if mode == "L" else np.repeat(out[..., None], 3, axis=-1)), True
             im = im.convert(mode).resize((size, size), Image.Resampling.BILINEAR)
-            return np.asarray(im, dtype=np.float32) / 255.0
+            return np.asarray(im, dtype=np.float32) / 255.0, False
     except (OSError, ValueError) as e:
         raise UserError(
             "dataset.root", f"cannot decode image {path} ({' '.join(str(e).split())})"
         ) from None
-
-
-def _is_wide(path: str) -> bool:
-    from PIL import Image
-
-    with Image.open(path) as im:  # reads the header only
-        return im.mode in WIDE
 
 
 def load(
@@ -100,8 +93,8 @@ def load(
     mode = "L" if grayscale else "RGB"
     workers = min(8, os.cpu_count() or 1)
     with ThreadPoolExecutor(workers) as pool:  # PIL releases the GIL while decoding
-        arrays = list(pool.map(lambda s: _decode(s[0], mode, size), samples))
-    wide = sum(_is_wide(p) for p, _ in samples)
+        decoded = list(pool.map(lambda s: _decode(s[0], mode, size), samples))
+    arrays, wide = [a for a, _ in decoded], sum(w for _, w in decoded)
     x = torch.from_numpy(np.stack(arrays))  # (N, H, W) or (N, H, W, 3) float32 in [0, 1]
     x = (x.unsqueeze(1) if grayscale else x.permute(0, 3, 1, 2)).contiguous()
     y = torch.tensor([label for _, label in samples], dtype=torch.int64)
