@@ -1,12 +1,16 @@
 """User-facing errors: one line naming the field, the value and what is allowed.
 
 Anything raised as `UserError` reaches the terminal as a single line and exit code 2
-(see `aectl.cli`); everything else is a bug and keeps its traceback.
+(see `aectl.cli`); everything else is a bug and keeps its traceback. Hydra's and
+OmegaConf's composition errors (an unknown option, key or type) are turned into the same
+one line by `one_line`.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import re
 import sys
 from typing import Any, NoReturn
 
@@ -38,3 +42,59 @@ class OneLineParser(argparse.ArgumentParser):
         where = "" if self.prog == "aectl" else f"{self.prog}: "
         print(f"aectl: error: {where}{message}", file=sys.stderr)
         sys.exit(2)
+
+
+# ---- Hydra and OmegaConf composition errors, as one line ------------------------------------
+
+
+def _flat(text: str) -> str:
+    return " ".join(line.strip() for line in text.strip().splitlines() if line.strip())
+
+
+def _allowed_keys(exc: BaseException) -> str:
+    t = getattr(exc, "object_type", None)
+    if t is not None and dataclasses.is_dataclass(t):
+        keys = [f.name for f in dataclasses.fields(t) if not f.name.startswith("_")]
+        return "; allowed keys: " + ", ".join(keys)
+    return ""
+
+
+def one_line(exc: BaseException) -> str | None:
+    """The message for a user error, or None if `exc` looks like a bug (keep the traceback)."""
+    from hydra.errors import (  # imported here: a torch-only machine (bench) has no Hydra
+        ConfigCompositionException,
+        HydraException,
+        MissingConfigException,
+        OverrideParseException,
+    )
+    from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
+
+    chain: list[BaseException] = []
+    e: BaseException | None = exc
+    while e is not None and e not in chain:
+        chain.append(e)
+        e = e.__cause__ or e.__context__
+    for e in chain:
+        if isinstance(e, UserError):
+            return str(e)
+    if isinstance(exc, MissingConfigException):
+        text = str(exc)
+        m = re.search(r"Could not find '([^']+)'", text)
+        opts = re.search(r"Available options in '([^']+)':\n((?:\t.*\n?)*)", text)
+        if m and opts:
+            group, choice = m.group(1).rsplit("/", 1) if "/" in m.group(1) else ("", m.group(1))
+            names = [o.strip() for o in opts.group(2).splitlines() if o.strip()]
+            return f"{group}={choice}: no such option; available: {', '.join(names)}"
+        if m:
+            return f"{m.group(1)}: no such config; {_flat(text.split('Config search path')[0])}"
+        return _flat(text.split("Config search path")[0])
+    for e in chain:
+        if isinstance(e, OmegaConfBaseException):
+            key = getattr(e, "full_key", None)
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            if isinstance(e, ConfigKeyError) or "not in" in first:
+                return f"{key}: unknown key{_allowed_keys(e)}"
+            return f"{key}: {first}" if key else first
+    if isinstance(exc, (OverrideParseException, ConfigCompositionException, HydraException)):
+        return _flat(str(exc))
+    return None

@@ -88,7 +88,7 @@ def test_pca_refuses_more_components_than_samples_or_pixels():
 
 
 def test_arch_pca_run_is_fitted_not_trained(tmp_path):
-    from aectl.train import train
+    from aectl.training.run import train
 
     cfg = compose(
         "model=linear",
@@ -191,7 +191,7 @@ def test_vector_field_cosine_measures_direction_to_the_curve(circle, name, r, lo
 
 
 def test_denoising_run_learns_a_field_pointing_to_the_curve(tmp_path):
-    from aectl.train import train
+    from aectl.training.run import train
 
     train(compose("experiment=dae_vector_field", "trainer.device=cpu"), tmp_path)
     metrics = json.loads((tmp_path / "metrics.json").read_text())
@@ -222,7 +222,7 @@ def test_local_pca_recovers_the_tangent_of_clean_data():
 
 
 def test_contractive_run_is_sensitive_along_the_tangent_only(tmp_path):
-    from aectl.train import train
+    from aectl.training.run import train
 
     train(compose("experiment=cae_tangents", "trainer.device=cpu"), tmp_path)
     metrics = json.loads((tmp_path / "metrics.json").read_text())
@@ -361,8 +361,8 @@ def test_analyze_writes_each_picture_as_png_and_to_tensorboard(tmp_path, make, w
 def test_reconstruction_grid_is_rgb_with_each_odd_channel_as_a_gray_tile(tmp_path, channels):
     """A PNG of 2 or 4 channels would be read as gray+alpha or RGBA; such images are shown
     one gray tile per channel instead, and the PNG decodes to exactly those pixel values."""
-    from aectl import pictures
     from aectl.data.base import IMAGE
+    from aectl.record import pictures
 
     g = torch.Generator().manual_seed(0)
     x = torch.randint(0, 256, (3, channels, 40, 40), generator=g).float() / 255  # no enlarging

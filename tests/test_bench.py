@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 import torch
 
-from aectl import bench, bench_cli
+from aectl.bench import cli as bench_cli
+from aectl.bench import run as bench
 
 REPO = Path(__file__).resolve().parents[1]
 MNIST_IMAGES = REPO.parent / "shared/data/mnist-t10k/t10k-images-idx3-ubyte.gz"
@@ -131,7 +132,7 @@ def test_targets_restate_the_measured_numbers(quick):
 
 @pytest.mark.parametrize("device", ["cpu", "cuda"])
 def test_compile_mode_reaches_every_compiled_row(device):
-    from aectl.fast_step import COMPILE_MODES
+    from aectl.training.fast_step import COMPILE_MODES
 
     assert bench_cli.COMPILE_MODES == COMPILE_MODES  # the flag's choices are the step's
     mode = "max-autotune-no-cudagraphs"
@@ -173,7 +174,7 @@ def test_bench_runs_without_hydra_rich_or_torchvision(tmp_path):
         "import sys\n"
         "for m in ('hydra', 'omegaconf', 'rich', 'torchvision'):\n"
         "    sys.modules[m] = None\n"
-        "from aectl import bench_cli\n"
+        "from aectl.bench import cli as bench_cli\n"
         f"sys.exit(bench_cli.main(['--quick', '--device', 'cpu', '--sections', 'throughput', "
         f"'--out', {str(tmp_path / 'b.json')!r}]))\n"
     )

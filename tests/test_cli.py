@@ -277,7 +277,7 @@ def test_resume_hint_quotes_the_run_folder_for_hydra_and_the_shell(path):
 
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from aectl.app import resume_command
+    from aectl.commands.train import resume_command
 
     task = ["model=contractive", "trainer.resume=auto"]
     hydra = [f"hydra.run.dir={path}", "hydra.mode=RUN", "hydra.job.name=x"]
@@ -294,7 +294,7 @@ def test_sweep_resume_hint_keeps_the_launcher_and_sweeper_settings(tmp_path):
 
     import yaml
 
-    from aectl.app import resume_command
+    from aectl.commands.train import resume_command
 
     sweep = tmp_path / "sweep"
     sweep.mkdir()

@@ -90,7 +90,7 @@ def test_regularizer_ranges(overrides, field):
 def test_wrong_type_and_unknown_key_fail_while_composing():
     from hydra.errors import ConfigCompositionException
 
-    from aectl.errors_hydra import one_line
+    from aectl.errors import one_line
 
     with pytest.raises(ConfigCompositionException) as e:
         compose("arch.code_dim=abc")

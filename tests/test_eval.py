@@ -15,7 +15,7 @@ from conftest import MNIST_DIR, aectl, compose, needs_mnist
 from omegaconf import OmegaConf
 from PIL import Image
 
-from aectl import evaluate
+from aectl.commands import eval as evaluate
 from aectl.data import digits
 from aectl.errors import UserError
 
@@ -23,7 +23,7 @@ TINY = ("trainer.device=cpu", "trainer.log_every_n_steps=5")
 
 
 def trained(path, *overrides):
-    from aectl.train import train
+    from aectl.training.run import train
 
     path.mkdir(parents=True, exist_ok=True)
     train(compose(*TINY, *overrides), path)
@@ -200,7 +200,7 @@ def test_cli_eval_after_cli_train(tmp_path):
 def test_eval_reads_runs_saved_before_the_newer_checks(tmp_path):
     """A checkpoint from before dataset.layout (its ambiguous npz array was read as NCHW)
     and before the output-range check still evaluates."""
-    from aectl.train import train
+    from aectl.training.run import train
 
     x = np.random.default_rng(0).random((200, 3, 4, 4), dtype=np.float32)
     np.savez(tmp_path / "a.npz", x=x)

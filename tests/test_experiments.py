@@ -34,7 +34,7 @@ def _mnist(monkeypatch):
 
 
 def run(tmp_path, *overrides):
-    from aectl.train import train
+    from aectl.training.run import train
 
     train(compose(*overrides, "trainer.device=cpu"), tmp_path)
     return json.loads((tmp_path / "metrics.json").read_text())

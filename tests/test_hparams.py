@@ -11,9 +11,10 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams import api_pb2, metadata
 from torch.utils.tensorboard import SummaryWriter
 
-from aectl import hparams
+from aectl.config import metrics as metrics_vocab
 from aectl.errors import UserError
 from aectl.paths import configs_dir
+from aectl.record import hparams
 
 
 def composed(*overrides: str):
@@ -86,15 +87,19 @@ def test_session_has_the_job_hyperparameters_and_declares_every_metric(tmp_path)
     assert "regularizer.noise" not in hp  # contractive has no noise: left empty, not faked
 
     declared = {m.name.tag for m in exp.metric_infos}
-    assert declared == set(hparams.METRICS)
+    assert declared == set(metrics_vocab.METRICS)
     infos = {h.name: h for h in exp.hparam_infos}
-    assert set(hparams.FIELDS) | set(hparams.GROUPS) <= set(infos)
+    assert set(hparams.fields()) | set(hparams.GROUPS) <= set(infos)
     assert infos["regularizer.weight"].type == api_pb2.DATA_TYPE_FLOAT64
     assert infos["regularizer.noise"].type == api_pb2.DATA_TYPE_STRING
     assert "contractive" in [v.string_value for v in infos["regularizer"].domain_discrete.values]
 
     assert sei is not None and sei.status == api_pb2.STATUS_SUCCESS
-    for tag, (key, _, _) in hparams.METRICS.items():  # every declared metric has its final value
+    for tag, (
+        key,
+        _,
+        _,
+    ) in metrics_vocab.METRICS.items():  # every declared metric has its final value
         last = scalars[tag][-1]
         assert last.step == metrics["step"]
         assert math.isclose(last.value, metrics[key], rel_tol=1e-6), tag
@@ -116,12 +121,19 @@ def test_every_job_declares_the_same_experiment(tmp_path):
 
 def test_objective_picks_the_named_metric():
     metrics = {"val/recon": 0.5, "best_val_recon": 0.25, "completeness": "overcomplete"}
-    assert hparams.objective(metrics, "val/recon") == 0.5
-    assert hparams.objective(metrics, "best_val_recon") == 0.25
-    assert hparams.objective(metrics, "best/val_recon") == 0.25  # the TensorBoard tag works too
+    assert metrics_vocab.objective(metrics, "val/recon") == 0.5
+    assert metrics_vocab.objective(metrics, "best_val_recon") == 0.25
+    assert (
+        metrics_vocab.objective(metrics, "best/val_recon") == 0.25
+    )  # the TensorBoard tag works too
     with pytest.raises(UserError) as e:
-        hparams.objective(metrics, "val/recn")
+        metrics_vocab.objective(metrics, "val/recn")
     msg = str(e.value)
     assert msg.startswith("trainer.monitor: got 'val/recn'; allowed:") and "\n" not in msg
     assert "best_val_recon" in msg and "completeness" not in msg
-    assert set(hparams.MONITORS) >= {"val/recon", "best_val_recon", "train/loss", "best/val_recon"}
+    assert set(metrics_vocab.MONITORS) >= {
+        "val/recon",
+        "best_val_recon",
+        "train/loss",
+        "best/val_recon",
+    }

@@ -10,14 +10,14 @@ import pytest
 import torch
 from conftest import compose
 
-from aectl import layerwise
 from aectl.data import digits
 from aectl.errors import UserError
 from aectl.models import conv, mlp
 from aectl.regularizers.contractive import Contractive
 from aectl.regularizers.none import NoRegularizer
 from aectl.regularizers.sparse_kl import SparseKL
-from aectl.step import losses
+from aectl.training import layerwise
+from aectl.training.step import losses
 
 ENCODER = ["encoder.1", "encoder.3", "encoder.5"]  # Flatten, then (Linear, activation) x 3
 DECODER = ["decoder.0", "decoder.2", "decoder.4"]  # (Linear, activation) x 3, then Unflatten
@@ -109,7 +109,7 @@ def scalars(run_dir, tag):
     ids=["deep", "deep-contractive"],
 )
 def test_layerwise_run_logs_every_stage_then_fine_tunes(tmp_path, preset):
-    from aectl.train import train
+    from aectl.training.run import train
 
     cfg = compose(
         *preset,
@@ -133,7 +133,7 @@ def test_layerwise_run_logs_every_stage_then_fine_tunes(tmp_path, preset):
 def test_a_resumed_layerwise_run_keeps_its_stage_metrics(tmp_path):
     """Stages train once, before the first epoch; a resumed run must not train them again,
     and its metrics.json still reports them (they travel in the checkpoint)."""
-    from aectl.train import train
+    from aectl.training.run import train
 
     common = ("model=deep", "trainer.layerwise=true", "trainer.layerwise_epochs=2")
     train(compose(*common, "trainer.max_epochs=1", "trainer.device=cpu"), tmp_path)

@@ -76,7 +76,7 @@ def test_linear_autoencoder_matches_pca():
 def test_onehot8_three_hidden_units_learn_identity(tmp_path):
     from conftest import compose
 
-    from aectl.train import train
+    from aectl.training.run import train
 
     cfg = compose(
         "model=shallow",

@@ -12,7 +12,7 @@ from aectl.regularizers.denoising import Denoising
 from aectl.regularizers.dropout import Dropout
 from aectl.regularizers.sparse_kl import SparseKL
 from aectl.regularizers.sparse_l1 import SparseL1
-from aectl.step import losses
+from aectl.training.step import losses
 
 
 def test_sparse_kl_equals_closed_form():

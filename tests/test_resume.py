@@ -247,7 +247,7 @@ def test_every_epoch_ends_with_a_logged_window(every, tmp_path):
     average to that epoch's training loss."""
     from conftest import compose
 
-    from aectl.train import train
+    from aectl.training.run import train
 
     train(
         compose(f"trainer.log_every_n_steps={every}", "trainer.max_epochs=2", "trainer.device=cpu"),
@@ -274,7 +274,7 @@ def test_continuing_a_finished_run_saved_before_epoch_samples_per_s(tmp_path):
     """Nothing left to train: the closing line must cope with an older checkpoint's metrics."""
     from conftest import compose
 
-    from aectl.train import train
+    from aectl.training.run import train
 
     args = ("trainer.max_epochs=1", "trainer.device=cpu")
     train(compose(*args), tmp_path)

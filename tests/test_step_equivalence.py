@@ -1,9 +1,9 @@
 """The fast paths do not change results (issue 6).
 
-The independent reference is the tutorial loop in `aectl.bench_reference` (torchvision's
+The independent reference is the tutorial loop in `aectl.bench.reference` (torchvision's
 MNIST dataset or tensor items, a DataLoader, `F.mse_loss(model(x), x)`, torch's default
 Adam) and, for the regularizers, the step sequence train.py ran inline before
-`aectl.fast_step` existed. Same seed, same batches, a few steps: aectl's losses and weights
+`aectl.training.fast_step` existed. Same seed, same batches, a few steps: aectl's losses and weights
 must come out the same (to float rounding where aectl's fused Adam replaces torch's loop).
 """
 
@@ -14,9 +14,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from aectl import bench_reference
-from aectl.bench import read_idx_images
-from aectl.fast_step import WARMUP_STEPS, make_step
+from aectl.bench import reference as bench_reference
+from aectl.bench.run import read_idx_images
 from aectl.models.mlp import build
 from aectl.regularizers.contractive import Contractive
 from aectl.regularizers.denoising import Denoising
@@ -24,7 +23,8 @@ from aectl.regularizers.dropout import Dropout
 from aectl.regularizers.none import NoRegularizer
 from aectl.regularizers.sparse_kl import SparseKL
 from aectl.regularizers.sparse_l1 import SparseL1
-from aectl.step import losses
+from aectl.training.fast_step import WARMUP_STEPS, make_step
+from aectl.training.step import losses
 
 MNIST_IMAGES = (
     Path(__file__).resolve().parents[2] / "shared/data/mnist-t10k/t10k-images-idx3-ubyte.gz"

@@ -22,7 +22,8 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from aectl import hparams, parallel
+from aectl.config import metrics as metrics_vocab
+from aectl.sweeps import parallel
 
 ROOT = Path(__file__).resolve().parents[1]
 EPOCH = ["trainer.max_epochs=1"]
@@ -152,7 +153,7 @@ def test_gpu_and_thread_shares():
 
 
 def test_planned_jobs_are_the_product_of_the_swept_values_or_optunas_trials():
-    from aectl.summarize import _planned_jobs
+    from aectl.commands.summarize import _planned_jobs
 
     def multirun(task, target="hydra._internal.core_plugins.basic_sweeper.BasicSweeper", **kw):
         return {"hydra": {"overrides": {"task": task}, "sweeper": {"_target_": target, **kw}}}
@@ -274,7 +275,7 @@ def test_basic_sweep_runs_every_job_and_reports_the_failed_one(basic):
 def test_tensorboard_shows_each_job_with_its_hparams_and_final_metrics(basic):
     exp, groups, runs = tensorboard_hparams(basic.root)
     assert runs == [key(j) for j in basic.jobs[1:]]  # readable run names: the job folders
-    assert {m.name.tag for m in exp.metric_infos} == set(hparams.METRICS)
+    assert {m.name.tag for m in exp.metric_infos} == set(metrics_vocab.METRICS)
     assert len(groups) == 2
     for group in groups:
         (session,) = group.sessions
@@ -288,7 +289,7 @@ def test_tensorboard_shows_each_job_with_its_hparams_and_final_metrics(basic):
         assert group.hparams["model"].string_value == "contractive"
         assert session.status == 1  # STATUS_SUCCESS
         values = {m.name.tag: m.value for m in group.metric_values}
-        for tag, (mkey, _, _) in hparams.METRICS.items():
+        for tag, (mkey, _, _) in metrics_vocab.METRICS.items():
             if mkey in metrics:  # every metric metrics.json has, with the same value
                 assert math.isclose(values[tag], metrics[mkey], rel_tol=1e-6), tag
         assert {"val/recon", "best/val_recon", "epoch/train_loss"} <= set(values)

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import torch
 
-from aectl import onehot_table, pictures
 from aectl.analysis import pca_compare, probe, sparsity, tangents, vector_field
 from aectl.data.base import MANIFOLD, ONEHOT, Data
 from aectl.models.autoencoder import Autoencoder
-from aectl.progress import console
+from aectl.record import onehot_table, pictures
+from aectl.record.progress import console
 
 Result = tuple[dict[str, float], dict[str, torch.Tensor]]
 

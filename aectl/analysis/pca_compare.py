@@ -18,11 +18,11 @@ from scipy.linalg import subspace_angles
 from torch.func import jacrev
 from torchvision.utils import make_grid
 
-from aectl import pictures
 from aectl.data.base import Data
 from aectl.errors import UserError
 from aectl.models import pca
 from aectl.models.autoencoder import Autoencoder
+from aectl.record import pictures
 
 LINEAR_ARCHS = ("linear", "pca")
 SHOW = 16  # principal components drawn as tiles

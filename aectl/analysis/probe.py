@@ -18,10 +18,10 @@ from sklearn.metrics import ConfusionMatrixDisplay
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from aectl import pictures
-from aectl.analysis.sparsity import codes
+from aectl.analysis.codes import codes
 from aectl.data.base import Data
 from aectl.models.autoencoder import Autoencoder
+from aectl.record import pictures
 
 MAX_ITER = 500
 

@@ -2,7 +2,7 @@
 
 A sparse autoencoder (L1 or KL penalty) leaves most code units near zero for any one input,
 and its first-layer weights become localised stroke-like filters on images. The numbers
-are the fraction of near-zero code values (|h| < runlog.NEAR_ZERO), the mean activation,
+are the fraction of near-zero code values (|h| < codes.NEAR_ZERO), the mean activation,
 the mean number of active units per sample and the fraction of units never active; the
 pictures are a histogram of code values and, for image data, the first layer's weights as
 image tiles (one per unit, most active first, each scaled to its own range).
@@ -17,18 +17,12 @@ import torch
 from torch import nn
 from torchvision.utils import make_grid
 
-from aectl import pictures
+from aectl.analysis.codes import NEAR_ZERO, code_stats, codes
 from aectl.data.base import Data
 from aectl.models.autoencoder import Autoencoder
-from aectl.runlog import NEAR_ZERO, code_stats
+from aectl.record import pictures
 
 MAX_FILTERS = 256
-
-
-@torch.no_grad()
-def codes(model: Autoencoder, x: torch.Tensor, batch: int = 4096) -> torch.Tensor:
-    model.eval()
-    return torch.cat([model.encode(xb).flatten(1) for xb in x.split(batch)])
 
 
 def first_layer_filters(model: Autoencoder, data: Data) -> torch.Tensor | None:

@@ -17,9 +17,9 @@ import torch
 from sklearn.neighbors import NearestNeighbors
 from torch.func import jacrev, vmap
 
-from aectl import pictures
 from aectl.data.base import Data
 from aectl.models.autoencoder import Autoencoder
+from aectl.record import pictures
 
 POINTS = 24  # points along the curve
 NEIGHBOURS = 40  # training samples in each local PCA

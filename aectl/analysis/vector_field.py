@@ -13,9 +13,9 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import torch
 
-from aectl import pictures
 from aectl.data.base import Data
 from aectl.models.autoencoder import Autoencoder
+from aectl.record import pictures
 
 GRID = 25  # arrows per side
 MARGIN = 0.15  # grid extends this fraction of the data's extent beyond it

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from aectl.config.schema import schema
+from aectl.config.schema import knob, schema
 from aectl.errors import require
 
 ACTIVATIONS = ("identity", "relu", "sigmoid", "tanh", "leaky_relu", "elu", "gelu", "softplus")
@@ -34,7 +34,7 @@ def check_code_dim(code_dim: int) -> None:
 @dataclass
 class MLPConfig:
     _target_: str = "aectl.models.mlp.build"
-    code_dim: int = 16
+    code_dim: int = knob(16)
     hidden: list[int] = field(default_factory=lambda: [128, 64])
     activation: str = "relu"
     code_activation: str = "identity"
@@ -57,7 +57,7 @@ class MLPConfig:
 @dataclass
 class LinearConfig:
     _target_: str = "aectl.models.linear.build"
-    code_dim: int = 16
+    code_dim: int = knob(16)
     bias: bool = True
     tied: bool = False
 
@@ -69,7 +69,7 @@ class LinearConfig:
 @dataclass
 class ConvConfig:
     _target_: str = "aectl.models.conv.build"
-    code_dim: int = 16
+    code_dim: int = knob(16)
     channels: list[int] = field(default_factory=lambda: [16, 32])
     kernel_size: int = 3
     activation: str = "relu"
@@ -97,7 +97,7 @@ class ConvConfig:
 @dataclass
 class PCAConfig:
     _target_: str = "aectl.models.pca.build"
-    code_dim: int = 16  # k, the number of principal components kept
+    code_dim: int = knob(16)  # k, the number of principal components kept
 
     def __post_init__(self) -> None:
         check_code_dim(self.code_dim)

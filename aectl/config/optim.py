@@ -11,15 +11,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from aectl.config.schema import schema
+from aectl.config.schema import knob, schema
 from aectl.errors import require
 
 
 @dataclass
 class OptimConfig:
     _target_: str = "???"
-    lr: float = 1e-3
-    weight_decay: float = 0.0
+    lr: float = knob(1e-3, scale="log", stackable=True)
+    weight_decay: float = knob(0.0, stackable=True)
     fused: bool = True
 
     def __post_init__(self) -> None:
@@ -38,14 +38,14 @@ class OptimConfig:
 @dataclass
 class AdamConfig(OptimConfig):
     _target_: str = "torch.optim.Adam"
-    lr: float = 3e-3
+    lr: float = knob(3e-3, scale="log", stackable=True)
 
 
 @schema("optim", "sgd")
 @dataclass
 class SGDConfig(OptimConfig):
     _target_: str = "torch.optim.SGD"
-    lr: float = 0.1
+    lr: float = knob(0.1, scale="log", stackable=True)
     momentum: float = 0.9
 
     def __post_init__(self) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from aectl.config.schema import schema
+from aectl.config.schema import knob, schema
 from aectl.errors import require
 
 NOISES = ("gaussian", "masking", "salt_and_pepper")  # denoising corruptions
@@ -22,7 +22,7 @@ class RegularizerConfig:
     """Fields every regularizer option shares."""
 
     _target_: str = "???"
-    weight: float = 0.0  # λ in the literature (β for sparse_kl)
+    weight: float = knob(0.0, scale="log", stackable=True)  # λ (β for sparse_kl)
 
     def __post_init__(self) -> None:
         require(
@@ -43,15 +43,15 @@ class NoneConfig(RegularizerConfig):
 @dataclass
 class SparseL1Config(RegularizerConfig):
     _target_: str = "aectl.regularizers.sparse_l1.SparseL1"
-    weight: float = 1e-3
+    weight: float = knob(1e-3, scale="log", stackable=True)
 
 
 @schema("regularizer", "sparse_kl")
 @dataclass
 class SparseKLConfig(RegularizerConfig):
     _target_: str = "aectl.regularizers.sparse_kl.SparseKL"
-    weight: float = 0.1
-    target: float = 0.05  # ρ, the desired mean activation of each code unit
+    weight: float = knob(0.1, scale="log", stackable=True)
+    target: float = knob(0.05, stackable=True)  # ρ, the desired mean activation of each unit
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -62,8 +62,10 @@ class SparseKLConfig(RegularizerConfig):
 @dataclass
 class DenoisingConfig(RegularizerConfig):
     _target_: str = "aectl.regularizers.denoising.Denoising"
-    noise: str = "masking"
-    level: float = 0.25  # std for gaussian, probability for masking / salt_and_pepper
+    noise: str = knob("masking", choices=NOISES)
+    level: float = knob(
+        0.25, stackable=True
+    )  # gaussian: std; masking, salt_and_pepper: probability
     clip: bool = False  # clamp corrupted inputs to [0, 1]
 
     def __post_init__(self) -> None:
@@ -91,7 +93,7 @@ class DenoisingConfig(RegularizerConfig):
 @dataclass
 class DropoutConfig(RegularizerConfig):
     _target_: str = "aectl.regularizers.dropout.Dropout"
-    p: float = 0.2
+    p: float = knob(0.2, stackable=True)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -102,8 +104,8 @@ class DropoutConfig(RegularizerConfig):
 @dataclass
 class ContractiveConfig(RegularizerConfig):
     _target_: str = "aectl.regularizers.contractive.Contractive"
-    weight: float = 0.1
-    method: str = "analytic"
+    weight: float = knob(0.1, scale="log", stackable=True)
+    method: str = knob("analytic", choices=METHODS)
     num_projections: int = 1  # k, for method=hutchinson
 
     def __post_init__(self) -> None:

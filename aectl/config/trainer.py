@@ -4,22 +4,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aectl.config.schema import schema
+from aectl.config.metrics import MONITORS
+from aectl.config.schema import knob, schema
 from aectl.errors import require
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 LOSSES = ("mse", "bce")
 PRECISIONS = ("32", "bf16")
+# torch.compile modes that leave CUDA graphs to aectl's own capture of the whole step
+# (optimizer included); "max-autotune-no-cudagraphs" tunes the matrix products and fuses
+# their epilogues (slow to compile: it times candidate kernels for every shape).
+COMPILE_MODES = ("default", "max-autotune-no-cudagraphs")
 
 
 @schema("trainer", "default")
 @dataclass
 class TrainerConfig:
-    max_epochs: int = 50
-    batch_size: int = 128
+    max_epochs: int = knob(50)
+    batch_size: int = knob(128)
     device: str = "auto"  # auto: CUDA, else MPS, else CPU
-    seed: int = 0
-    loss: str = "mse"  # reconstruction loss against the clean input
+    seed: int = knob(0, stackable=True)
+    loss: str = knob("mse", choices=LOSSES)  # reconstruction loss against the clean input
     log_every_n_steps: int = 10
     num_images: int = 16  # samples shown in reconstruction grids
     picture_every_n_epochs: int = 1  # reconstruction pictures (the last epoch always gets one)
@@ -58,8 +63,6 @@ class TrainerConfig:
             self.layerwise_epochs,
             "allowed: an integer >= 1",
         )
-        from aectl.hparams import MONITORS
-
         require(
             self.monitor in MONITORS,
             "trainer.monitor",

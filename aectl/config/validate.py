@@ -1,21 +1,57 @@
 """Runs every schema's range checks on a composed config, before anything is built.
 
 `OmegaConf.to_object` turns each structured node back into its dataclass, which runs its
-`__post_init__`; those raise UserError naming the field. Checks that need two groups at
-once (a regularizer and an architecture, say) live with the code that builds them.
+`__post_init__`; those raise UserError naming the field. The result is one typed
+`RunConfig`. aectl's config has no free-form keys: a key no schema declares (Hydra's
+`+key=value` adds one) is refused, naming the nearest key that exists. Checks that need two
+groups at once (a regularizer and an architecture, say) live with the code that builds them.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
+
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
+from aectl.config.run import GROUP_FIELDS, RunConfig
 from aectl.errors import UserError
 
 
-def validate(cfg: DictConfig) -> object:
+def validate(cfg: DictConfig) -> RunConfig:
+    unknown_keys(cfg)
     try:
-        return OmegaConf.to_object(cfg)
+        obj = OmegaConf.to_object(cfg)
     except MissingMandatoryValue as e:  # a field without a default, e.g. dataset=idx's images
         key = e.full_key or "a config value"
         raise UserError(key, f"required, and not set; add {key}=VALUE") from None
+    return RunConfig(**{k: obj[k] for k in GROUP_FIELDS})
+
+
+def unknown_keys(cfg: DictConfig) -> None:
+    """Refuse top-level keys that are not config groups and group keys no schema has."""
+    for key in cfg:
+        if key not in GROUP_FIELDS:
+            raise _unknown(str(key), list(GROUP_FIELDS))
+    for group in GROUP_FIELDS:
+        if group not in cfg:
+            raise UserError(group, "required, and not set")
+        node = cfg[group]
+        cls = OmegaConf.get_type(node)
+        if not dataclasses.is_dataclass(cls):
+            continue
+        known = [f.name for f in dataclasses.fields(cls)]
+        for key in node:
+            if key not in known:
+                raise _unknown(f"{group}.{key}", [f"{group}.{k}" for k in known if k[0] != "_"])
+
+
+def _unknown(key: str, allowed: list[str]) -> UserError:
+    near = difflib.get_close_matches(key, allowed, n=1)
+    hint = f"did you mean {near[0]}? " if near else ""
+    return UserError(
+        key,
+        f"unknown key ({hint}aectl's config has no free-form keys); "
+        f"allowed: {', '.join(k.rsplit('.', 1)[-1] for k in allowed)}",
+    )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from aectl import forward_mode
+from aectl.models import forward_mode
 
 MODULES: dict[str, type[nn.Module]] = {
     "identity": nn.Identity,

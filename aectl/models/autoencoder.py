@@ -17,6 +17,9 @@ class Autoencoder(nn.Module):
     # The config field that sets the code's activation, for error messages (a layer-wise
     # stage's code is a hidden layer, set by arch.activation).
     code_activation_field = "arch.code_activation"
+    # Solved rather than trained (PCA): the trainer calls `fit(train_x)` and runs one
+    # epoch of steps that only measure the losses.
+    solved_in_closed_form = False
 
     def __init__(
         self,
@@ -54,6 +57,9 @@ class Autoencoder(nn.Module):
         if self.code_dim == self.input_size:
             return "complete"
         return "undercomplete" if self.code_dim < self.input_size else "overcomplete"
+
+    def fit(self, x: torch.Tensor) -> object:
+        raise NotImplementedError(f"arch={self.arch} is trained, not solved in closed form")
 
     def single_layer(self) -> tuple[nn.Linear, nn.Module] | None:
         return self._single_layer

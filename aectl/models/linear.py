@@ -16,6 +16,7 @@ def build(
     bias: bool = True,
     tied: bool = False,
     arch: str = "linear",
+    cls: type[Autoencoder] = Autoencoder,
 ) -> Autoencoder:
     """One affine layer each way (`arch` names the result: `pca` builds on this too)."""
     return mlp.build(
@@ -28,4 +29,5 @@ def build(
         tied=tied,
         bias=bias,
         arch=arch,
+        cls=cls,
     )

@@ -38,6 +38,7 @@ def build(
     tied: bool = False,
     bias: bool = True,
     arch: str = "mlp",
+    cls: type[Autoencoder] = Autoencoder,
 ) -> Autoencoder:
     input_shape = tuple(input_shape)
     n_in = 1
@@ -64,7 +65,7 @@ def build(
     decoder = nn.Sequential(*dec_layers)
 
     single = (enc_linears[0], encoder[2]) if len(enc_linears) == 1 else None
-    return Autoencoder(
+    return cls(
         encoder,
         decoder,
         input_shape=input_shape,

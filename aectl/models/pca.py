@@ -4,7 +4,7 @@ With Ξ = V S Uᵀ the SVD of the centred data matrix (one sample per row), the 
 affine reconstruction (Eckart–Young) has codes V_k S_k = Ξ U_k and decoder U_kᵀ: the
 encoder subtracts the training mean and projects, the decoder maps back and adds the mean.
 `build` makes a linear autoencoder with frozen weights, `fit` writes the solution into it,
-and the training loop runs `frozen_step` (losses, no update) for one epoch: nothing is
+and the training loop runs one epoch of steps that only measure the losses: nothing is
 trained. It is the reference a trained `model=linear` run is compared with.
 """
 
@@ -17,8 +17,6 @@ import torch
 from aectl.errors import require
 from aectl.models import linear
 from aectl.models.autoencoder import Autoencoder
-from aectl.regularizers.base import Regularizer
-from aectl.step import losses
 
 
 @dataclass
@@ -52,9 +50,19 @@ def reconstruct(sub: Subspace, x: torch.Tensor) -> torch.Tensor:
     return (xi @ u @ u.T + sub.mean).to(x.dtype).reshape(x.shape)
 
 
+class PCAAutoencoder(Autoencoder):
+    """A linear autoencoder whose weights are solved, not trained."""
+
+    solved_in_closed_form = True
+
+    def fit(self, x: torch.Tensor) -> Subspace:
+        return fit(self, x)
+
+
 def build(input_shape: tuple[int, ...], code_dim: int = 16) -> Autoencoder:
     """An affine encoder/decoder pair with frozen (untrainable) weights; `fit` sets them."""
-    return linear.build(input_shape, code_dim=code_dim, arch="pca").requires_grad_(False)
+    model = linear.build(input_shape, code_dim=code_dim, arch="pca", cls=PCAAutoencoder)
+    return model.requires_grad_(False)
 
 
 @torch.no_grad()
@@ -68,13 +76,3 @@ def fit(model: Autoencoder, x: torch.Tensor) -> Subspace:
     dec.weight.copy_(u)  # x̂ = U_k h + μ
     dec.bias.copy_(mean)
     return sub
-
-
-def frozen_step(model: Autoencoder, reg: Regularizer, loss: str):
-    """The training loop's step for the fitted model: the batch's losses, no update."""
-
-    def step(x: torch.Tensor) -> torch.Tensor:
-        total, recon, term = losses(model, reg, x, loss)
-        return torch.stack([total.detach(), recon.detach(), term.detach()])
-
-    return step

@@ -14,8 +14,14 @@ from aectl.models.autoencoder import Autoencoder
 
 
 class Regularizer:
+    """What every part of the engine may ask a regularizer, with do-nothing defaults."""
+
     name = "none"
     term_name = "penalty_term"  # TensorBoard tag for the unweighted penalty
+    corrupts_input = False  # pictures show the corrupted input as a row of its own
+    # (label, constructor overrides, what the model must have: "one_layer", "sigmoid_code")
+    # for each row `aectl bench` times this regularizer in
+    bench_variants: tuple[tuple[str, dict, frozenset[str]], ...] = ()
 
     def __init__(self, weight: float = 0.0):
         self.weight = float(weight)
@@ -42,6 +48,10 @@ class Regularizer:
     def term(self, model: Autoencoder, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor | None:
         """Unweighted penalty, averaged over the batch; None if there is none."""
         return None
+
+    def penalty(self, term: torch.Tensor | float) -> torch.Tensor | float:
+        """The weighted penalty λ · term: the one place a term is weighted."""
+        return self.weight * term
 
     def describe(self) -> str:
         return f"{self.name}(weight={self.weight:g})"

@@ -13,8 +13,8 @@ import torch
 import torch.autograd.forward_ad as fwAD
 from torch.func import jacfwd, jacrev, jvp, vmap
 
-from aectl import forward_mode
 from aectl.errors import UserError
+from aectl.models import forward_mode
 from aectl.models.activations import derivative, derivative_from_output
 from aectl.regularizers.base import Regularizer
 
@@ -65,6 +65,11 @@ def encode_hutchinson(model, x: torch.Tensor, k: int) -> tuple[torch.Tensor, tor
 class Contractive(Regularizer):
     name = "contractive"
     term_name = "jacobian_fro2"
+    bench_variants = (
+        ("contractive exact", {"method": "exact"}, frozenset()),
+        ("contractive hutchinson k=1", {"method": "hutchinson"}, frozenset()),
+        ("contractive analytic", {"method": "analytic"}, frozenset({"one_layer"})),
+    )
 
     def __init__(self, weight: float = 0.1, method: str = "analytic", num_projections: int = 1):
         super().__init__(weight)

@@ -26,6 +26,8 @@ def corrupt(x: torch.Tensor, noise: str, level: float) -> torch.Tensor:
 
 class Denoising(Regularizer):
     name = "denoising"
+    corrupts_input = True
+    bench_variants = (("denoising", {"noise": "masking", "level": 0.25}, frozenset()),)
 
     def __init__(
         self, weight: float = 0.0, noise: str = "masking", level: float = 0.25, clip: bool = False

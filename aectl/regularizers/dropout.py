@@ -10,6 +10,7 @@ from aectl.regularizers.base import Regularizer
 
 class Dropout(Regularizer):
     name = "dropout"
+    bench_variants = (("dropout", {}, frozenset()),)
 
     def __init__(self, weight: float = 0.0, p: float = 0.2):
         super().__init__(weight)

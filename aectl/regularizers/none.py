@@ -7,3 +7,4 @@ from aectl.regularizers.base import Regularizer
 
 class NoRegularizer(Regularizer):
     name = "none"
+    bench_variants = (("none", {}, frozenset()),)

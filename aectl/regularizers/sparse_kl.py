@@ -23,6 +23,7 @@ def kl_divergence(rho: float, rho_hat: torch.Tensor) -> torch.Tensor:
 
 class SparseKL(Regularizer):
     name = "sparse_kl"
+    bench_variants = (("sparse_kl", {}, frozenset({"sigmoid_code"})),)
     term_name = "code_kl"
 
     def __init__(self, weight: float = 0.1, target: float = 0.05):

@@ -9,6 +9,7 @@ from aectl.regularizers.base import Regularizer
 
 class SparseL1(Regularizer):
     name = "sparse_l1"
+    bench_variants = (("sparse_l1", {}, frozenset()),)
     term_name = "code_l1"
 
     def term(self, model, x, h) -> torch.Tensor:

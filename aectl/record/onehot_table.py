@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from rich.table import Table
 
-from aectl.progress import console
+from aectl.record.progress import console
 
 
 @torch.no_grad()

@@ -2,7 +2,7 @@
 
 Hydra calls it around every job whatever the launcher (basic, joblib's loky workers,
 submitit processes on a laptop or on SLURM): `on_job_start` shares the machine between
-parallel jobs (`aectl.parallel.setup_job`) and writes `status.json` = running;
+parallel jobs (`aectl.sweeps.parallel.setup_job`) and writes `status.json` = running;
 `on_job_end` rewrites it as completed, or failed with the job's one-line error, so
 `aectl summarize` can show a failed job while the sweep goes on. It also saves
 `multirun.yaml` at the sweep's root, which Hydra's basic sweeper writes but the Optuna
@@ -23,7 +23,8 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from aectl.summarize import read_status, write_status
+from aectl.errors import one_line
+from aectl.sweeps.status import read_status, write_status
 
 
 def _is_sweep(config: DictConfig) -> bool:
@@ -32,8 +33,6 @@ def _is_sweep(config: DictConfig) -> bool:
 
 def error_line(exc: BaseException) -> str:
     """One line for a failed job: the user-facing message, or `Type: message` for a bug."""
-    from aectl.errors_hydra import one_line
-
     msg = one_line(exc)
     if msg is None:
         first = str(exc).strip().splitlines()
@@ -51,7 +50,7 @@ class JobCallback(Callback):
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         if not _is_sweep(config):
             return
-        from aectl.parallel import setup_job
+        from aectl.sweeps.parallel import setup_job
 
         setup_job(config)
         run_dir = Path(config.hydra.runtime.output_dir)
@@ -83,6 +82,4 @@ class JobCallback(Callback):
 
 
 def _is_user_error(exc: BaseException) -> bool:
-    from aectl.errors_hydra import one_line
-
     return one_line(exc) is not None

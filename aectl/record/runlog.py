@@ -8,32 +8,12 @@ reconstruction picture and a histogram of code activations once per epoch.
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch.utils.tensorboard import SummaryWriter
 
-from aectl import pictures
-
-NEAR_ZERO = 1e-2  # a code unit counts as inactive below this magnitude
-
-
-def code_stats(h: torch.Tensor) -> dict[str, torch.Tensor]:
-    h = h.flatten(1)
-    return {
-        "code/mean_activation": h.mean(),
-        "code/frac_near_zero": (h.abs() < NEAR_ZERO).float().mean(),
-    }
-
-
-def write_json(obj: Any, path: Path) -> None:
-    """Write JSON atomically (temporary file + rename)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+from aectl.record import pictures
 
 
 class RunLog:
@@ -50,14 +30,14 @@ class RunLog:
         total: float,
         recon: float,
         term: float,
-        weight: float,
+        penalty: float,
         lr: float,
         sps: float,
     ) -> None:
         w = self.writer
         w.add_scalar("train/loss", total, step)
         w.add_scalar("train/recon", recon, step)
-        w.add_scalar("train/penalty", weight * term, step)
+        w.add_scalar("train/penalty", penalty, step)
         if self.term_name != "penalty_term":
             w.add_scalar(f"train/{self.term_name}", term, step)
         w.add_scalar("train/lr", lr, step)

@@ -11,14 +11,8 @@ import json
 import sys
 from pathlib import Path
 
+from aectl.bench.options import CLOCK_NAMES, COMPILE_MODES, SECTIONS
 from aectl.errors import OneLineParser, UserError
-
-SECTIONS = ("throughput", "regularizers", "logging")
-CLOCK_NAMES = ("wall", "cpu")
-COMPILE_MODES = (
-    "default",
-    "max-autotune-no-cudagraphs",
-)  # = aectl.fast_step.COMPILE_MODES  # aectl.bench.CLOCKS: elapsed time, this process's CPU time
 
 
 def parser() -> argparse.ArgumentParser:
@@ -86,8 +80,8 @@ def main(argv: list[str] | None = None) -> int:
             parser().error(f"--{name.replace('_', '-')}: got {getattr(args, name)}; allowed: >= 1")
     if args.warmup is not None and args.warmup < 0:
         parser().error(f"--warmup: got {args.warmup}; allowed: >= 0")
-    from aectl.bench import run_bench  # torch: only once the arguments are good
-    from aectl.bench_report import report
+    from aectl.bench.report import report
+    from aectl.bench.run import run_bench  # torch: only once the arguments are good
 
     out = Path(args.out) if args.out else None
     if out is not None and not writable(out):

@@ -5,7 +5,7 @@ step has speed options (torch.compile, bf16, CUDA graphs) that would otherwise c
 loop. `make_step(...)` returns `step(x) -> tensor([total, recon, term])`, detached, on the
 device; nothing in it waits for the device.
 
-- eager, precision "32" (the default): `aectl.step.losses`, `zero_grad(set_to_none=True)`,
+- eager, precision "32" (the default): `aectl.training.step.losses`, `zero_grad(set_to_none=True)`,
   `backward`, `opt.step()`, the exact sequence train.py ran before, so results are
   bit-identical to it.
 - precision "bf16": the network's encode/decode run under bf16 autocast; the reconstruction
@@ -31,15 +31,11 @@ from typing import Any
 
 import torch
 
+from aectl.config.trainer import COMPILE_MODES, PRECISIONS
 from aectl.models.autoencoder import Autoencoder
 from aectl.regularizers.base import Regularizer
-from aectl.step import losses
+from aectl.training.step import losses
 
-PRECISIONS = ("32", "bf16")
-# torch.compile modes that leave CUDA graphs to GraphedStep (its own capture of the whole
-# step, optimizer included); "max-autotune-no-cudagraphs" tunes the matrix products and
-# fuses their epilogues (slow to compile: it times candidate kernels for every shape).
-COMPILE_MODES = ("default", "max-autotune-no-cudagraphs")
 WARMUP_STEPS = 3  # eager steps per batch shape before a CUDA graph is captured
 
 Step = Callable[[torch.Tensor], torch.Tensor]
@@ -77,7 +73,7 @@ class Autocast:
 def make_step(
     model: Autoencoder,
     reg: Regularizer,
-    opt: torch.optim.Optimizer,
+    opt: torch.optim.Optimizer | None,
     loss: str,
     *,
     compile: bool = False,
@@ -85,7 +81,10 @@ def make_step(
     cuda_graph: bool | None = None,
     compile_mode: str = "default",
 ) -> Step:
-    """A function that takes one (clean) batch, trains on it once and returns its losses."""
+    """A function that takes one (clean) batch, trains on it once and returns its losses.
+    Without an optimizer (a model solved in closed form) it only measures the losses."""
+    if opt is None:
+        return measure_only(model, reg, loss)
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if compile_mode not in COMPILE_MODES:
@@ -123,6 +122,14 @@ def make_step(
         return step
     set_capturable(opt, True)
     return GraphedStep(step, opt)
+
+
+def measure_only(model: Autoencoder, reg: Regularizer, loss: str) -> Step:
+    def step(x: torch.Tensor) -> torch.Tensor:
+        total, recon, term = losses(model, reg, x, loss)
+        return torch.stack([total.detach(), recon.detach(), term.detach()])
+
+    return step
 
 
 def set_capturable(opt: torch.optim.Optimizer, on: bool) -> None:

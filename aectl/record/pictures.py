@@ -20,7 +20,10 @@ import torch  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 from torchvision.utils import make_grid, save_image  # noqa: E402
 
-from aectl.data.base import IMAGE, MANIFOLD, ONEHOT  # noqa: E402
+from aectl import atomic  # noqa: E402
+from aectl.data.base import IMAGE, MANIFOLD, ONEHOT, Data  # noqa: E402
+from aectl.models.autoencoder import Autoencoder  # noqa: E402
+from aectl.regularizers.base import Regularizer  # noqa: E402
 
 MIN_SIDE = 32  # enlarge images smaller than this, by an integer factor
 
@@ -132,8 +135,22 @@ def reconstruction_picture(
     return vector_rows(rows, names)
 
 
+def model_picture(data: Data, model: Autoencoder, reg: Regularizer, n: int) -> torch.Tensor:
+    """What `model` does to the first validation samples (the manifold's: 512 points;
+    onehot8: each pattern once), as a picture."""
+    if data.kind == MANIFOLD:
+        x = data.val_x[:512]
+    elif data.kind == ONEHOT:
+        x = torch.unique(data.val_x, dim=0).flip(0)  # each pattern once, in order
+    else:
+        x = data.val_x[:n]
+    with torch.no_grad():
+        x_in = reg.corrupt(x) if reg.corrupts_input else None
+        h = model.encode(x if x_in is None else x_in)
+        x_hat = model.decode(h)
+    return reconstruction_picture(data.kind, x, x_in, x_hat, h, data.extras.get("curve"))
+
+
 def save_png(img: torch.Tensor, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_image(img, path)
-    return path
+    """Encode to PNG in memory, then write atomically."""
+    return atomic.write_with(path, lambda f: save_image(img, f, format="png"))

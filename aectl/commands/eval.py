@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import math
 import os
 import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 
+from aectl.config.run import RunConfig
+from aectl.config.stored import stored_config
 from aectl.errors import OneLineParser, UserError
 
 if TYPE_CHECKING:
@@ -29,8 +30,6 @@ if TYPE_CHECKING:
 
 CHECKPOINTS = ("best", "last")
 SPLITS = ("val", "train")
-JACOBIAN_SAMPLES = 1000  # mean ‖J‖_F is estimated on at most this many samples
-JACOBIAN_CHUNK = 100
 
 
 def parser() -> argparse.ArgumentParser:
@@ -84,14 +83,12 @@ def checkpoint_path(run_dir: Path, which: str) -> Path:
 
 def load_run(run_dir: Path, which: str, device: torch.device):
     """(config, checkpoint state, data, model with the checkpoint's weights, regularizer)."""
-    from aectl import checkpoint
-    from aectl.train import build
+    from aectl.training import checkpoint
+    from aectl.training.build import build
 
     path = checkpoint_path(run_dir, which)
     state = checkpoint.load(path, "--checkpoint")
-    if not isinstance(state.get("config"), dict):
-        raise UserError("--checkpoint", f"{str(path)!r} holds no run config")
-    cfg: DictConfig = OmegaConf.create(state["config"])
+    cfg = stored_config(state.get("config"), str(path))
     with launch_dir(run_dir):
         try:
             data, model, reg = build(cfg, device)
@@ -105,48 +102,15 @@ def load_run(run_dir: Path, which: str, device: torch.device):
     return cfg, state, data, model, reg
 
 
-def jacobian_fro(model, x: torch.Tensor) -> float:
-    """Mean over samples of the encoder Jacobian's Frobenius norm (torch.func, exact)."""
-    import torch
-
-    from aectl.regularizers.contractive import exact
-
-    x = x[:JACOBIAN_SAMPLES]
-    norms = [exact(model, xb).detach().sqrt() for xb in x.split(JACOBIAN_CHUNK)]
-    return torch.cat(norms).mean().item()
-
-
-def reconstruction(model, x: torch.Tensor, batch: int, is_image: bool) -> dict[str, float | None]:
-    """MSE, BCE (when inputs and outputs lie in [0, 1]) and, for images, PSNR (peak 1)."""
-    import torch
-
-    from aectl.step import reconstruction_loss
-
-    sums = {"mse": 0.0, "bce": 0.0}
-    bce_ok = model.output_activation == "sigmoid" and x.min() >= 0 and x.max() <= 1
-    with torch.no_grad():
-        for xb in x.split(batch):
-            x_hat = model(xb)
-            sums["mse"] += reconstruction_loss(x_hat, xb, "mse").item() * len(xb)
-            if bce_ok:
-                sums["bce"] += reconstruction_loss(x_hat, xb, "bce").item() * len(xb)
-    mse = sums["mse"] / len(x)
-    return {
-        "recon/mse": mse,
-        "recon/bce": sums["bce"] / len(x) if bce_ok else None,
-        "recon/psnr_db": (10 * math.log10(1 / mse) if mse > 0 else math.inf) if is_image else None,
-    }
-
-
-def measure(cfg: DictConfig, data, model, reg, x: torch.Tensor) -> dict[str, float | None]:
+def measure(cfg: RunConfig, data, model, reg, x: torch.Tensor) -> dict[str, float | None]:
     """Reconstruction, penalty and Jacobian numbers (sparsity comes with the analyses)."""
-    from aectl.train import evaluate
+    from aectl.training.measure import jacobian_fro, reconstruction, validation_pass
 
-    batch = int(cfg.trainer.batch_size)
-    val = evaluate(model, reg, x, cfg.trainer.loss, batch)
+    batch = cfg.trainer.batch_size
+    val = validation_pass(model, reg, x, cfg.trainer.loss, batch)
     model.eval()
     out: dict[str, float | None] = reconstruction(model, x, batch, data.is_image)
-    out["penalty"] = val["val/penalty"]
+    out["penalty"] = reg.penalty(val.term)
     out["jacobian/fro_mean"] = jacobian_fro(model, x)
     return out
 
@@ -170,19 +134,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     from torch.utils.tensorboard import SummaryWriter
 
-    from aectl import analysis, pictures
-    from aectl import device as devices
+    from aectl import analysis, atomic
     from aectl.data.base import ONEHOT
-    from aectl.progress import console
-    from aectl.runlog import write_json
-    from aectl.seeding import seed_everything
-    from aectl.train import picture
+    from aectl.record import pictures
+    from aectl.record.progress import console
+    from aectl.training import device as devices
+    from aectl.training.seeding import seed_everything
 
     run_dir = Path(args.run_dir)
     cfg, state, data, model, reg = load_run(
         run_dir, args.checkpoint, devices.pick(args.device, "--device")
     )
-    seed_everything(int(cfg.trainer.seed))
+    seed_everything(cfg.trainer.seed)
     x = data.val_x if args.split == "val" else data.train_x
     meta = {
         "checkpoint": args.checkpoint,
@@ -195,7 +158,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     step = int(state.get("step") or 0)
     writer = SummaryWriter(log_dir=str(run_dir))
     try:
-        img = picture(replace(data, val_x=x), model, reg, int(cfg.trainer.num_images))
+        img = pictures.model_picture(replace(data, val_x=x), model, reg, cfg.trainer.num_images)
         pictures.save_png(img, run_dir / "eval" / "reconstructions.png")
         writer.add_image("eval/reconstructions", img, step)
         numbers.update(
@@ -204,12 +167,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         writer.close()
     if data.kind == ONEHOT:
-        from aectl.onehot_table import show
+        from aectl.record.onehot_table import show
 
         show(model, data, run_dir)
     console.print(table(run_dir, meta, numbers))
     result = {**meta, **numbers}
-    write_json(result, run_dir / "eval.json")
+    atomic.write_json(run_dir / "eval.json", result)
     console.print(f"wrote {run_dir / 'eval.json'} and pictures in {run_dir / 'eval'}")
     return result
 

@@ -19,18 +19,18 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import torch
-from hydra.utils import instantiate
-from omegaconf import DictConfig
 from torch import nn
 
+from aectl.config.run import RunConfig
 from aectl.data.base import Data
 from aectl.errors import UserError
 from aectl.models.activations import MODULES
 from aectl.models.autoencoder import Autoencoder
 from aectl.models.mlp import TiedLinear
-from aectl.progress import console
+from aectl.record.progress import console
 from aectl.regularizers.base import Regularizer
-from aectl.step import losses
+from aectl.training.build import optimizer
+from aectl.training.step import losses
 
 ARCHS = ("mlp", "linear")
 
@@ -129,7 +129,7 @@ def train_stage(
             opt.zero_grad(set_to_none=True)
             total.backward()
             opt.step()
-            sums += torch.stack([total.detach(), recon.detach(), reg.weight * term.detach()])
+            sums += torch.stack([total.detach(), recon.detach(), reg.penalty(term.detach())])
         mean_loss, mean_recon, mean_penalty = (sums / math.ceil(n / batch)).tolist()
         if not math.isfinite(mean_loss):
             raise UserError(
@@ -145,7 +145,7 @@ def train_stage(
 
 
 def pretrain(
-    cfg: DictConfig, model: Autoencoder, data: Data, reg: Regularizer, writer=None
+    cfg: RunConfig, model: Autoencoder, data: Data, reg: Regularizer, writer=None
 ) -> dict[str, float]:
     """All stages, bottom to top, with `trainer.layerwise_epochs` epochs each."""
     t = cfg.trainer
@@ -157,7 +157,7 @@ def pretrain(
             k,
             data,
             reg,
-            lambda p: instantiate(cfg.optim, params=p),
+            lambda p: optimizer(cfg, p),
             epochs=t.layerwise_epochs,
             batch=t.batch_size,
             loss=t.loss,

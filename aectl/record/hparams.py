@@ -22,69 +22,17 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from aectl.errors import UserError
+from aectl.config.metrics import METRICS
+from aectl.config.schema import knobs
 
 # Config groups shown as categorical hparams (their option names).
 GROUPS = ("dataset", "model", "arch", "regularizer", "optim")
-# Config values every job declares, whether or not its regularizer has them.
-FIELDS = (
-    "arch.code_dim",
-    "regularizer.weight",
-    "regularizer.noise",
-    "regularizer.level",
-    "regularizer.p",
-    "regularizer.target",
-    "regularizer.method",
-    "optim.lr",
-    "trainer.batch_size",
-    "trainer.max_epochs",
-    "trainer.seed",
-    "trainer.loss",
-)
-STRING_FIELDS = ("regularizer.noise", "regularizer.method", "trainer.loss")
-
-# HParams metric tag -> (metrics.json key, dataset type, description). Tags the trainer logs
-# every epoch (val/*, code/*, epoch/*) end on the same value; the rest are written by finish().
-METRICS: dict[str, tuple[str, str, str]] = {
-    "val/recon": ("val/recon", "validation", "final validation reconstruction loss"),
-    "val/penalty": ("val/penalty", "validation", "final validation penalty (weight x term)"),
-    "best/val_recon": ("best_val_recon", "validation", "lowest validation reconstruction loss"),
-    "best/epoch": (
-        "best_epoch",
-        "validation",
-        "epoch of the lowest validation reconstruction loss",
-    ),
-    "epoch/train_loss": ("train/loss", "training", "last epoch's mean training loss"),
-    "epoch/train_recon": ("train/recon", "training", "last epoch's mean reconstruction loss"),
-    "epoch/train_penalty": (
-        "train/penalty",
-        "training",
-        "last epoch's mean penalty (weight x term)",
-    ),
-    "code/mean_activation": ("code/mean_activation", "validation", "mean code activation"),
-    "code/frac_near_zero": ("code/frac_near_zero", "validation", "fraction of code values near 0"),
-    "run/samples_per_s": ("samples_per_s", "training", "training throughput, whole run"),
-    "run/epoch_samples_per_s": (
-        "epoch_samples_per_s",
-        "training",
-        "last epoch's throughput (from epoch 2 on, free of compiling and capturing)",
-    ),
-    "run/train_time_s": ("train_time_s", "training", "time spent in training steps"),
-}
-# Names `trainer.monitor` accepts: a metrics.json key or its HParams tag.
-MONITORS = tuple(dict.fromkeys([*(key for key, _, _ in METRICS.values()), *METRICS]))
 
 
-def objective(metrics: Mapping[str, Any], name: str) -> float:
-    """The value a sweeper minimises: `metrics[name]`, for a metrics.json key or a METRICS tag."""
-    key = METRICS[name][0] if name in METRICS else name
-    value = metrics.get(key)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        allowed = sorted(
-            k for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
-        )
-        raise UserError("trainer.monitor", f"got {name!r}; allowed: {', '.join(allowed)}")
-    return float(value)
+def fields() -> tuple[str, ...]:
+    """Config values every job declares, whether or not its options have them: every
+    hyperparameter a schema declares (`aectl.config.schema.knob`)."""
+    return tuple(knobs())
 
 
 def _hydra() -> Any:
@@ -124,10 +72,10 @@ def values(cfg: DictConfig) -> dict[str, Any]:
     keys = [
         k
         for k in (o.split("=", 1)[0].lstrip("+~") for o in (hc.overrides.task if hc else []))
-        if not k.startswith("hydra") and k not in GROUPS and k not in FIELDS
+        if not k.startswith("hydra") and k not in GROUPS and k not in fields()
     ]
     out: dict[str, Any] = {g: _choice(cfg, g, choices) for g in GROUPS}
-    for key in (*FIELDS, *keys):
+    for key in (*fields(), *keys):
         out[key] = (
             choices[key] if key in choices else _scalar(OmegaConf.select(cfg, key, default=None))
         )
@@ -140,21 +88,12 @@ def _domain(name: str, value: Any) -> Any:
     if name in GROUPS:
         names = _option_names(name)
         return hp.Discrete(names) if names and (value is None or value in names) else None
-    if name == "regularizer.noise":
-        from aectl.config.regularizer import NOISES
-
-        return hp.Discrete(list(NOISES))
-    if name == "regularizer.method":
-        from aectl.config.regularizer import METHODS
-
-        return hp.Discrete(list(METHODS))
-    if name == "trainer.loss":
-        from aectl.config.trainer import LOSSES
-
-        return hp.Discrete(list(LOSSES))
+    knob = knobs().get(name)
+    if knob is not None and knob.choices:
+        return hp.Discrete(list(knob.choices))
     if isinstance(value, bool):
         return hp.Discrete([False, True])
-    if isinstance(value, (int, float)) or (value is None and name in FIELDS):
+    if isinstance(value, (int, float)) or (value is None and knob is not None):
         return hp.RealInterval(-math.inf, math.inf)  # numeric column; the UI's filter starts open
     return None  # free text (lists, paths)
 

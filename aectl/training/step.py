@@ -36,4 +36,4 @@ def losses(
     recon = reconstruction_loss(x_hat, x, loss)
     if term is None:
         return recon, recon, torch.zeros((), device=x.device)
-    return recon + reg.weight * term, recon, term
+    return recon + reg.penalty(term), recon, term

@@ -59,12 +59,21 @@ class TrainProgress:
             )
 
     def epoch_done(
-        self, epoch: int, step: int, train_loss: float, val_recon: float, samples_per_s: float
+        self,
+        epoch: int,
+        step: int,
+        train_loss: float,
+        val_recon: float,
+        samples_per_s: float,
+        members: int = 1,
     ) -> None:
+        """One line per epoch (a group of jobs: its first job's numbers, and how many)."""
         line = (
             f"epoch {epoch}/{self.max_epochs}  step {step}  train/loss {train_loss:.5g}  "
             f"val/recon {val_recon:.5g}  {samples_per_s:,.0f} samples/s"
         )
+        if members > 1:
+            line += f"  ({members} jobs training; job 1 shown)"
         if self.bar is None:
             console.print(line)
         else:

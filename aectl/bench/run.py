@@ -8,10 +8,10 @@ are quotients of the medians printed next to them; "paired" is the median of the
 ratio taken within each repeat, which drifting load disturbs less. On a shared machine,
 `--threads 1 --clock cpu` (this process's CPU time) gives the steadiest numbers.
 
-It times aectl's real step (`aectl.fast_step.make_step`, which calls `aectl.step.losses`)
+It times aectl's real step (`aectl.training.fast_step.make_step`, which calls `aectl.training.step.losses`)
 over data held on the device as one float tensor and batched by a random permutation, as
 `aectl train` does, with the window of losses read back every 10 steps. The reference is
-`aectl.bench_reference`. Data: the real MNIST test split when its IDX file is found, else
+`aectl.bench.reference`. Data: the real MNIST test split when its IDX file is found, else
 random images of the same shape, cut to whole batches for both loops. Two reference rows:
 torchvision's own MNIST dataset with `ToTensor()` (the tutorials' loop, and the row the
 targets use) and the same loop with the conversion done on the tensor (no PIL), which is
@@ -20,38 +20,34 @@ leaner than any tutorial; every ratio is printed against both. Model: the
 
 Imports only torch, the standard library, rich and torchvision (both optional) and aectl
 modules that work without Hydra, so it runs on a machine that has nothing but torch. Its
-command line is `aectl.bench_cli` and its tables `aectl.bench_report` (neither imports torch).
+command line is `aectl.bench.cli` and its tables `aectl.bench.report` (neither imports torch).
 """
 
 from __future__ import annotations
 
+import functools
 import gzip
+import importlib
 import math
 import os
 import platform
 import statistics
 import struct
-import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from aectl import bench_reference
-from aectl.bench_cli import CLOCK_NAMES, SECTIONS
+from aectl.bench import reference as bench_reference
+from aectl.bench.options import CLOCK_NAMES, SECTIONS
 from aectl.errors import UserError
-from aectl.fast_step import WARMUP_STEPS, make_step
 from aectl.models.mlp import build as build_mlp
 from aectl.regularizers.base import Regularizer
-from aectl.regularizers.contractive import Contractive
-from aectl.regularizers.denoising import Denoising
-from aectl.regularizers.dropout import Dropout
 from aectl.regularizers.none import NoRegularizer
-from aectl.regularizers.sparse_kl import SparseKL
-from aectl.regularizers.sparse_l1 import SparseL1
+from aectl.training.fast_step import WARMUP_STEPS, make_step
 
 REPO = Path(__file__).resolve().parents[1]
 MNIST_NAME = "t10k-images-idx3-ubyte.gz"
@@ -76,19 +72,33 @@ MODELS: dict[str, dict[str, Any]] = {
 }
 DEEP, DEEP_SIGMOID, ONE_LAYER = MODELS
 
-# (row, model, regularizer factory); each model's "none" row is the baseline of its others
-REGULARIZERS: list[tuple[str, str, Callable[[], Regularizer]]] = [
-    ("none", DEEP, NoRegularizer),
-    ("sparse_l1", DEEP, lambda: SparseL1(weight=1e-3)),
-    ("denoising", DEEP, lambda: Denoising(noise="masking", level=0.25)),
-    ("dropout", DEEP, lambda: Dropout(p=0.2)),
-    ("contractive exact", DEEP, lambda: Contractive(weight=0.1, method="exact")),
-    ("contractive hutchinson k=1", DEEP, lambda: Contractive(weight=0.1, method="hutchinson")),
-    ("none", DEEP_SIGMOID, NoRegularizer),
-    ("sparse_kl", DEEP_SIGMOID, lambda: SparseKL(weight=0.1, target=0.05)),
-    ("none", ONE_LAYER, NoRegularizer),
-    ("contractive analytic", ONE_LAYER, lambda: Contractive(weight=0.1, method="analytic")),
-]
+
+def regularizer_rows() -> list[tuple[str, str, Callable[[], Regularizer]]]:
+    """(row, model, regularizer factory) for every regularizer option and each variant it
+    declares (`Regularizer.bench_variants`), with its schema's default settings, on the
+    model it needs; each model's "none" row comes first, as the baseline of its others."""
+    import aectl.config.regularizer  # noqa: F401  (registers the schemas; no Hydra needed)
+    from aectl.config.schema import SCHEMAS
+
+    by_model: dict[str, list[tuple[str, str, Callable[[], Regularizer]]]] = {m: [] for m in MODELS}
+    for cls in SCHEMAS["regularizer"].values():
+        module, _, name = cls._target_.rpartition(".")
+        reg_cls = getattr(importlib.import_module(module), name)
+        defaults = {f.name: getattr(cls(), f.name) for f in fields(cls) if f.name != "_target_"}
+        for label, overrides, needs in reg_cls.bench_variants:
+            model = ONE_LAYER if "one_layer" in needs else DEEP
+            model = DEEP_SIGMOID if "sigmoid_code" in needs else model
+            factory = functools.partial(reg_cls, **{**defaults, **overrides})
+            by_model[model].append((label, model, factory))
+    rows = []
+    for model, found in by_model.items():
+        if found:
+            baseline = [r for r in found if r[0] == "none"] or [("none", model, NoRegularizer)]
+            rows += baseline[:1] + [r for r in found if r[0] != "none"]
+    return rows
+
+
+REGULARIZERS = regularizer_rows()
 
 TARGETS = {
     "cpu_speedup_vs_reference": (">=", 2.0),
@@ -199,7 +209,7 @@ class Variant:
     precision: str = "32"
     cuda_graph: bool = False
     fused_adam: bool = True  # what `aectl train` builds (optim.fused=true); False: torch's default
-    compile_mode: str = "default"  # torch.compile's mode (aectl.fast_step.COMPILE_MODES)
+    compile_mode: str = "default"  # torch.compile's mode (aectl.training.fast_step.COMPILE_MODES)
 
     @property
     def mode(self) -> str:
@@ -686,9 +696,3 @@ def run_bench(
     result["targets"] = targets(result, dev)
     result["errors"] = errors
     return result
-
-
-if __name__ == "__main__":  # scripts/gpu_check.sh: python -m aectl.bench
-    from aectl.bench_cli import main
-
-    sys.exit(main())

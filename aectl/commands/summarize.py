@@ -1,7 +1,7 @@
 """`aectl summarize SWEEP_DIR`: one view of a sweep's jobs, finished or not.
 
 Reads what each job leaves in its folder (Hydra's `.hydra/hydra.yaml` for its number and
-overrides, `status.json` from `aectl.callbacks`, `metrics.json` from the trainer, and for
+overrides, `status.json` from `aectl.sweeps.callbacks`, `metrics.json` from the trainer, and for
 a job still running its latest TensorBoard scalars) and writes a rich table to the
 terminal, `summary.csv` and `summary.png` (metrics against the swept parameter, one line
 per value of the other swept dimensions) into the sweep folder. An Optuna study's result
@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from aectl.errors import OneLineParser
+from aectl.sweeps.status import alive, read_status
 
-STATUS_FILE = "status.json"
 # Shown in the table and plotted (when present); the CSV has every metric of metrics.json.
 TABLE_METRICS = (
     "val/recon",
@@ -53,37 +53,6 @@ STYLE = {
 
 class SummaryError(Exception):
     """Bad input: reaches the terminal as one line, exit code 2."""
-
-
-# ---- status.json: written by aectl.callbacks in each job folder ----------------------------
-
-
-def write_status(run_dir: str | Path, status: str, **fields: Any) -> Path:
-    """Write `run_dir/status.json` = {"status": ..., **fields} atomically."""
-    path = Path(run_dir) / STATUS_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({**fields, "status": status}, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
-    return path
-
-
-def read_status(run_dir: str | Path) -> dict[str, Any] | None:
-    path = Path(run_dir) / STATUS_FILE
-    try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 # ---- reading a sweep ------------------------------------------------------------------------
@@ -168,7 +137,7 @@ def _job(folder: Path, hydra: dict[str, Any]) -> Job:
             state == "running"
             and status.get("host") == socket.gethostname()
             and int(status.get("pid", 0)) > 0
-            and not _alive(int(status["pid"]))
+            and not alive(int(status["pid"]))
         ):
             state = "interrupted"  # its process is gone without recording an end
     if state != "completed" and not metrics:
@@ -461,12 +430,24 @@ def render(sweep: Sweep, table: list[dict[str, Any]]) -> None:
 
 
 def _x_key(sweep: Sweep, done: list[dict[str, Any]]) -> str | None:
+    """The swept key to put on the x axis: a numeric one, a declared hyperparameter
+    strength first (`aectl.config.schema.knob`: the regularizer's weight before the
+    learning rate before the rest), in the schemas' order."""
+    from aectl.config.schema import knobs
+
     numeric = [k for k in sweep.swept if done and all(_number(r[k]) is not None for r in done)]
-    for suffix in (".weight", ".lr", ".level", ".p", ".target"):
-        for k in numeric:
-            if k.endswith(suffix):
-                return k
+    order = {k: i for i, k in enumerate(k for k, v in knobs().items() if v.stackable)}
+    strengths = sorted((k for k in numeric if k in order), key=order.__getitem__)
+    if strengths:
+        return strengths[0]
     return numeric[0] if numeric else (sweep.swept[0] if sweep.swept else None)
+
+
+def _log_scale(key: str) -> bool:
+    from aectl.config.schema import knobs
+
+    knob = knobs().get(key)
+    return knob is not None and knob.scale == "log"
 
 
 def plot(sweep: Sweep, table: list[dict[str, Any]], path: Path, first: str | None = None) -> Path:
@@ -500,11 +481,7 @@ def plot(sweep: Sweep, table: list[dict[str, Any]], path: Path, first: str | Non
 
     xs = [xval(r) for r in done]
     positive = [x for x in xs if x > 0]
-    log_x = (
-        numeric_x
-        and positive
-        and (x_key.endswith((".weight", ".lr")) or min(positive) * 100 <= max(positive))
-    )
+    log_x = numeric_x and positive and (_log_scale(x_key) or min(positive) * 100 <= max(positive))
     best = best_job(sweep)
     for ax, m in zip(axes.flat, metrics, strict=False):
         for label, rs in groups.items():

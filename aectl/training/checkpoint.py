@@ -8,48 +8,21 @@ previous checkpoint intact; it is loaded with `weights_only=True`.
 
 from __future__ import annotations
 
-import io
 import os
 import pickle
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from aectl import faults
+from aectl import atomic
 from aectl.errors import UserError
 
 
 def save(state: dict[str, Any], path: str | os.PathLike) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            buf = io.BytesIO()
-            torch.save(state, buf)  # serialise first: a write error is then a plain OSError
-            f.write(buf.getbuffer())
-            f.flush()
-            faults.hit("checkpoint-write")
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
-        raise UserError(
-            str(path),
-            f"could not write the checkpoint ({e.strerror or e}); the previous one is kept",
-        ) from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-    return path
+    """Serialise, then write atomically and durably (fsync'd file and folder)."""
+    return atomic.write_with(path, lambda f: torch.save(state, f), durable=True, what="checkpoint")
 
 
 def load(path: str | os.PathLike, field: str = "checkpoint") -> dict[str, Any]:

@@ -44,7 +44,7 @@ def launcher_kind(target: str) -> str:
 def setup_job(config: Any) -> dict[str, Any]:
     """Pick this job's GPU and CPU threads from its Hydra config (`hydra.launcher`, `hydra.job.num`).
 
-    Call it first thing in the job (the `aectl.callbacks.JobCallback.on_job_start` hook does).
+    Call it first thing in the job (the `aectl.sweeps.callbacks.JobCallback.on_job_start` hook does).
     Returns what it chose, also logged to the job's train.log.
     """
     hydra = config.hydra

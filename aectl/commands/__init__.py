@@ -1,0 +1,1 @@
+"""The subcommands: each parses its arguments, calls the library, prints; `aectl.cli` picks one."""

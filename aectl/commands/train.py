@@ -1,0 +1,179 @@
+"""`aectl train`: the Hydra application (one job = one trained autoencoder) and its command line.
+
+Hydra composes configs/train.yaml with the user's overrides, makes the run folder, and
+(with -m) fans jobs out through its launcher and sweeper plugins. The task function returns
+the monitored metric so sweepers (Optuna) can minimise it. Before Hydra runs, `main`
+refuses flags Hydra does not have and a new run into a folder that holds checkpoints, and
+turns any composition error into one line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from aectl.config.register import register_all
+from aectl.errors import UserError, one_line
+from aectl.paths import configs_dir
+from aectl.training.job import job_config
+from aectl.training.resume import refuse_used_folder, resume_command
+
+register_all()
+
+RUN_DIR_EXISTED = "AECTL_RUN_DIR_EXISTED"  # the user made hydra.run.dir before the command
+
+
+@hydra.main(version_base="1.3", config_path=str(configs_dir()), config_name="train")
+def train_main(cfg: DictConfig) -> float:
+    hc = HydraConfig.get()
+    run_dir = hc.runtime.output_dir
+    try:
+        run_cfg = job_config(cfg, hc.mode == RunMode.MULTIRUN)
+    except UserError as e:
+        user_error(e, hc.mode)
+
+    from aectl.training.run import train  # torch: only once the config is good
+    from aectl.training.stopping import Interrupted
+
+    try:
+        return train(run_cfg, run_dir)
+    except Interrupted as e:
+        print(f"aectl: interrupted by {e}; checkpoints/last.pt saved in {run_dir}", file=sys.stderr)
+        sweep_dir = hc.sweep.dir if hc.mode == RunMode.MULTIRUN else None
+        command = resume_command(
+            run_dir, list(hc.overrides.task), list(hc.overrides.hydra), sweep_dir
+        )
+        print(f"resume with: {command}", file=sys.stderr)
+        sys.exit(e.exit_code)
+    except UserError as e:
+        user_error(e, hc.mode)
+
+
+def user_error(e: UserError, mode: RunMode) -> NoReturn:
+    if mode == RunMode.MULTIRUN:
+        raise e  # the launcher records the failed job; the sweep goes on
+    discard_refused_run(HydraConfig.get())
+    print(f"aectl: error: {e}", file=sys.stderr)
+    sys.exit(e.exit_code)
+
+
+def discard_refused_run(hc) -> None:
+    """A run refused before it wrote anything leaves nothing behind: Hydra made its folder,
+    the config record (`.hydra/`, or a resume's `.hydra/resume_<time>/`) and an empty log
+    before aectl could check the config. Only those go: an earlier record in `.hydra/` stays,
+    any other file keeps everything, and a folder that existed before the command stays."""
+    run_dir = Path(hc.runtime.output_dir)
+    if not hc.output_subdir or not run_dir.is_dir():
+        return
+    written = run_dir / hc.output_subdir
+    top = run_dir / Path(hc.output_subdir).parts[0]
+    log = run_dir / f"{hc.job.name}.log"
+    for p in run_dir.iterdir():
+        if p != top and not (p == log and p.stat().st_size == 0):
+            return
+    shutil.rmtree(written, ignore_errors=True)
+    log.unlink(missing_ok=True)
+    keep_root = os.environ.get(RUN_DIR_EXISTED) == "1"
+    for rel in written.relative_to(run_dir).parents:  # e.g. .hydra, then the run folder
+        here = run_dir / rel
+        if here == run_dir and keep_root:
+            break
+        if here.is_dir() and not any(here.iterdir()):
+            here.rmdir()
+
+
+# ---- the command line, before Hydra -----------------------------------------------------------
+
+
+def value(override: str) -> str | None:
+    """An override's value as Hydra reads it (quotes and escapes undone); unparsable ones
+    as written (Hydra refuses them right after)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        v = OverridesParser.create().parse_override(override).value()
+    except Exception:
+        return override.split("=", 1)[1]
+    return None if v is None else str(v)
+
+
+def refuse_used_run_dir(args: list[str]) -> None:
+    """Refuse a new single run into a folder holding checkpoints before Hydra writes there."""
+    if (
+        "-m" in args
+        or "--multirun" in args
+        or any(a.startswith("--cfg") or a in ("-c", "--help", "-h") for a in args)
+    ):
+        return
+    dirs = [value(a) for a in args if a.startswith("hydra.run.dir=")]
+    resume = [value(a) for a in args if a.lstrip("+~").startswith("trainer.resume=")]
+    resume_value = resume[-1] if resume and resume[-1] not in (None, "null", "") else None
+    if dirs:
+        refuse_used_folder(Path(dirs[-1]), resume_value)
+        if Path(dirs[-1]).is_dir():  # the user's own folder: a refused run must not remove it
+            os.environ[RUN_DIR_EXISTED] = "1"
+    if resume_value is not None and not any(a.startswith("hydra.output_subdir=") for a in args):
+        # keep the original run's .hydra/ as it was; each resume records its own config there
+        args.append("hydra.output_subdir=.hydra/resume_${now:%Y-%m-%d_%H-%M-%S}")
+
+
+def print_help() -> None:
+    """Hydra's help for `aectl train`, without the `schema/*` groups: those are the typed
+    bases the options extend (aectl/config/), not options a user picks."""
+    text = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(text):
+            train_main()  # Hydra prints the help, then exits
+    finally:
+        lines = text.getvalue().splitlines(keepends=True)
+        sys.stdout.write("".join(x for x in lines if not x.startswith("schema/")))
+
+
+def unknown_flags(args: list[str]) -> list[str]:
+    """Flags Hydra's command line does not have (it would print its whole usage block)."""
+    from hydra._internal.utils import get_args_parser
+
+    _, unknown = get_args_parser().parse_known_args(args)
+    return [a for a in unknown if a.startswith("-")]
+
+
+def main(args: list[str]) -> int:
+    user_wants_traces = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # let Hydra raise, so errors become one line here
+    try:
+        if bad := unknown_flags(args):
+            print(
+                f"aectl: error: aectl train: unrecognized arguments: {' '.join(bad)}",
+                file=sys.stderr,
+            )
+            return 2
+        refuse_used_run_dir(args)
+        sys.argv = ["aectl train", *args]
+        if "--help" in args or "-h" in args:
+            print_help()
+        else:
+            train_main()
+    except KeyboardInterrupt:  # a second Ctrl-C: stop now (checkpoint writes are atomic)
+        print("aectl: stopped", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if user_wants_traces:
+            raise
+        msg = one_line(exc)
+        if msg is None and isinstance(exc, OSError) and exc.filename:
+            msg = f"{exc.filename}: cannot write ({exc.strerror or exc})"
+        if msg is None:
+            raise
+        print(f"aectl: error: {msg}", file=sys.stderr)
+        return 2
+    return 0

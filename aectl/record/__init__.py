@@ -1,0 +1,1 @@
+"""What a run writes besides checkpoints: TensorBoard events and HParams, pictures, progress."""

@@ -1,0 +1,91 @@
+"""Where a run starts: fresh, or from a checkpoint (`trainer.resume=auto|PATH`).
+
+`auto` continues from the run folder's own checkpoints/last.pt when there is one (a
+requeued cluster job, or `hydra.run.dir=<old run> trainer.resume=auto`) and starts fresh
+otherwise. A new run (resume unset) into a folder that already holds checkpoints is
+refused; `aectl train` checks an explicit `hydra.run.dir=` before Hydra writes anything
+there. An interrupted run prints `resume_command`: the exact command that continues it.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+from aectl.errors import UserError
+
+LAST = Path("checkpoints") / "last.pt"
+
+
+def refuse_used_folder(run_dir: Path, resume: str | None) -> None:
+    if resume is None and (run_dir / LAST).exists():
+        raise UserError(
+            "hydra.run.dir",
+            f"{str(run_dir)!r} already holds a run with checkpoints; add trainer.resume=auto to "
+            "continue it, or choose another folder",
+        )
+
+
+def starting_state(run_dir: Path, resume: str | None) -> dict[str, Any] | None:
+    """The checkpoint to continue from, or None for a fresh start."""
+    refuse_used_folder(run_dir, resume)
+    for stale in (run_dir / "checkpoints").glob(".*.tmp"):  # a write that a crash cut short
+        stale.unlink(missing_ok=True)
+    if resume is None:
+        return None
+    from aectl.training import checkpoint  # torch: kept out of the pre-check above
+
+    if resume == "auto":
+        path = run_dir / LAST
+        return checkpoint.load(path, "trainer.resume") if path.exists() else None
+    from aectl.data.paths import resolve
+
+    return checkpoint.load(resolve(resume), "trainer.resume")
+
+
+# ---- the command that continues an interrupted run or sweep -------------------------------
+
+SAFE_VALUE = re.compile(r"[A-Za-z0-9_./+@:%-]*")  # what Hydra's grammar takes unquoted
+DROP_HYDRA = ("hydra.run.dir=", "hydra.sweep.dir=", "hydra.mode=", "hydra.output_subdir=")
+
+
+def hydra_value(path: str) -> str:
+    """`path` as the value of an override: quoted when it holds `=`, `,`, spaces, non-ASCII
+    letters and the like (a sweep job's folder always does). Inside Hydra's quotes, `'` is
+    written `\\'`, and backslashes before a quote or at the end are doubled."""
+    if SAFE_VALUE.fullmatch(path):
+        return path
+    body = re.sub(r"(\\+)(?='|$)", r"\1\1", path).replace("'", "\\'")
+    return f"'{body}'"
+
+
+def resume_command(
+    run_dir: str, task: list[str], hydra: list[str], sweep_dir: str | None = None
+) -> str:
+    """The command that continues: the run, or for a sweep job the whole sweep (its jobs
+    resume their own last.pt, and the jobs that never started run). `task` and `hydra` are
+    the command's overrides as Hydra filed them (launcher and sweeper settings are in
+    `hydra`); a sweep's come from its multirun.yaml."""
+    if sweep_dir is not None:
+        multirun = Path(sweep_dir) / "multirun.yaml"
+        if multirun.is_file():
+            filed = _load_yaml(multirun).hydra.overrides
+            task, hydra = list(filed.task), list(filed.hydra)
+        keep = [o for o in hydra if not o.startswith(DROP_HYDRA)]
+        return shlex.join(
+            ["aectl", "train", "-m", *task, *keep, f"hydra.sweep.dir={hydra_value(sweep_dir)}"]
+        )
+    task = [o for o in task if not o.lstrip("+~").startswith("trainer.resume=")]
+    keep = [o for o in hydra if not o.startswith(DROP_HYDRA)]
+    return shlex.join(
+        ["aectl", "train", *task, *keep]
+        + [f"hydra.run.dir={hydra_value(run_dir)}", "trainer.resume=auto"]
+    )
+
+
+def _load_yaml(path: Path):
+    from omegaconf import OmegaConf
+
+    return OmegaConf.load(path)

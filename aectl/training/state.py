@@ -1,0 +1,106 @@
+"""Where a run is, and its checkpoint: written and read in this one place.
+
+`TrainState` is what advances (epoch, step, best so far, time spent, last metrics, the
+layer-wise stages' numbers); `Position` is where a mid-epoch checkpoint stopped (the
+epoch's permutation, the next batch, the epoch's running sums, the filled rows of the
+logging window). `to_checkpoint` and `from_checkpoint` are the only code that knows the
+checkpoint's keys, so old checkpoints keep loading as long as these two agree with them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from aectl.training.seeding import rng_state
+
+
+@dataclass
+class TrainState:
+    epoch: int = 0
+    step: int = 0
+    best: float = math.inf  # lowest val/recon so far
+    best_epoch: int = 0
+    train_time_s: float = 0.0  # time in training steps only
+    metrics: dict[str, Any] = field(default_factory=dict)  # the last epoch's numbers
+    stages: dict[str, Any] = field(default_factory=dict)  # layer-wise pretraining's numbers
+
+
+@dataclass
+class Position:
+    """Where a mid-epoch checkpoint stopped."""
+
+    perm: torch.Tensor  # this epoch's order of the training samples
+    batch: int  # the next batch to train on
+    sums: torch.Tensor  # (3,) the epoch's running sums of loss, recon, term
+    log_filled: int  # rows of the logging window in use
+
+
+def to_checkpoint(
+    model: torch.nn.Module,
+    optimizer_state: dict[str, Any],
+    state: TrainState,
+    config: dict[str, Any],
+    window: torch.Tensor,
+    position: Position | None = None,
+    rng: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The checkpoint dict: tensors and plain values only (loads with weights_only=True)."""
+    pos = None
+    if position is not None:
+        pos = {
+            "perm": position.perm.cpu(),
+            "batch": position.batch,
+            "sums": position.sums.cpu(),
+            "log_filled": position.log_filled,
+        }
+    return {
+        "model": model.state_dict(),
+        "optimizer": optimizer_state,
+        "epoch": state.epoch,
+        "step": state.step,
+        "rng": rng if rng is not None else rng_state(),
+        "config": config,
+        "metrics": state.metrics,
+        "best": state.best,
+        "best_epoch": state.best_epoch,
+        "train_time_s": state.train_time_s,
+        "position": pos,
+        "log_window": window.cpu(),
+        "layerwise": state.stages,  # so a resumed run still reports its pretraining stages
+        **(extra or {}),
+    }
+
+
+def from_checkpoint(
+    start: dict[str, Any], device: torch.device, log_every: int
+) -> tuple[TrainState, Position | None, torch.Tensor | None]:
+    """(state, mid-epoch position or None, the logging window's rows or None)."""
+    state = TrainState(
+        epoch=start["epoch"],
+        step=start["step"],
+        best=start["best"],
+        best_epoch=start["best_epoch"],
+        train_time_s=start["train_time_s"],
+        metrics=start["metrics"],
+        stages=start.get("layerwise", {}),
+    )
+    p = start.get("position")
+    position = None
+    if p is not None:
+        position = Position(
+            perm=p["perm"].to(device),
+            batch=p["batch"],
+            sums=p["sums"].to(device),
+            log_filled=p.get("log_filled", start["step"] % log_every),
+        )
+    window = start.get("log_window")
+    if window is not None and tuple(window.shape) != (log_every, 3):
+        window = None  # logged with another trainer.log_every_n_steps: start a new window
+    if window is None and position is not None:
+        position.log_filled = 0
+    return state, position, window
