@@ -1,0 +1,1 @@
+"""Checks for the people who work on aectl (`python -m aectl.devtools.imports`)."""
