@@ -44,6 +44,7 @@ class Member:
     generator: torch.Generator | None = None  # data order; None: the global RNG (a run alone)
     rng: Any = None  # () -> the RNG snapshot its checkpoint holds; None: the global RNGs
     failed: Diverged | None = None  # a member of a group that diverged stops alone
+    fingerprint: dict[str, Any] = field(default_factory=dict)  # of its data (resume checks)
 
     def kept(self) -> str:
         if (self.run_dir / LAST).is_file():
@@ -59,6 +60,7 @@ class Member:
             window_rows,
             position,
             rng=self.rng() if self.rng is not None else None,
+            extra={"fingerprint": self.fingerprint},
         )
         checkpoint.save(state, self.run_dir / LAST)
         return state
