@@ -8,15 +8,26 @@ contractive run. Every place that uses forward mode calls `ready()` first.
 
 from __future__ import annotations
 
-import functools
 import warnings
 
 import torch
 import torch.autograd.forward_ad as fwAD
 
 
-@functools.cache
+_done = False
+
+
 def ready() -> None:
+    """Idempotent; a plain flag (not functools.cache) so torch.compile traces through it
+    without a graph break, which inside vmap would run the whole step uncompiled."""
+    global _done
+    if _done:
+        return
+    _load()
+    _done = True
+
+
+def _load() -> None:
     with warnings.catch_warnings():
         warnings.filterwarnings(
             "ignore", message=r".*torch\.jit\.script.*deprecated", category=FutureWarning

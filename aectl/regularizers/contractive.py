@@ -10,7 +10,6 @@ All three stay differentiable, so the penalty's gradient reaches the encoder wei
 from __future__ import annotations
 
 import torch
-import torch.autograd.forward_ad as fwAD
 from torch.func import jacfwd, jacrev, jvp, vmap
 
 from aectl.errors import UserError
@@ -51,10 +50,10 @@ def hutchinson(model, x: torch.Tensor, k: int) -> torch.Tensor:
 
 def encode_hutchinson(model, x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(h, per-sample Hutchinson estimate): the first draw's J v comes out of the same
-    forward-mode pass that computes the code h, so k=1 costs one dual-number encoder pass."""
+    forward-mode pass that computes the code h, so k=1 costs one dual-number encoder pass
+    (torch.func.jvp, which also runs under vmap)."""
     forward_mode.ready()
-    with fwAD.dual_level():
-        h, jv = fwAD.unpack_dual(model.encode(fwAD.make_dual(x, torch.randn_like(x))))
+    h, jv = jvp(model.encode, (x,), (torch.randn_like(x),))
     total = jv.flatten(1).pow(2).sum(1)
     for _ in range(k - 1):
         _, jv = jvp(model.encode, (x,), (torch.randn_like(x),))

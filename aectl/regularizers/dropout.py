@@ -17,7 +17,12 @@ class Dropout(Regularizer):
         self.p = float(p)
 
     def code(self, h: torch.Tensor) -> torch.Tensor:
-        return F.dropout(h, self.p, training=True)
+        if not torch.is_tensor(self.p):
+            return F.dropout(h, self.p, training=True)
+        # p as a tensor (a member of a vmap group, each with its own p): the same inverted
+        # dropout as F.dropout, whose range check a batched tensor cannot answer
+        keep = torch.rand_like(h) >= self.p
+        return torch.where(keep, h / (1 - self.p), torch.zeros_like(h))
 
     def describe(self) -> str:
         return f"dropout(p={self.p:g})"
