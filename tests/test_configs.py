@@ -228,3 +228,17 @@ def test_train_yaml_names_sweep_jobs_through_the_resolver(tmp_path):
         assert OmegaConf.select(cfg, "hydra.sweep.subdir") == "regularizer.weight=0.001/seed=0"
     finally:
         HydraConfig.instance().cfg = None
+
+
+def test_each_regularizer_schema_names_the_term_its_class_logs():
+    """`term_name` is in the schema (for torch-free readers: HParams, summarize) and in the
+    class (the trainer's tags): the two agree; no term is the base class' `penalty_term`."""
+    from hydra.utils import get_class
+
+    from aectl.config.metrics import term_names
+    from aectl.config.schema import all_schemas
+
+    for name, cls in all_schemas()["regularizer"].items():
+        logged = get_class(cls._target_).term_name
+        assert logged == (cls.term_name or "penalty_term"), name
+    assert set(term_names()) == {"code_l1", "code_kl", "jacobian_fro2"}

@@ -272,10 +272,12 @@ def test_basic_sweep_runs_every_job_and_reports_the_failed_one(basic):
 def test_tensorboard_shows_each_job_with_its_hparams_and_final_metrics(basic):
     exp, groups, runs = tensorboard_hparams(basic.root)
     assert runs == [key(j) for j in basic.jobs[1:]]  # readable run names: the job folders
-    assert {m.name.tag for m in exp.metric_infos} == set(metrics_vocab.METRICS)
+    assert {m.name.tag for m in exp.metric_infos} == set(metrics_vocab.declared_metrics(None))
+    assert [h.name for h in exp.hparam_infos if h.differs] == ["regularizer.weight"]
     assert len(groups) == 2
     for group in groups:
         (session,) = group.sessions
+        assert group.name == session.name  # the "Trial ID" is the job's folder
         job = basic.root / session.name
         metrics = json.loads((job / "metrics.json").read_text())
         weight = float(

@@ -86,9 +86,10 @@ def setup(cfg: RunConfig, run_dir: Path) -> tuple[Member, Any, LossWindow]:
         model, reg, opt if trainable else None, t.loss, compile=t.compile, precision=t.precision
     )
     config = cfg.as_dict()
-    atomic.write_text(run_dir / "config.yaml", OmegaConf.to_yaml(config))
+    atomic.write_text(run_dir / "config.yaml", text := OmegaConf.to_yaml(config))
     log = RunLog(run_dir, reg.term_name, purge_step=state.step + 1 if start else None)
-    hparams.declare(log.writer, OmegaConf.create(config))
+    hparams.declare(log.writer, OmegaConf.create(config), term=log.term, run_dir=run_dir)
+    log.begin(text, state.step, fresh=start is None)
     member = Member(cfg, run_dir, data, model, reg, opt.state_dict, log, config, state, position)
     header(member, device, resumed=start is not None)
     window = LossWindow(t.log_every_n_steps, 1, device)
