@@ -1,9 +1,10 @@
 """Reconstruction pictures: image grids for images, fitting plots for other data.
 
 Image grids go through torchvision.utils.make_grid/save_image with NO min-max
-renormalisation: values outside [0, 1] clip, so an output-range bug stays visible. Tiny
-images (8x8 digits) are enlarged by an integer nearest-neighbour factor so a person can see
-them. Non-image data gets a matplotlib figure: onehot8 → the input / hidden / output table;
+renormalisation: values outside [0, 1] clip, so an output-range bug stays visible. Images
+smaller than MIN_SIDE (8x8 digits, 28x28 MNIST) are enlarged by an integer nearest-neighbour
+factor to at least MIN_SIDE pixels per tile, so a person can see them (TensorBoard shows
+the grid scaled to its card). Non-image data gets a matplotlib figure: onehot8 → the input / hidden / output table;
 manifold → data and reconstructions as a scatter; other vectors → a heat map of rows.
 """
 
@@ -25,11 +26,11 @@ from aectl.data.base import IMAGE, MANIFOLD, ONEHOT, Data  # noqa: E402
 from aectl.models.autoencoder import Autoencoder  # noqa: E402
 from aectl.regularizers.base import Regularizer  # noqa: E402
 
-MIN_SIDE = 32  # enlarge images smaller than this, by an integer factor
+MIN_SIDE = 64  # enlarge images smaller than this, by an integer factor, to at least this
 
 
 def enlarge_factor(h: int, w: int) -> int:
-    return max(1, MIN_SIDE // max(h, w))
+    return max(1, -(-MIN_SIDE // max(h, w)))  # ceil: 8 -> 8 (64 px), 28 -> 3 (84 px)
 
 
 def image_rows(rows: list[torch.Tensor]) -> torch.Tensor:
