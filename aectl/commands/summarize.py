@@ -753,6 +753,7 @@ def _metric_panel(
         log_x=bool(
             numeric_x and (_log_scale(x_key) or _spans_decades(xs)) and any(x > 0 for x in xs)
         ),
+        log_y=_spans_decades(list(values.values())),  # e.g. a penalty term over λ's decades
         categories=categories,
     )
 
@@ -866,6 +867,8 @@ def _draw_metric(ax: Any, p: Panel, sweep: Sweep, done: list[dict[str, Any]]) ->
             ax.set_xscale("symlog", linthresh=min(positive))  # λ = 0 next to a log scale
         else:
             ax.set_xscale("log")
+    if p.log_y:
+        ax.set_yscale("log")
     if p.categories:
         ax.set_xticks(range(len(p.categories)), p.categories, rotation=20)
     if len(p.series) > 1 or best is not None:
