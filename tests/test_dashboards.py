@@ -13,6 +13,7 @@ import copy
 import html
 import json
 import re
+import shutil
 from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
@@ -279,3 +280,88 @@ def test_reconstruction_grid_shows_each_digit_at_64_pixels(sweep):
     tile = img[2 : 2 + 64, 2 : 2 + 64].reshape(8, 8, 8, 8)  # (row, dy, col, dx)
     assert (tile == tile[:, :1, :, :1]).all()  # nearest neighbour: each pixel a flat 8x8 block
     assert tile.std() > 10
+
+
+# What the HParams dashboard itself displays (its Polymer table view's own properties),
+# once it has them: the hparams and metrics shown without a click, and the trial names.
+SHOWN_JS = """
+new Promise((resolve) => {
+  const seen = new Set();
+  function find(root, sel) {
+    if (!root || seen.has(root)) return null;
+    seen.add(root);
+    const hit = root.querySelector(sel);
+    if (hit) return hit;
+    for (const el of root.querySelectorAll('*')) {
+      if (el.shadowRoot) { const r = find(el.shadowRoot, sel); if (r) return r; }
+    }
+    return null;
+  }
+  const start = Date.now();
+  (function poll() {
+    seen.clear();
+    const view = find(document, 'tf-hparams-table-view');
+    const schema = view && view.visibleSchema;
+    const groups = view && view.sessionGroups;
+    if (schema && groups && groups.length) {
+      resolve(JSON.stringify({
+        hparams: schema.hparamInfos.map((h) => h.name),
+        metrics: schema.metricInfos.map((m) => m.name.tag),
+        groups: groups.map((g) => g.name),
+      }));
+    } else if (Date.now() - start > 60000) {
+      resolve("null");
+    } else {
+      setTimeout(poll, 500);
+    }
+  })();
+})
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs chromium (apt-get install)")
+def test_a_real_browser_opens_hparams_with_lambda_first(sweep, tmp_path):
+    """TensorBoard's own frontend in headless Chromium (scripts/cdp_shot.py), served by a
+    real `tensorboard` on 127.0.0.1: λ is the first of the five hparams it shows."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from conftest import ROOT
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tensorboard.main", "--logdir", str(sweep.root),
+         "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        for _ in range(240):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/data/environment", timeout=1)
+                break
+            except OSError:
+                assert server.poll() is None, "tensorboard exited"
+                time.sleep(0.5)
+        shot = subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "cdp_shot.py"),
+             f"http://127.0.0.1:{port}/#hparams", str(tmp_path / "hparams.png"),
+             "--wait", "3", "--js", SHOWN_JS],
+            capture_output=True, text=True, timeout=240,
+        )  # fmt: skip
+    finally:
+        server.terminate()
+        server.wait(30)
+    assert shot.returncode == 0, shot.stderr[-2000:]
+    shown = json.loads(next(x for x in shot.stdout.splitlines() if x.startswith("js -> "))[6:])
+    assert shown is not None, "the HParams table never loaded"
+    assert shown["hparams"][0] == "regularizer.weight" and len(shown["hparams"]) == 5
+    assert shown["metrics"][:2] == ["val/recon", "val/jacobian_fro2"]
+    assert sorted(shown["groups"]) == sorted(
+        p.relative_to(sweep.root).as_posix() for p in sweep.folders.values()
+    )
