@@ -361,3 +361,51 @@ def test_summarize_reads_a_sweep_without_importing_torch(tmp_path):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "TORCH False" in r.stdout
+
+
+SHAPES = [
+    [],
+    "text",
+    7,
+    None,
+    {"hydra": []},
+    {"hydra": {"overrides": ["a=1"]}},
+    {"hydra": {"overrides": {"task": [1, 2]}}},
+    {"hydra": {"overrides": {"task": "a=1,2"}}},
+    {"hydra": {"sweeper": [1]}, "trainer": 3},
+    {"hydra": {"sweeper": {"_target_": "x.optuna.Sweeper", "params": [1], "direction": 1}}},
+    {"hydra": {"job": {"num": "1"}, "mode": ["MULTIRUN"]}},
+    {"hydra": {"mode": "MULTIRUN", "runtime": {"choices": []}, "job": []}},
+    {"status": "running", "pid": -5, "host": 3},
+    {"best_params": [1], "best_value": "x"},
+    {"val/recon": [0.5], "epoch": None},
+    {"val/recon": float("nan"), "val/jacobian_fro2": True},
+]
+FILES = [
+    "multirun.yaml",
+    "optimization_results.yaml",
+    "regularizer.weight=0.01/seed=0/.hydra/hydra.yaml",
+    "regularizer.weight=0.01/seed=0/.hydra/config.yaml",
+    "regularizer.weight=0.01/seed=0/.hydra/overrides.yaml",
+    "regularizer.weight=0.01/seed=0/status.json",
+    "regularizer.weight=0.01/seed=0/metrics.json",
+]
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_no_shape_of_a_sweep_file_makes_summarize_crash(tmp_path, capsys, monkeypatch, name):
+    """Each file aectl reads, replaced by data of every wrong shape: a table, never a traceback.
+    (summary.png's panels are chosen, not drawn: drawing reads nothing more.)"""
+    chosen = []
+    monkeypatch.setattr(
+        summarize, "plot", lambda sweep, table, path, first=None: chosen.append(
+            summarize.panels(sweep, table, first)
+        ) or path
+    )  # fmt: skip
+    for i, shape in enumerate(SHAPES):
+        root = contractive_sweep(tmp_path / str(i))
+        text = json.dumps(shape) if name.endswith(".json") else yaml.safe_dump(shape)
+        (root / name).write_text(text)
+        code, out, err, table = run(root, capsys)
+        assert code == 0 and err == "", (shape, err)
+        assert len(table) == 3 and chosen[-1], shape

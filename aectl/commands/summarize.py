@@ -180,6 +180,9 @@ def read_hydra(path: Path) -> dict[str, Any]:
     hydra = data.get("hydra") if isinstance(data, dict) else None
     if not isinstance(hydra, dict):
         raise Unreadable("hydra.yaml: no `hydra:` mapping")
+    for key in ("overrides", "job", "runtime"):
+        if hydra.get(key) is not None and not isinstance(hydra[key], dict):
+            raise Unreadable(f"hydra.yaml: hydra.{key} is {_kind(hydra[key])}, not a mapping")
     task = (
         (hydra.get("overrides") or {}).get("task")
         if isinstance(hydra.get("overrides"), dict)
@@ -363,6 +366,7 @@ def _planned_jobs(multirun: dict[str, Any] | None) -> int | None:
 def _study(root: Path, multirun: dict[str, Any] | None, notes: list[str]) -> dict[str, Any] | None:
     result_file = root / "optimization_results.yaml"
     sweeper = ((multirun or {}).get("hydra") or {}).get("sweeper") or {}
+    sweeper = sweeper if isinstance(sweeper, dict) else {}
     if "optuna" not in str(sweeper.get("_target_", "")) and not result_file.exists():
         return None
     direction = sweeper.get("direction", "minimize")
@@ -379,7 +383,11 @@ def _study(root: Path, multirun: dict[str, Any] | None, notes: list[str]) -> dic
             notes.append(f"unreadable: {e}")
             result = None
     return {
-        "direction": direction if isinstance(direction, str) else ",".join(map(str, direction)),
+        "direction": direction
+        if isinstance(direction, str)
+        else ",".join(map(str, direction))
+        if isinstance(direction, list)
+        else "minimize",
         "objective": (trainer or {}).get("monitor", "val/recon")
         if isinstance(trainer, dict)
         else "val/recon",
@@ -425,7 +433,10 @@ def read_sweep(root: str | Path) -> Sweep:
         except Unreadable as e:
             jobs.append(_unreadable_job(folder, str(e)))
             continue
-        if str(hydra.get("mode", "")).endswith("MULTIRUN"):
+        mode = hydra.get("mode")
+        if not isinstance(mode, str):
+            jobs.append(_unreadable_job(folder, f"hydra.yaml: hydra.mode is {_kind(mode)}"))
+        elif mode.endswith("MULTIRUN"):  # (a single run's folder inside is not a job)
             jobs.append(_job(folder, hydra))
     if multirun is None and not notes and not jobs:
         raise SummaryError(

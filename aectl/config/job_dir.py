@@ -67,9 +67,18 @@ def load_multirun(sweep_dir: str | Path) -> dict[str, Any]:
     return data
 
 
+def _mapping(node: Any, where: str) -> Mapping[str, Any]:
+    if node is None:
+        return {}
+    if not isinstance(node, Mapping):
+        raise ValueError(f"{MULTIRUN}: {where} is not a mapping")
+    return node
+
+
 def sweep_task(multirun: Mapping[str, Any]) -> list[str]:
     """The sweep command line's overrides, as `multirun.yaml` filed them."""
-    task = ((multirun.get("hydra") or {}).get("overrides") or {}).get("task") or []
+    hydra = _mapping(multirun.get("hydra"), "hydra")
+    task = _mapping(hydra.get("overrides"), "hydra.overrides").get("task") or []
     if not isinstance(task, list) or not all(isinstance(o, str) for o in task):
         raise ValueError(f"{MULTIRUN}: hydra.overrides.task is not a list of overrides")
     return task
@@ -84,9 +93,8 @@ def swept_keys_of(multirun: Mapping[str, Any]) -> list[str]:
     from hydra.errors import HydraException
 
     task = sweep_task(multirun)
-    params = ((multirun.get("hydra") or {}).get("sweeper") or {}).get("params") or {}
-    if not isinstance(params, dict):
-        raise ValueError(f"{MULTIRUN}: hydra.sweeper.params is not a mapping")
+    sweeper = _mapping(_mapping(multirun.get("hydra"), "hydra").get("sweeper"), "hydra.sweeper")
+    params = _mapping(sweeper.get("params"), "hydra.sweeper.params")
     try:
         parsed = OverridesParser.create().parse_overrides(task)
     except HydraException as e:
