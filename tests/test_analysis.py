@@ -258,7 +258,7 @@ def test_filters_are_the_first_layer_weights_as_tiles_most_active_first():
     model = mlp.build(data.shape, code_dim=16, hidden=[], code_activation="relu")
     numbers, pics = sparsity.sparsity(model, data, data.val_x)
     grid = pics["filters"]
-    k, pad, side = 8, 2, 64  # 8x8 digits are enlarged 8x (64 px tiles); 16 tiles in a 4x4 grid
+    k, pad, side = 4, 2, 32  # 8x8 digits are enlarged 4x; 16 tiles in a 4x4 grid
     assert tuple(grid.shape) == (3, 4 * (side + pad) + pad, 4 * (side + pad) + pad)
     with torch.no_grad():
         activity = model.encode(data.val_x).abs().mean(0)

@@ -365,3 +365,19 @@ def test_a_real_browser_opens_hparams_with_lambda_first(sweep, tmp_path):
     assert sorted(shown["groups"]) == sorted(
         p.relative_to(sweep.root).as_posix() for p in sweep.folders.values()
     )
+
+
+@pytest.mark.parametrize("side,factor", [(8, 8), (16, 4), (28, 3), (32, 2), (64, 1), (100, 1)])
+def test_reconstruction_tiles_are_at_least_64_pixels_by_whole_pixel_repeats(side, factor):
+    """Each input pixel becomes a factor x factor block of the same value, the smallest
+    factor reaching 64 px; values are not rescaled (0.25 stays 0.25)."""
+    from aectl.record import pictures
+
+    x = torch.full((2, 1, side, side), 0.25)
+    x[0, 0, 0, 0] = 1.0
+    grid = pictures.image_rows([x, x])
+    tile = side * factor
+    assert tile >= 64 and (factor == 1 or side * (factor - 1) < 64)
+    assert tuple(grid.shape) == (3, 2 * (tile + 2) + 2, 2 * (tile + 2) + 2)
+    first = grid[0, 2 : 2 + tile, 2 : 2 + tile]
+    assert (first[:factor, :factor] == 1.0).all() and first[factor:, factor:].eq(0.25).all()
