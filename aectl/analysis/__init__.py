@@ -5,8 +5,9 @@ autoencoders, the denoising vector field and the contractive tangents for manifo
 code sparsity (and first-layer filters for images) always, the 8-3-8 code table for
 onehot8, the linear probe when there are labels — saves each picture as
 `<run_dir>/<folder>/<name>.png`, adds it to the run's TensorBoard as `<folder>/<name>`,
-and returns the numbers (`pca/max_angle_deg`, `probe/accuracy`, ...) for metrics.json or
-eval.json.
+logs each number as the scalar `<folder>/<key>` (`analysis/probe/accuracy`; the HParams
+metrics every run declares, `aectl.config.metrics.ANALYSIS`), and returns the numbers
+(`pca/max_angle_deg`, `probe/accuracy`, ...) for metrics.json or eval.json.
 """
 
 from __future__ import annotations
@@ -81,6 +82,8 @@ def analyze(
         if writer is not None:
             writer.add_image(f"{folder}/{name}", img, step)
     if writer is not None:
+        for key, value in numbers.items():
+            writer.add_scalar(f"{folder}/{key}", value, step)
         writer.flush()
     model.train(was_training)
     shown = {k: v for k, v in numbers.items() if k in HEADLINE}
