@@ -355,7 +355,7 @@ def test_analyze_writes_each_picture_as_png_and_to_tensorboard(tmp_path, make, w
     assert all(isinstance(v, float) for v in numbers.values())
     if "code_table" in want:
         assert numbers["onehot/patterns"] == 8.0
-    # every number is a scalar `analysis/<key>`, declared up front as an HParams metric
+    # every number is a scalar `whole_run/analysis/<key>`, declared up front as an HParams metric
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     from aectl.config.metrics import ANALYSIS
@@ -363,9 +363,9 @@ def test_analyze_writes_each_picture_as_png_and_to_tensorboard(tmp_path, make, w
     assert set(numbers) <= set(ANALYSIS), set(numbers) - set(ANALYSIS)
     acc = EventAccumulator(str(tmp_path), size_guidance={"scalars": 0})
     acc.Reload()
-    assert set(acc.Tags()["scalars"]) == {f"analysis/{k}" for k in numbers}
+    assert set(acc.Tags()["scalars"]) == {f"whole_run/analysis/{k}" for k in numbers}
     for key, value in numbers.items():
-        (event,) = acc.Scalars(f"analysis/{key}")
+        (event,) = acc.Scalars(f"whole_run/analysis/{key}")
         assert event.step == 7 and (event.value == pytest.approx(value, rel=1e-6) or value != value)
 
 

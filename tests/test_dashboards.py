@@ -152,11 +152,11 @@ def test_hparams_show_the_swept_key_first_and_the_numbers_that_answer_which_lamb
         "val/recon",
         "val/jacobian_fro2",
         "epoch/train_jacobian_fro2",
-        "analysis/probe/accuracy",
-        "best/val_recon",
+        "whole_run/analysis/probe/accuracy",
+        "whole_run/best_val_recon",
     ]
     declared = {m.name.tag for m in exp.metric_infos}
-    assert {f"analysis/{k}" for k in vocab.ANALYSIS} <= declared
+    assert {f"whole_run/analysis/{k}" for k in vocab.ANALYSIS} <= declared
 
     by_name = {g.name: g for g in groups}
     assert set(by_name) == {p.relative_to(sweep.root).as_posix() for p in sweep.folders.values()}
@@ -174,8 +174,8 @@ def test_hparams_show_the_swept_key_first_and_the_numbers_that_answer_which_lamb
                 shown += 1
         assert {
             "val/jacobian_fro2",
-            "analysis/probe/accuracy",
-            "analysis/sparsity/frac_near_zero",
+            "whole_run/analysis/probe/accuracy",
+            "whole_run/analysis/sparsity/frac_near_zero",
         } <= set(values)
         assert shown >= 20
         term[weight] = values["val/jacobian_fro2"]

@@ -91,15 +91,15 @@ def test_session_has_the_job_hyperparameters_and_declares_every_metric(tmp_path)
     assert set(declared) >= set(metrics_vocab.METRICS) | {
         "val/jacobian_fro2",  # every regularizer's term, and every analysis number
         "epoch/train_code_l1",
-        *(f"analysis/{k}" for k in metrics_vocab.ANALYSIS),
+        *(f"whole_run/analysis/{k}" for k in metrics_vocab.ANALYSIS),
     }
     # the dashboard shows the first five: reconstruction, this run's own term, probe accuracy
     assert declared[:5] == [
         "val/recon",
         "val/jacobian_fro2",
         "epoch/train_jacobian_fro2",
-        "analysis/probe/accuracy",
-        "best/val_recon",
+        "whole_run/analysis/probe/accuracy",
+        "whole_run/best_val_recon",
     ]
     assert ssi.group_name == tmp_path.name  # outside a sweep: the run folder's name
     infos = {h.name: h for h in exp.hparam_infos}
@@ -146,6 +146,7 @@ def test_objective_picks_the_named_metric():
     assert (
         metrics_vocab.objective(metrics, "best/val_recon") == 0.25
     )  # the TensorBoard tag works too
+    assert metrics_vocab.objective(metrics, "whole_run/best_val_recon") == 0.25
     with pytest.raises(UserError) as e:
         metrics_vocab.objective(metrics, "val/recn")
     msg = str(e.value)
@@ -155,7 +156,8 @@ def test_objective_picks_the_named_metric():
         "val/recon",
         "best_val_recon",
         "train/loss",
-        "best/val_recon",
+        "best/val_recon",  # the tag it had before the whole_run/ group
+        "whole_run/best_val_recon",
     }
 
 

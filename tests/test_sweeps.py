@@ -291,7 +291,7 @@ def test_tensorboard_shows_each_job_with_its_hparams_and_final_metrics(basic):
         for tag, (mkey, _, _) in metrics_vocab.METRICS.items():
             if mkey in metrics:  # every metric metrics.json has, with the same value
                 assert math.isclose(values[tag], metrics[mkey], rel_tol=1e-6), tag
-        assert {"val/recon", "best/val_recon", "epoch/train_loss"} <= set(values)
+        assert {"val/recon", "whole_run/best_val_recon", "epoch/train_loss"} <= set(values)
 
 
 @pytest.mark.slow

@@ -13,13 +13,21 @@ from typing import Any
 
 from aectl.errors import UserError
 
+# Tags with one value per run (written once, at the last step) share one group that sorts
+# after train/ and val/, so TensorBoard's Scalars and Time Series open on the curves.
+WHOLE_RUN = "whole_run/"
+
 # HParams metric tag -> (metrics.json key, dataset type, description). Tags the trainer logs
 # every epoch (val/*, code/*, epoch/*) end on the same value; the rest are written by finish().
 METRICS: dict[str, tuple[str, str, str]] = {
     "val/recon": ("val/recon", "validation", "final validation reconstruction loss"),
     "val/penalty": ("val/penalty", "validation", "final validation penalty (weight x term)"),
-    "best/val_recon": ("best_val_recon", "validation", "lowest validation reconstruction loss"),
-    "best/epoch": (
+    "whole_run/best_val_recon": (
+        "best_val_recon",
+        "validation",
+        "lowest validation reconstruction loss",
+    ),
+    "whole_run/best_epoch": (
         "best_epoch",
         "validation",
         "epoch of the lowest validation reconstruction loss",
@@ -33,16 +41,24 @@ METRICS: dict[str, tuple[str, str, str]] = {
     ),
     "code/mean_activation": ("code/mean_activation", "validation", "mean code activation"),
     "code/frac_near_zero": ("code/frac_near_zero", "validation", "fraction of code values near 0"),
-    "run/samples_per_s": ("samples_per_s", "training", "training throughput, whole run"),
-    "run/epoch_samples_per_s": (
+    "whole_run/samples_per_s": ("samples_per_s", "training", "training throughput, whole run"),
+    "whole_run/epoch_samples_per_s": (
         "epoch_samples_per_s",
         "training",
         "last epoch's throughput (from epoch 2 on, free of compiling and capturing)",
     ),
-    "run/train_time_s": ("train_time_s", "training", "time spent in training steps"),
+    "whole_run/train_time_s": ("train_time_s", "training", "time spent in training steps"),
+}
+# The tags these had before they were grouped (still accepted by trainer.monitor).
+RENAMED = {
+    "best/val_recon": "whole_run/best_val_recon",
+    "best/epoch": "whole_run/best_epoch",
+    "run/samples_per_s": "whole_run/samples_per_s",
+    "run/epoch_samples_per_s": "whole_run/epoch_samples_per_s",
+    "run/train_time_s": "whole_run/train_time_s",
 }
 # Names `trainer.monitor` accepts: a metrics.json key or its HParams tag.
-MONITORS = tuple(dict.fromkeys([*(key for key, _, _ in METRICS.values()), *METRICS]))
+MONITORS = tuple(dict.fromkeys([*(key for key, _, _ in METRICS.values()), *METRICS, *RENAMED]))
 
 # The numbers `aectl.analysis.analyze` can report (metrics.json key -> description). Each is
 # logged as the scalar `analysis/<key>` and declared as an HParams metric by every run, so
@@ -70,7 +86,7 @@ ANALYSIS: dict[str, str] = {
     "onehot/patterns_reproduced": "onehot8: patterns whose output's argmax is the input's hot unit",
     "onehot/patterns": "onehot8: patterns shown",
 }
-ANALYSIS_PREFIX = "analysis/"  # TensorBoard tag = prefix + metrics.json key
+ANALYSIS_PREFIX = WHOLE_RUN + "analysis/"  # TensorBoard tag = prefix + metrics.json key
 
 
 def term_names() -> tuple[str, ...]:
@@ -114,7 +130,7 @@ def declared_metrics(term: str | None) -> dict[str, tuple[str, str, str]]:
         "val/recon",
         *own,
         ANALYSIS_PREFIX + "probe/accuracy",
-        "best/val_recon",
+        "whole_run/best_val_recon",
         "epoch/train_recon",
         "code/frac_near_zero",
     ]
@@ -124,6 +140,7 @@ def declared_metrics(term: str | None) -> dict[str, tuple[str, str, str]]:
 
 def objective(metrics: Mapping[str, Any], name: str) -> float:
     """The value a sweeper minimises: `metrics[name]`, for a metrics.json key or a METRICS tag."""
+    name = RENAMED.get(name, name)
     key = METRICS[name][0] if name in METRICS else name
     value = metrics.get(key)
     if isinstance(value, bool) or not isinstance(value, (int, float)):

@@ -56,9 +56,12 @@ def layout(term: str | None, weight_key: str = "regularizer.weight") -> Any:
                 title="final values (one point per run)",
                 closed=True,
                 chart=[
-                    chart("best", [r"^best/"]),
-                    chart("throughput and time", [r"^run/"]),
-                    chart("analysis", [r"^analysis/"]),
+                    chart("best", [r"^whole_run/best_"]),
+                    chart(
+                        "throughput and time",
+                        [r"^whole_run/(samples_per_s|epoch_samples_per_s|train_time_s)$"],
+                    ),
+                    chart("analysis", [r"^whole_run/analysis/"]),
                 ],
             ),
         ]
