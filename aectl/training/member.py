@@ -92,7 +92,9 @@ def close_epoch(m: Member, means: list[float], epoch_s: float, epoch_steps: int)
     epoch_sps = epoch_steps * t.batch_size / max(epoch_s, 1e-9)
     val = validation_pass(m.model, m.reg, m.data.val_x, t.loss, t.batch_size)
     stats = {k: v.item() for k, v in code_stats(val.codes).items()}
-    val_penalty = m.reg.penalty(val.term)
+    val_penalty, train_penalty = m.reg.penalty(val.term), m.reg.penalty(train_term)
+    term = m.log.term  # the unweighted term on both splits, under the regularizer's own name
+    terms = {} if term is None else {f"train/{term}": train_term, f"val/{term}": val.term}
     m.log.epoch(
         s.step,
         {
@@ -100,6 +102,8 @@ def close_epoch(m: Member, means: list[float], epoch_s: float, epoch_steps: int)
             "val/penalty": val_penalty,
             "epoch/train_loss": train_loss,
             "epoch/train_recon": train_recon,
+            "epoch/train_penalty": train_penalty,
+            **{k.replace("train/", "epoch/train_"): v for k, v in terms.items()},
             **stats,
         },
         val.codes,
@@ -112,9 +116,10 @@ def close_epoch(m: Member, means: list[float], epoch_s: float, epoch_steps: int)
     s.metrics = {
         "train/loss": train_loss,
         "train/recon": train_recon,
-        "train/penalty": m.reg.penalty(train_term),
+        "train/penalty": train_penalty,
         "val/recon": val.recon,
         "val/penalty": val_penalty,
+        **terms,
         **stats,
         "epoch": s.epoch,
         "step": s.step,

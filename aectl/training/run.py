@@ -147,10 +147,11 @@ def ready(model, data, t) -> None:
 def open_member(cfg, run_dir, data, model, reg, opt, state, position) -> Member:
     """The member, with its config.yaml, TensorBoard log and HParams written."""
     config = cfg.as_dict()
-    atomic.write_text(run_dir / "config.yaml", OmegaConf.to_yaml(config))
+    atomic.write_text(run_dir / "config.yaml", text := OmegaConf.to_yaml(config))
     resumed = bool(state.resumes)
     log = RunLog(run_dir, reg.term_name, purge_step=state.step + 1 if resumed else None)
-    hparams.declare(log.writer, OmegaConf.create(config))
+    hparams.declare(log.writer, OmegaConf.create(config), term=log.term, run_dir=run_dir)
+    log.begin(text, state.step, fresh=not resumed)
     member = Member(cfg, run_dir, data, model, reg, opt.state_dict, log, config, state, position)
     member.fingerprint = {"data": fingerprint.of_data(data)}
     return member
