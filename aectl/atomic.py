@@ -25,6 +25,15 @@ from aectl import faults
 from aectl.errors import UserError
 
 
+def _read_umask() -> int:
+    mask = os.umask(0)  # the only way to read it; done once, at import
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
 class WriteError(UserError):
     """A file could not be written; the previous version of it is kept."""
 
@@ -50,6 +59,7 @@ def replacing(
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.fchmod(fd, 0o666 & ~_UMASK)  # as open() would make it (mkstemp makes it 0600)
     except OSError as e:
         raise WriteError(path, reason(e), what) from None
     try:

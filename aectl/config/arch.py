@@ -9,6 +9,7 @@ the two lists equal).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from aectl.config.schema import knob, schema
 from aectl.errors import require
@@ -96,6 +97,8 @@ class ConvConfig:
 @schema("arch", "pca")
 @dataclass
 class PCAConfig:
+    # solved, not trained (the model says so too): a vmap sweep runs such a job alone
+    solved_in_closed_form: ClassVar[bool] = True
     _target_: str = "aectl.models.pca.build"
     code_dim: int = knob(16)  # k, the number of principal components kept
 

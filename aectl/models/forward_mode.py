@@ -13,7 +13,6 @@ import warnings
 import torch
 import torch.autograd.forward_ad as fwAD
 
-
 _done = False
 
 

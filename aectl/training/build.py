@@ -42,11 +42,22 @@ def instantiate(group: str, node: Any, **kwargs: Any) -> Any:
 
 def build(cfg: RunConfig, device: torch.device) -> tuple[Data, Autoencoder, Regularizer]:
     """Instantiate dataset, model and regularizer and check that they fit together."""
-    data: Data = instantiate("dataset", cfg.dataset).to(device)
+    data = build_data(cfg, device)
+    return (data, *build_model(cfg, data, device))
+
+
+def build_data(cfg: RunConfig, device: torch.device) -> Data:
+    return instantiate("dataset", cfg.dataset).to(device)
+
+
+def build_model(
+    cfg: RunConfig, data: Data, device: torch.device
+) -> tuple[Autoencoder, Regularizer]:
+    """The model (its initial weights drawn from the global RNG) and the regularizer."""
     model: Autoencoder = instantiate("arch", cfg.arch, input_shape=data.shape).to(device)
     reg: Regularizer = instantiate("regularizer", cfg.regularizer)
     reg.check(model, data)
-    return data, model, reg
+    return model, reg
 
 
 def optimizer(cfg: RunConfig, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:

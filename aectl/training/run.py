@@ -91,20 +91,15 @@ def setup(cfg: RunConfig, run_dir: Path) -> tuple[Member, Any, LossWindow]:
     changed = check_same_run(start, cfg, data) if start is not None else None
     ready(model, data, t)
     opt = optimizer(cfg, model.parameters())
-    state, position, rows = TrainState(), None, None
+    state, position, rows = restore(start, model, device, t, changed)
     if start is not None:
-        checkpoint.load_model_state(model, start, "trainer.resume")
         opt.load_state_dict(start["optimizer"])
-        state, position, rows = from_checkpoint(start, device, t.log_every_n_steps)
         set_rng_state(start["rng"])
-        state.resumes.append(
-            {"step": state.step, "changed": {k: list(v) for k, v in changed.items()}}
-        )
     trainable = not model.solved_in_closed_form
     step = make_step(
         model, reg, opt if trainable else None, t.loss, compile=t.compile, precision=t.precision
     )
-    member = open_member(cfg, run_dir, data, model, reg, opt, state, position)
+    member = open_member(cfg, run_dir, data, model, reg, opt.state_dict, state, position)
     header(member, device, changed)
     window = LossWindow(t.log_every_n_steps, 1, device)
     if rows is not None:
@@ -144,7 +139,18 @@ def ready(model, data, t) -> None:
     )
 
 
-def open_member(cfg, run_dir, data, model, reg, opt, state, position) -> Member:
+def restore(start, model, device, t, changed) -> tuple[TrainState, Any, Any]:
+    """(state, mid-epoch position, logging-window rows) from the checkpoint a run continues
+    (the model's weights loaded), or a fresh state."""
+    if start is None:
+        return TrainState(), None, None
+    checkpoint.load_model_state(model, start, "trainer.resume")
+    state, position, rows = from_checkpoint(start, device, t.log_every_n_steps)
+    state.resumes.append({"step": state.step, "changed": {k: list(v) for k, v in changed.items()}})
+    return state, position, rows
+
+
+def open_member(cfg, run_dir, data, model, reg, optimizer_state, state, position) -> Member:
     """The member, with its config.yaml, TensorBoard log and HParams written."""
     config = cfg.as_dict()
     atomic.write_text(run_dir / "config.yaml", text := OmegaConf.to_yaml(config))
@@ -152,7 +158,7 @@ def open_member(cfg, run_dir, data, model, reg, opt, state, position) -> Member:
     log = RunLog(run_dir, reg.term_name, purge_step=state.step + 1 if resumed else None)
     hparams.declare(log.writer, OmegaConf.create(config), term=log.term, run_dir=run_dir)
     log.begin(text, state.step, fresh=not resumed)
-    member = Member(cfg, run_dir, data, model, reg, opt.state_dict, log, config, state, position)
+    member = Member(cfg, run_dir, data, model, reg, optimizer_state, log, config, state, position)
     member.fingerprint = {"data": fingerprint.of_data(data)}
     return member
 

@@ -56,6 +56,9 @@ class StackedAdam:
         self.alive = torch.ones(n, dtype=torch.bool, device=device)
         self._sync_host()
 
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Nothing to clear: the group's step hands gradients over, it keeps no .grad."""
+
     def _sync_host(self) -> None:
         # Python floats the fused kernel takes (the values come from the configs)
         self.any_wd = bool((self.weight_decay != 0).any())
@@ -169,6 +172,9 @@ class StackedSGD:
         self.has_buf = torch.zeros(n, dtype=torch.bool, device=device)
         self.alive = torch.ones(n, dtype=torch.bool, device=device)
 
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Nothing to clear: the group's step hands gradients over, it keeps no .grad."""
+
     @torch.no_grad()
     def step(self, grads, totals: torch.Tensor | None = None) -> None:
         if totals is not None:
@@ -199,7 +205,9 @@ class StackedSGD:
         ).state_dict()
         state = {}
         if self.momentum and bool(self.has_buf[i]):
-            state = {j: {"momentum_buffer": b[i].detach().cpu().clone()} for j, b in enumerate(self.bufs)}
+            state = {
+                j: {"momentum_buffer": b[i].detach().cpu().clone()} for j, b in enumerate(self.bufs)
+            }
         return {"state": state, "param_groups": template["param_groups"]}
 
     @torch.no_grad()

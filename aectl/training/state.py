@@ -60,7 +60,7 @@ def to_checkpoint(
             "log_filled": position.log_filled,
         }
     return {
-        "model": model.state_dict(),
+        "model": {k: own(v) for k, v in model.state_dict().items()},
         "optimizer": optimizer_state,
         "epoch": state.epoch,
         "step": state.step,
@@ -76,6 +76,12 @@ def to_checkpoint(
         "resumes": state.resumes,
         **(extra or {}),
     }
+
+
+def own(t: torch.Tensor) -> torch.Tensor:
+    """`t` with storage of its own: a member of a stacked group holds views of the whole
+    stack, which torch.save would write out whole."""
+    return t.clone() if t.untyped_storage().nbytes() > t.nbytes else t
 
 
 def from_checkpoint(

@@ -1,0 +1,180 @@
+"""Jobs of a sweep that differ only in stackable settings, trained as one stacked model.
+
+Each member is set up, checkpointed, validated, pictured and finished by the same code as
+a run alone (`run`, `member`, `loop`); only the step is shared (`stacked`). A member gets
+the initial weights a run alone gets (seeded as that run seeds, built one after another)
+and its own data order (a generator holding the global RNG's state right after its model
+was built, which is what the run alone draws its permutations from). A member that
+diverges stops alone; SIGINT/SIGTERM saves every member mid-epoch.
+
+`train_group(jobs)` returns, per job, the monitored metric or the exception that ended it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from aectl import lock
+from aectl.config.run import RunConfig
+from aectl.data.base import Data
+from aectl.errors import UserError
+from aectl.record.progress import TrainProgress
+from aectl.training import device as devices
+from aectl.training.build import build_data, build_model
+from aectl.training.loop import Group, fit
+from aectl.training.member import Member
+from aectl.training.resume import starting_state
+from aectl.training.run import (
+    check_same_run,
+    finish,
+    header,
+    open_member,
+    ready,
+    restore,
+    written_as_one_line,
+)
+from aectl.training.seeding import seed_everything, set_rng_state
+from aectl.training.stacked import (
+    hyperparameters,
+    make_stacked_step,
+    member_generator,
+    member_rng,
+    restore_member_generator,
+    stack,
+)
+from aectl.training.stacked_optim import StackedAdam, StackedSGD
+from aectl.training.stopping import GracefulStop
+from aectl.training.window import LossWindow
+
+Result = float | BaseException
+
+
+@dataclass
+class Job:
+    cfg: RunConfig
+    run_dir: Path
+    enter: Callable[[], None] = lambda: None  # makes the job's Hydra config current
+
+
+def reg_stackables(cfg: RunConfig) -> list[str]:
+    """The regularizer's settings that members of one group may differ in (its schema's
+    `knob(stackable=True)` fields, which are also its attributes)."""
+    cls = type(cfg.regularizer)
+    return [f.name for f in dataclasses.fields(cls) if f.metadata.get("stackable")]
+
+
+def train_group(jobs: Sequence[Job]) -> list[Result]:
+    """Train the jobs as one stacked model; each job's result or the error that ended it."""
+    results: list[Result | None] = [None] * len(jobs)
+    with contextlib.ExitStack() as stack_:
+        for i, job in enumerate(jobs):
+            try:
+                stack_.enter_context(lock.holding(job.run_dir))
+                stack_.enter_context(written_as_one_line(job.run_dir))
+            except UserError as e:
+                results[i] = e
+        live = [i for i, r in enumerate(results) if r is None]
+        members, step, window = setup_group([jobs[i] for i in live], results, live)
+        if members:
+            fit_and_finish(members, step, window, [jobs[i] for i in live], results, live)
+    return [r if r is not None else UserError("training", "did not run") for r in results]
+
+
+def setup_group(jobs, results, live) -> tuple[list[Member], Any, LossWindow | None]:
+    t = jobs[0].cfg.trainer
+    device = devices.pick(t.device)
+    jobs[0].enter()
+    data = build_data(jobs[0].cfg, device)
+    members, starts = [], []
+    for j, job in zip(list(live), jobs):
+        try:
+            m, start = setup_member(job, data, device)
+        except UserError as e:
+            results[j] = e
+            live.remove(j)
+            continue
+        members.append(m)
+        starts.append(start)
+    if not members:
+        return [], None, None
+    step = stacked_step(members, starts, device)
+    window = LossWindow(t.log_every_n_steps, len(members), device)
+    for i, (m, start) in enumerate(zip(members, starts)):
+        if start is not None and start.get("log_window") is not None:
+            rows = start["log_window"]
+            if tuple(rows.shape) == (t.log_every_n_steps, 3):
+                filled = m.position.log_filled if m.position is not None else 0
+                window.restore(i, rows, filled)
+    if starts[0] is not None and "group" in starts[0]["rng"]:
+        set_rng_state(starts[0]["rng"]["group"])  # the noise drawn under vmap continues too
+    return members, step, window
+
+
+def setup_member(job: Job, data: Data, device: torch.device) -> tuple[Member, dict | None]:
+    """One member, built exactly as the job alone would be."""
+    cfg, t = job.cfg, job.cfg.trainer
+    job.enter()
+    start = starting_state(job.run_dir, t.resume)
+    seed_everything(t.seed)
+    model, reg = build_model(cfg, data, device)
+    generator = member_generator(device)  # what the job alone draws its data order from
+    changed = check_same_run(start, cfg, data) if start is not None else None
+    ready(model, data, t)
+    state, position, _ = restore(start, model, device, t, changed)
+    if start is not None:
+        restore_member_generator(generator, start["rng"])
+    m = open_member(cfg, job.run_dir, data, model, reg, None, state, position)
+    m.generator, m.rng = generator, lambda: member_rng(generator)
+    header(m, device, changed)
+    return m, start
+
+
+def stacked_step(members: list[Member], starts: list, device: torch.device):
+    """Stack the members' models, make the optimizer (each member's lr and weight decay,
+    each member's state when resuming) and the vmapped step."""
+    params, buffers, base = stack([m.model for m in members])
+    cfg, t = members[0].cfg, members[0].cfg.trainer
+    opt = stacked_optimizer(members, params)
+    for i, (m, start) in enumerate(zip(members, starts)):
+        if start is not None:
+            opt.load_member(i, start["optimizer"])
+        m.optimizer_state = lambda i=i, m=m: opt.member_state_dict(i, m.model)
+    names = reg_stackables(cfg)
+    hp = hyperparameters([m.reg for m in members], names, device)
+    return make_stacked_step(
+        base, members[0].reg, t.loss, params, buffers, hp, opt,
+        compile=t.compile, precision=t.precision,
+    )  # fmt: skip
+
+
+def stacked_optimizer(members: list[Member], params: dict[str, torch.Tensor]):
+    o = [m.cfg.optim for m in members]
+    lr, wd = [x.lr for x in o], [x.weight_decay for x in o]
+    if o[0]._target_ == "torch.optim.SGD":
+        return StackedSGD(params.values(), lr, momentum=o[0].momentum, weight_decay=wd)
+    return StackedAdam(params.values(), lr, weight_decay=wd, fused=o[0].fused)
+
+
+def fit_and_finish(members, step, window, jobs, results, live) -> None:
+    t = members[0].cfg.trainer
+    group = Group(members, step, members[0].data.train_x, window, t)
+    total = group.steps_per_epoch * t.max_epochs
+    with GracefulStop() as stop, TrainProgress(total, t.max_epochs, members[0].state.step) as bar:
+        fit(group, stop, bar)
+        for j, m, job in zip(live, members, jobs):
+            if m.failed is not None:
+                results[j] = m.failed
+                m.log.close()
+                continue
+            job.enter()
+            try:
+                results[j] = finish(m, stop)
+            except UserError as e:
+                results[j] = e

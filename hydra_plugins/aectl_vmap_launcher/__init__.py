@@ -1,0 +1,1 @@
+"""aectl's Hydra launcher plugin: `hydra/launcher=vmap` (see `aectl.sweeps.vmap`)."""
