@@ -129,7 +129,7 @@ class StackedAdam:
             betas=self.betas,
             eps=self.eps,
             weight_decay=float(self.weight_decay[i]),
-            fused=True if self.fused else None,
+            fused=self.fused,  # as the job alone's optimizer says (optim.fused)
         ).state_dict()
         step = float(self.steps[i])
         state = {}

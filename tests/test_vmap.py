@@ -1,0 +1,467 @@
+"""`hydra/launcher=vmap`: a sweep's jobs trained as one stacked model, each as if alone.
+
+References: torch's own Adam and SGD run per member; the single-job step (`make_step`) and
+the whole single-run engine (`train`) on the same seed; TensorBoard's reader for the losses
+each run logged; the old forward-AD Hutchinson estimate.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import ROOT, aectl, compose
+
+from aectl.config.validate import validate
+from aectl.models import mlp
+from aectl.training import stacked
+from aectl.training.group import Job, train_group
+from aectl.training.stacked_optim import StackedAdam, StackedSGD
+from aectl.training.window import Diverged
+
+N, STEPS = 4, 20
+LRS = [1e-3, 3e-3, 1e-2, 3e-2]
+
+
+def members(tied=True, hidden=(), code_dim=32, code_act="sigmoid", seeds=(0, 1, 2, 3)):
+    out = []
+    for s in seeds:
+        torch.manual_seed(s)
+        out.append(
+            mlp.build(
+                (1, 8, 8),
+                code_dim=code_dim,
+                hidden=list(hidden),
+                code_activation=code_act,
+                tied=tied,
+            )
+        )
+    return out
+
+
+def grads(params, steps, seed=123):
+    g = torch.Generator().manual_seed(seed)
+    return [
+        [torch.randn(p.shape, generator=g) * (1 + t) for p in params.values()] for t in range(steps)
+    ]
+
+
+def torch_optimizer_run(model, seq, i, make):
+    opt = make(model.parameters())
+    for gs in seq:
+        for p, g in zip(model.parameters(), gs):
+            p.grad = g[i].clone()
+        opt.step()
+    return opt
+
+
+# ---- the stacked optimizers against torch's own ------------------------------------------------
+
+
+@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize("wd", [0.0, 1e-2])
+def test_stacked_adam_is_torch_adam_per_member(fused, wd):
+    ms = members()
+    refs = [copy.deepcopy(m) for m in ms]
+    params, _, _ = stacked.stack(ms)
+    seq = grads(params, STEPS)
+    opt = StackedAdam(params.values(), lr=LRS, weight_decay=wd, fused=fused)
+    for gs in seq:
+        opt.step(gs, torch.zeros(N))
+    for i in range(N):
+        ref = torch_optimizer_run(
+            refs[i],
+            seq,
+            i,
+            lambda p, i=i: torch.optim.Adam(p, lr=LRS[i], weight_decay=wd, fused=fused),
+        )
+        for p, q in zip(ms[i].parameters(), refs[i].parameters()):
+            if fused:  # torch's own kernel, member by member: bit for bit
+                assert torch.equal(p, q)
+            else:
+                assert (p - q).abs().max() <= 1e-6 * q.abs().max()
+        sd = opt.member_state_dict(i, ms[i])  # torch's exact format, accepted by torch
+        assert sd["param_groups"] == ref.state_dict()["param_groups"]
+        for k, st in ref.state_dict()["state"].items():
+            assert torch.allclose(sd["state"][k]["exp_avg"], st["exp_avg"], rtol=1e-5, atol=1e-8)
+        torch.optim.Adam(ms[i].parameters(), fused=fused).load_state_dict(sd)
+
+
+def test_a_dead_member_freezes_and_the_others_go_on_bit_for_bit():
+    ms = members()
+    refs = [copy.deepcopy(m) for m in ms]
+    params, _, _ = stacked.stack(ms)
+    seq = grads(params, STEPS)
+    opt = StackedAdam(params.values(), lr=LRS)
+    dead, dead_at, frozen = 2, 10, None
+    for t, gs in enumerate(seq):
+        totals, gs = torch.zeros(N), [g.clone() for g in gs]
+        if t == dead_at:
+            frozen = [p[dead].clone() for p in params.values()]
+        if t >= dead_at:  # member 2's loss (and gradient) is NaN from step 10 on
+            totals[dead] = float("nan")
+            for g in gs:
+                g[dead] = float("nan")
+        opt.step(gs, totals)
+    assert opt.alive.tolist() == [True, True, False, True]
+    assert all(torch.equal(p[dead], f) for p, f in zip(params.values(), frozen))
+    for i in (0, 1, 3):
+        torch_optimizer_run(
+            refs[i], seq, i, lambda p, i=i: torch.optim.Adam(p, lr=LRS[i], fused=True)
+        )
+        assert all(torch.equal(p, q) for p, q in zip(ms[i].parameters(), refs[i].parameters()))
+    # a group resumes from its members' torch-format states and goes on identically
+    sds = [opt.member_state_dict(i, ms[i]) for i in range(N)]
+    again = [copy.deepcopy(m) for m in ms]
+    params2, _, _ = stacked.stack(again)
+    opt2 = StackedAdam(params2.values(), lr=0.5)
+    for i, sd in enumerate(sds):
+        opt2.load_member(i, sd)
+    more = grads(params, 5, seed=7)
+    for gs in more:
+        opt.step([g.clone() for g in gs], torch.zeros(N))
+        opt2.step([g.clone() for g in gs], torch.zeros(N))
+    keep = [0, 1, 3]
+    assert all(torch.equal(a[keep], b[keep]) for a, b in zip(params.values(), params2.values()))
+
+
+@pytest.mark.parametrize("wd", [0.0, 1e-2])
+def test_stacked_sgd_is_torch_sgd_per_member(wd):
+    ms = members()
+    refs = [copy.deepcopy(m) for m in ms]
+    params, _, _ = stacked.stack(ms)
+    seq = grads(params, STEPS)
+    opt = StackedSGD(params.values(), lr=LRS, momentum=0.9, weight_decay=wd)
+    for gs in seq:
+        opt.step(gs, torch.zeros(N))
+    for i in range(N):
+        make = lambda p, i=i: torch.optim.SGD(p, lr=LRS[i], momentum=0.9, weight_decay=wd)  # noqa: E731
+        ref = torch_optimizer_run(refs[i], seq, i, make)
+        for p, q in zip(ms[i].parameters(), refs[i].parameters()):
+            assert (p - q).abs().max() <= 1e-6 * q.abs().max()
+        torch.optim.SGD(ms[i].parameters(), lr=0.1, momentum=0.9).load_state_dict(
+            opt.member_state_dict(i, ms[i])
+        )
+        assert opt.member_state_dict(i, ms[i])["param_groups"] == ref.state_dict()["param_groups"]
+
+
+def test_a_members_checkpoint_holds_only_its_own_weights(tmp_path):
+    from aectl.training.state import own
+
+    ms = members()
+    stacked.stack(ms)
+    whole = {k: v for k, v in ms[1].state_dict().items()}
+    torch.save(whole, tmp_path / "view.pt")
+    torch.save({k: own(v) for k, v in whole.items()}, tmp_path / "own.pt")
+    assert (tmp_path / "view.pt").stat().st_size > 3 * (tmp_path / "own.pt").stat().st_size
+
+
+# ---- the vmapped step against the step of a job alone --------------------------------------------
+
+DETERMINISTIC = {
+    "none, deep": (dict(code_dim=16, hidden=[64, 32], code_activation="identity"), "none", {}),
+    "sparse_l1": (dict(code_dim=64, hidden=[], code_activation="relu"), "sparse_l1", {}),
+    "sparse_kl": (
+        dict(code_dim=64, hidden=[], code_activation="sigmoid"),
+        "sparse_kl",
+        {"target": [0.05, 0.1, 0.2, 0.05]},
+    ),
+    "contractive analytic": (
+        dict(code_dim=64, hidden=[], code_activation="sigmoid", tied=True),
+        "contractive",
+        {"method": "analytic"},
+    ),
+    "contractive exact": (
+        dict(code_dim=16, hidden=[32], code_activation="tanh"),
+        "contractive",
+        {"method": "exact"},
+    ),
+}
+REGS = {
+    "none": "aectl.regularizers.none.NoRegularizer",
+    "sparse_l1": "aectl.regularizers.sparse_l1.SparseL1",
+    "sparse_kl": "aectl.regularizers.sparse_kl.SparseKL",
+    "contractive": "aectl.regularizers.contractive.Contractive",
+}
+
+
+def regularizer(name: str, **kw):
+    import importlib
+
+    module, _, cls = REGS[name].rpartition(".")
+    return getattr(importlib.import_module(module), cls)(**kw)
+
+
+@pytest.mark.parametrize("case", list(DETERMINISTIC))
+def test_each_member_takes_the_steps_its_job_takes_alone(case):
+    from aectl.training.fast_step import make_step
+
+    arch, name, extra = DETERMINISTIC[case]
+    per_member = {k: v for k, v in extra.items() if isinstance(v, list)}
+    fixed = {k: v for k, v in extra.items() if not isinstance(v, list)}
+    weights = [1e-3, 1e-2, 1e-1, 1.0] if name != "none" else [0.0] * N
+    hp = {"weight": weights, **per_member}
+    x = torch.rand(STEPS, N, 32, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    ms = []
+    for i in range(N):
+        torch.manual_seed(i)
+        ms.append(mlp.build((1, 8, 8), **arch))
+    alone = [copy.deepcopy(m) for m in ms]
+    params, buffers, base = stacked.stack(ms)
+    regs = [regularizer(name, **fixed, **{k: v[i] for k, v in hp.items()}) for i in range(N)]
+    opt = StackedAdam(params.values(), lr=LRS, fused=True)
+    names = [k for k in hp if name != "none" or k != "weight"]
+    step = stacked.make_stacked_step(
+        base, regs[0], "mse", params, buffers, stacked.hyperparameters(regs, names, "cpu"), opt
+    )
+    got = torch.stack([step(x[t]) for t in range(STEPS)])  # (steps, members, 3)
+    for i in range(N):
+        opt_i = torch.optim.Adam(alone[i].parameters(), lr=LRS[i], fused=True)
+        single = make_step(alone[i], regs[i], opt_i, "mse")
+        want = torch.stack([single(x[t, i]) for t in range(STEPS)])
+        assert torch.allclose(got[:, i], want, rtol=1e-5, atol=1e-8), (case, i)
+
+
+def test_hutchinson_through_torch_func_jvp_gives_the_numbers_forward_ad_gave():
+    import torch.autograd.forward_ad as fwAD
+
+    from aectl.regularizers.contractive import encode_hutchinson
+
+    def old(model, x, k):  # the estimate as aectl computed it before, with a dual number
+        with fwAD.dual_level():
+            h, jv = fwAD.unpack_dual(model.encode(fwAD.make_dual(x, torch.randn_like(x))))
+        total = jv.flatten(1).pow(2).sum(1)
+        for _ in range(k - 1):
+            _, jv = torch.func.jvp(model.encode, (x,), (torch.randn_like(x),))
+            total = total + jv.flatten(1).pow(2).sum(1)
+        return h, total / k
+
+    torch.manual_seed(0)
+    m = mlp.build((1, 8, 8), code_dim=32, hidden=[16], code_activation="sigmoid")
+    x = torch.rand(8, 1, 8, 8)
+    results = []
+    for f in (old, encode_hutchinson):
+        torch.manual_seed(5)
+        h, e = f(m, x, 2)
+        results.append((h, e, torch.autograd.grad(e.sum(), list(m.encoder.parameters()))))
+    (h1, e1, g1), (h2, e2, g2) = results
+    assert torch.equal(h1, h2) and torch.equal(e1, e2)
+    assert all(torch.allclose(a, b, rtol=1e-6, atol=1e-9) for a, b in zip(g1, g2))
+
+
+def test_random_regularizers_draw_their_own_noise_at_their_own_strength():
+    from aectl.regularizers.denoising import Denoising
+    from aectl.regularizers.dropout import Dropout
+
+    x = torch.ones(3, 20000)
+    for reg, key, levels in (
+        (Denoising(noise="masking"), "level", [0.1, 0.5, 0.9]),
+        (Dropout(), "p", [0.1, 0.5, 0.9]),
+    ):
+
+        def member(x, level, reg=reg, key=key):
+            r = copy.copy(reg)
+            setattr(r, key, level)
+            return r.corrupt(x) if key == "level" else r.code(x)
+
+        out = torch.vmap(member, randomness="different")(x, torch.tensor(levels))
+        dropped = (out == 0).float().mean(1)
+        assert torch.allclose(dropped, torch.tensor(levels), atol=0.02), (key, dropped)
+        assert not torch.equal(out[0] == 0, out[1] == 0)  # each member its own noise
+        if key == "p":  # inverted dropout: kept values scaled by 1/(1-p), as F.dropout does
+            kept = out.sum(1) / (out != 0).sum(1)
+            assert torch.allclose(kept, 1 / (1 - torch.tensor(levels)), rtol=1e-5)
+
+
+# ---- the engine: members are their jobs --------------------------------------------------------
+
+TINY = ["trainer.device=cpu", "trainer.max_epochs=2", "trainer.log_every_n_steps=1"]
+
+
+def job(tmp: Path, name: str, *overrides: str) -> Job:
+    return Job(validate(compose(*TINY, *overrides)), tmp / name)
+
+
+def logged(run: Path, tag: str = "train/loss") -> list[float]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run), size_guidance={"scalars": 0})
+    acc.Reload()
+    return [e.value for e in acc.Scalars(tag)]
+
+
+def weights(run: Path) -> dict[str, torch.Tensor]:
+    return torch.load(run / "checkpoints" / "last.pt", weights_only=True)["model"]
+
+
+GROUP = [  # three jobs of one contractive sweep: λ, seed and learning rate differ
+    ("model=contractive", "regularizer.weight=1e-4", "trainer.seed=0"),
+    ("model=contractive", "regularizer.weight=1e-2", "trainer.seed=1", "optim.lr=1e-2"),
+    ("model=contractive", "regularizer.weight=1", "trainer.seed=2"),
+]
+
+
+@pytest.fixture(scope="module")
+def alone(tmp_path_factory) -> list[Path]:
+    """Each job of GROUP trained alone, as the basic launcher would."""
+    from aectl.training.run import train
+
+    root = tmp_path_factory.mktemp("alone")
+    runs = []
+    for i, overrides in enumerate(GROUP):
+        train(compose(*TINY, *overrides), root / str(i))
+        runs.append(root / str(i))
+    return runs
+
+
+def test_a_group_trains_each_job_as_it_trains_alone(alone, tmp_path):
+    jobs = [job(tmp_path, str(i), *o) for i, o in enumerate(GROUP)]
+    results = train_group(jobs)
+    assert all(isinstance(r, float) for r in results), results
+    for j, ref in zip(jobs, alone):
+        got, want = logged(j.run_dir), logged(ref)
+        assert len(got) == len(want) == 26  # every step of both epochs
+        assert got[:20] == pytest.approx(want[:20], rel=1e-5)
+        for k, v in weights(ref).items():
+            assert torch.equal(weights(j.run_dir)[k], v), k  # fused Adam per member: bitwise
+        m_got = json.loads((j.run_dir / "metrics.json").read_text())
+        m_want = json.loads((ref / "metrics.json").read_text())
+        assert m_got["val/recon"] == m_want["val/recon"]
+        assert m_got["probe/accuracy"] == m_want["probe/accuracy"]
+
+
+def test_a_diverging_member_fails_alone(alone, tmp_path):
+    bad = (*GROUP[1][:2], "optim.lr=1e30", "trainer.seed=5")  # its weights overflow at once
+    jobs = [
+        job(tmp_path, "0", *GROUP[0]),
+        job(tmp_path, "bad", *bad),
+        job(tmp_path, "2", *GROUP[2]),
+    ]
+    results = train_group(jobs)
+    assert isinstance(results[1], Diverged) and "lower optim.lr" in str(results[1])
+    assert isinstance(results[0], float) and isinstance(results[2], float)
+    for j, ref in ((jobs[0], alone[0]), (jobs[2], alone[2])):
+        assert all(torch.equal(weights(j.run_dir)[k], v) for k, v in weights(ref).items())
+    assert not (jobs[1].run_dir / "metrics.json").exists()
+
+
+def test_an_interrupted_group_resumes_as_a_group_and_a_member_alone(alone, tmp_path, monkeypatch):
+    from aectl.training.run import train
+    from aectl.training.stopping import Interrupted
+
+    jobs = [job(tmp_path, str(i), *o) for i, o in enumerate(GROUP)]
+    monkeypatch.setenv("AECTL_FAULT", "step:17:TERM")  # SIGTERM to itself mid epoch 2
+    with pytest.raises(Interrupted):
+        train_group(jobs)
+    monkeypatch.delenv("AECTL_FAULT")
+    for j in jobs:  # every member saved mid-epoch
+        state = torch.load(j.run_dir / "checkpoints" / "last.pt", weights_only=True)
+        assert state["epoch"] == 1 and state["position"]["batch"] == 4
+    single = tmp_path / "alone"  # a member's checkpoint resumes alone, with the basic launcher
+    import shutil
+
+    shutil.copytree(jobs[1].run_dir, single)
+    train(compose(*TINY, *GROUP[1], "trainer.resume=auto"), single)
+    again = [job(tmp_path, str(i), *o, "trainer.resume=auto") for i, o in enumerate(GROUP)]
+    assert all(isinstance(r, float) for r in train_group(again))
+    for j, ref in zip(again, alone):
+        assert all(torch.equal(weights(j.run_dir)[k], v) for k, v in weights(ref).items())
+    assert all(torch.equal(weights(single)[k], v) for k, v in weights(alone[1]).items())
+
+
+# ---- through the real CLI -----------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_vmap_sweep_writes_what_a_basic_sweep_writes(tmp_path):
+    from PIL import Image
+
+    root = tmp_path / "sweep"
+    r = aectl(
+        "train", "-m", "hydra/launcher=vmap", "model=contractive,pca",
+        "regularizer.weight=1e-4,1e-2,1", "trainer.max_epochs=2", "trainer.device=cpu",
+        f"hydra.sweep.dir={root}",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    first = r.stdout.splitlines()[0]
+    assert first.startswith("vmap launcher: 3 jobs in 1 stacked group"), first
+    assert "alone (arch=pca is solved in closed form, not trained)" in first
+    folders = sorted(p.parent for p in root.glob("**/metrics.json"))
+    assert len(folders) == 6
+    for run in folders:
+        assert {
+            ".hydra",
+            "config.yaml",
+            "checkpoints",
+            "reconstructions",
+            "analysis",
+            "status.json",
+        } <= {p.name for p in run.iterdir()}
+        assert json.loads((run / "status.json").read_text())["status"] == "completed"
+        assert logged(run, "val/recon")  # its own event file, read by TensorBoard's reader
+        for png in (*run.glob("reconstructions/*.png"), *run.glob("analysis/*.png")):
+            Image.open(png).load()
+    contractive = [f for f in folders if "contractive" in str(f) or "pca" not in str(f)][0]
+    e = aectl("eval", str(contractive), "--checkpoint", "last")
+    assert e.returncode == 0, e.stderr
+    s = aectl("summarize", str(root))
+    assert s.returncode == 0, s.stderr
+    import csv
+
+    rows = list(csv.DictReader((root / "summary.csv").open()))
+    for row in rows:
+        metrics = json.loads((root / row["folder"] / "metrics.json").read_text())
+        assert float(row["val/recon"]) == pytest.approx(metrics["val/recon"], rel=1e-6)
+
+
+@pytest.mark.slow
+def test_an_interrupted_vmap_sweep_prints_the_command_that_finishes_it(tmp_path):
+    import shlex
+    import time
+
+    root = tmp_path / "sweep"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("HYDRA_FULL_ERROR", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aectl", "train", "-m", "hydra/launcher=vmap", "model=contractive",
+         "regularizer.weight=1e-4,1e-2", "trainer.max_epochs=60", "trainer.device=cpu",
+         f"hydra.sweep.dir={root}"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    end = time.time() + 120
+    while len(list(root.glob("*/seed=0/checkpoints/last.pt"))) < 2:
+        assert proc.poll() is None and time.time() < end, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    command = shlex.split(err.split("resume with: ")[1].strip())
+    assert command[:3] == ["aectl", "train", "-m"] and "hydra/launcher=vmap" in command
+    s = aectl("summarize", str(root))
+    assert "2 interrupted" in " ".join(s.stdout.split()), s.stdout
+    r = aectl(*command[1:], "trainer.max_epochs=60")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.count("(resumed at epoch") == 2
+    done = sorted(root.glob("*/seed=0/metrics.json"))
+    assert [json.loads(p.read_text())["epoch"] for p in done] == [60, 60]
+
+
+@pytest.mark.slow
+def test_groups_run_as_submitit_jobs_with_the_local_executor(tmp_path):
+    root = tmp_path / "sweep"
+    r = aectl(
+        "train", "-m", "hydra/launcher=vmap", "hydra.launcher.executor=local",
+        "model=contractive", "regularizer.weight=1e-4,1e-2", "trainer.max_epochs=1",
+        "trainer.device=cpu", f"hydra.sweep.dir={root}",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert list(root.glob(".submitit/*/*_result.pkl"))  # the group ran as one submitit job
+    statuses = [json.loads(p.read_text())["status"] for p in root.glob("*/seed=0/status.json")]
+    assert statuses == ["completed", "completed"]
