@@ -17,7 +17,6 @@ from pathlib import Path
 
 import torch
 
-from aectl.analysis import pca_compare, probe, sparsity, tangents, vector_field
 from aectl.config.metrics import WHOLE_RUN
 from aectl.data.base import MANIFOLD, ONEHOT, Data
 from aectl.models.autoencoder import Autoencoder
@@ -41,17 +40,25 @@ def code_table(model: Autoencoder, data: Data) -> Result:
 
 def run_all(model: Autoencoder, data: Data, x: torch.Tensor) -> Result:
     """Every analysis that applies to this model and data, on the samples `x`."""
+    # imported here, each when it applies: scikit-learn, scipy and torchvision load only
+    # when a run reaches its analyses (never before the first training step)
+    from aectl.analysis import pca_compare, sparsity
+
     curve = data.extras.get("curve")
     parts: list[Result] = []
     if pca_compare.applies(model, data):
         parts.append(pca_compare.compare(model, data, x))
     if data.kind == MANIFOLD and curve is not None:
+        from aectl.analysis import tangents, vector_field
+
         parts.append(vector_field.vector_field(model, data, curve))
         parts.append(tangents.tangents(model, data, curve))
     parts.append(sparsity.sparsity(model, data, x))
     if data.kind == ONEHOT:
         parts.append(code_table(model, data))
     if data.train_y is not None and data.val_y is not None and len(data.train_y.unique()) > 1:
+        from aectl.analysis import probe
+
         parts.append(probe.probe(model, data))
     numbers: dict[str, float] = {}
     images: dict[str, torch.Tensor] = {}

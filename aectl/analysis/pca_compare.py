@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 
-import matplotlib.pyplot as plt
 import torch
 from matplotlib.ticker import MaxNLocator
 from scipy.linalg import subspace_angles
@@ -23,6 +22,8 @@ from aectl.errors import UserError
 from aectl.models import pca
 from aectl.models.autoencoder import Autoencoder
 from aectl.record import pictures
+
+plt = pictures.pyplot()  # Agg; this module is imported only when an analysis runs
 
 LINEAR_ARCHS = ("linear", "pca")
 SHOW = 16  # principal components drawn as tiles

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import warnings
 
-import matplotlib.pyplot as plt
 import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
@@ -22,6 +21,8 @@ from aectl.analysis.codes import codes
 from aectl.data.base import Data
 from aectl.models.autoencoder import Autoencoder
 from aectl.record import pictures
+
+plt = pictures.pyplot()  # Agg; this module is imported only when an analysis runs
 
 MAX_ITER = 500
 

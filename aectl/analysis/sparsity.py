@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 
-import matplotlib.pyplot as plt
 import torch
 from torch import nn
 from torchvision.utils import make_grid
@@ -21,6 +20,8 @@ from aectl.analysis.codes import NEAR_ZERO, code_stats, codes
 from aectl.data.base import Data
 from aectl.models.autoencoder import Autoencoder
 from aectl.record import pictures
+
+plt = pictures.pyplot()  # Agg; this module is imported only when an analysis runs
 
 MAX_FILTERS = 256
 

@@ -12,7 +12,6 @@ the manifold).
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import torch
 from sklearn.neighbors import NearestNeighbors
 from torch.func import jacrev, vmap
@@ -20,6 +19,8 @@ from torch.func import jacrev, vmap
 from aectl.data.base import Data
 from aectl.models.autoencoder import Autoencoder
 from aectl.record import pictures
+
+plt = pictures.pyplot()  # Agg; this module is imported only when an analysis runs
 
 POINTS = 24  # points along the curve
 NEIGHBOURS = 40  # training samples in each local PCA

@@ -10,12 +10,13 @@ reference), over the grid points within a band around the curve.
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import torch
 
 from aectl.data.base import Data
 from aectl.models.autoencoder import Autoencoder
 from aectl.record import pictures
+
+plt = pictures.pyplot()  # Agg; this module is imported only when an analysis runs
 
 GRID = 25  # arrows per side
 MARGIN = 0.15  # grid extends this fraction of the data's extent beyond it

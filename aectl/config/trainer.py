@@ -27,13 +27,20 @@ class TrainerConfig:
     loss: str = knob("mse", choices=LOSSES)  # reconstruction loss against the clean input
     log_every_n_steps: int = 10
     num_images: int = 16  # samples shown in reconstruction grids
-    picture_every_n_epochs: int = 1  # reconstruction pictures (the last epoch always gets one)
+    # reconstruction pictures and code histograms; null: about ten over the run. The last
+    # epoch always gets one.
+    picture_every_n_epochs: int | None = None
     resume: str | None = None  # auto: continue this run folder's last.pt if any; or a path
     precision: str = "32"  # 32 | bf16 (autocast inside the network)
     compile: bool = False  # torch.compile the step (CUDA: plus a CUDA graph)
     layerwise: bool = False  # pretrain a deep encoder one layer at a time, then fine-tune
     layerwise_epochs: int = 10  # epochs per layer-wise stage
     monitor: str = "val/recon"  # what a job returns to sweepers (Optuna minimises it)
+
+    def pictures_now(self, epoch: int) -> bool:
+        """Whether epoch `epoch` (1-based) writes a reconstruction picture and histogram."""
+        every = self.picture_every_n_epochs or max(1, round(self.max_epochs / 10))
+        return epoch % every == 0 or epoch == self.max_epochs
 
     def __post_init__(self) -> None:
         require(
@@ -77,10 +84,10 @@ class TrainerConfig:
             "allowed: an integer >= 1",
         )
         require(
-            self.picture_every_n_epochs >= 1,
+            self.picture_every_n_epochs is None or self.picture_every_n_epochs >= 1,
             "trainer.picture_every_n_epochs",
             self.picture_every_n_epochs,
-            "allowed: an integer >= 1",
+            "allowed: an integer >= 1, or null (about ten over the run)",
         )
         require(
             self.num_images >= 1, "trainer.num_images", self.num_images, "allowed: an integer >= 1"

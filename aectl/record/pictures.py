@@ -13,22 +13,36 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import torch
+from torch.nn import functional as F
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from torch.nn import functional as F  # noqa: E402
-from torchvision.utils import make_grid, save_image  # noqa: E402
-
-from aectl import atomic  # noqa: E402
-from aectl.data.base import IMAGE, MANIFOLD, ONEHOT, Data  # noqa: E402
-from aectl.models.autoencoder import Autoencoder  # noqa: E402
-from aectl.regularizers.base import Regularizer  # noqa: E402
+from aectl import atomic
+from aectl.data.base import IMAGE, MANIFOLD, ONEHOT, Data
+from aectl.models.autoencoder import Autoencoder
+from aectl.regularizers.base import Regularizer
 
 MIN_SIDE = 32  # enlarge images smaller than this, by an integer factor
 RECON_MIN_SIDE = 64  # reconstruction grids: at least this many pixels per tile
+
+
+def pyplot():
+    """matplotlib's pyplot on the Agg backend (files, no window), imported on first use:
+    a run imports it only when it draws its first figure, not before its first step."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def grid(*args, **kwargs) -> torch.Tensor:
+    """torchvision.utils.make_grid, imported on first use (torchvision loads torch's
+    compiler stack: seconds that the first training step does not need)."""
+    from torchvision.utils import make_grid
+
+    return make_grid(*args, **kwargs)
 
 
 def enlarge_factor(h: int, w: int) -> int:
@@ -53,18 +67,18 @@ def image_rows(rows: list[torch.Tensor]) -> torch.Tensor:
         batch, b = batch.reshape(-1, 1, h, w), b * c
     if k > 1:
         batch = F.interpolate(batch, scale_factor=k, mode="nearest")
-    return make_grid(batch.clamp(0, 1), nrow=b, padding=2, pad_value=0.5)
+    return grid(batch.clamp(0, 1), nrow=b, padding=2, pad_value=0.5)
 
 
 def figure_to_tensor(fig) -> torch.Tensor:
     fig.canvas.draw()
     rgba = np.asarray(fig.canvas.buffer_rgba())
-    plt.close(fig)
+    pyplot().close(fig)
     return torch.from_numpy(rgba[..., :3].copy()).permute(2, 0, 1).float() / 255.0
 
 
 def onehot_table(x: torch.Tensor, h: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
-    fig, axes = plt.subplots(
+    fig, axes = pyplot().subplots(
         1, 3, figsize=(7, 3), gridspec_kw={"width_ratios": [x.shape[1], h.shape[1], x.shape[1]]}
     )
     for ax, m, title in zip(axes, (x, h, x_hat), ("input", "hidden", "output")):
@@ -89,7 +103,7 @@ def onehot_table(x: torch.Tensor, h: torch.Tensor, x_hat: torch.Tensor) -> torch
 
 def manifold_scatter(x: torch.Tensor, x_hat: torch.Tensor, curve=None) -> torch.Tensor:
     x, x_hat = x.detach().float().cpu().numpy(), x_hat.detach().float().cpu().numpy()
-    fig, ax = plt.subplots(figsize=(5, 5))
+    fig, ax = pyplot().subplots(figsize=(5, 5))
     if curve is not None:
         t = torch.linspace(*curve.t_range, 400)
         c = curve.points(t).numpy()
@@ -103,7 +117,7 @@ def manifold_scatter(x: torch.Tensor, x_hat: torch.Tensor, curve=None) -> torch.
 
 
 def vector_rows(rows: list[torch.Tensor], names: list[str]) -> torch.Tensor:
-    fig, axes = plt.subplots(len(rows), 1, figsize=(8, 1.2 * len(rows)))
+    fig, axes = pyplot().subplots(len(rows), 1, figsize=(8, 1.2 * len(rows)))
     for ax, r, name in zip(np.atleast_1d(axes), rows, names):
         ax.imshow(
             r.detach().float().cpu().flatten(1).numpy(),
@@ -152,7 +166,11 @@ def model_picture(data: Data, model: Autoencoder, reg: Regularizer, n: int) -> t
         x = torch.unique(data.val_x, dim=0).flip(0)  # each pattern once, in order
     else:
         x = data.val_x[:n]
-    with torch.no_grad():
+    # The picture's own noise, the same every epoch: drawing it from the run's generator
+    # would make training depend on how often it takes pictures.
+    devices = [x.device] if x.device.type == "cuda" else []
+    with torch.no_grad(), torch.random.fork_rng(devices=devices):
+        torch.manual_seed(0)
         x_in = reg.corrupt(x) if reg.corrupts_input else None
         h = model.encode(x if x_in is None else x_in)
         x_hat = model.decode(h)
@@ -161,4 +179,6 @@ def model_picture(data: Data, model: Autoencoder, reg: Regularizer, n: int) -> t
 
 def save_png(img: torch.Tensor, path: str | Path) -> Path:
     """Encode to PNG in memory, then write atomically."""
+    from torchvision.utils import save_image
+
     return atomic.write_with(path, lambda f: save_image(img, f, format="png"))

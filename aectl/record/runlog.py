@@ -62,10 +62,14 @@ class RunLog:
         w.add_scalar("train/lr", lr, step)
         w.add_scalar("train/samples_per_s", sps, step)
 
-    def epoch(self, step: int, scalars: dict[str, float], codes: torch.Tensor) -> None:
+    def epoch(self, step: int, scalars: dict[str, float], codes: torch.Tensor | None) -> None:
+        """The epoch's scalars, and the code histogram when `codes` is given (on the
+        picture cadence)."""
         for tag, v in scalars.items():
             self.writer.add_scalar(tag, v, step)
-        self.writer.add_histogram("code/activations", codes.detach().float().cpu().flatten(), step)
+        if codes is not None:
+            codes = codes.detach().float().cpu().flatten()
+            self.writer.add_histogram("code/activations", codes, step)
 
     def picture(self, epoch: int, step: int, picture: torch.Tensor) -> Path:
         self.writer.add_image("reconstructions", picture, step)

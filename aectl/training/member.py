@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from aectl import atomic
 from aectl.analysis.codes import code_stats
 from aectl.config.run import RunConfig
 from aectl.data.base import Data
@@ -106,9 +107,9 @@ def close_epoch(m: Member, means: list[float], epoch_s: float, epoch_steps: int)
             **{k.replace("train/", "epoch/train_"): v for k, v in terms.items()},
             **stats,
         },
-        val.codes,
+        val.codes if (pictured := t.pictures_now(s.epoch)) else None,
     )
-    if s.epoch % t.picture_every_n_epochs == 0 or s.epoch == t.max_epochs:
+    if pictured:
         picture = pictures.model_picture(m.data, m.model, m.reg, t.num_images)
         m.log.picture(s.epoch, s.step, picture)
     if val.recon < s.best:
@@ -133,7 +134,8 @@ def close_epoch(m: Member, means: list[float], epoch_s: float, epoch_steps: int)
 
 
 def save_epoch(m: Member, window_rows: torch.Tensor) -> None:
-    """last.pt, and best.pt when this epoch is the best so far."""
-    state = m.save(window_rows)
+    """last.pt, and best.pt when this epoch is the best so far (the same bytes: a second
+    name of last.pt, which the next epoch's last.pt replaces with a new file)."""
+    m.save(window_rows)
     if m.state.best_epoch == m.state.epoch:
-        checkpoint.save(state, m.run_dir / BEST)
+        atomic.same_as(m.run_dir / LAST, m.run_dir / BEST, what="checkpoint")
