@@ -23,7 +23,7 @@ from aectl.config.validate import validate
 from aectl.models import mlp
 from aectl.training import stacked
 from aectl.training.group import Job, train_group
-from aectl.training.stacked_optim import StackedAdam, StackedSGD
+from aectl.training.optim import StackedAdam, StackedSGD
 from aectl.training.window import Diverged
 
 N, STEPS = 4, 20

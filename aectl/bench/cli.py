@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from aectl.bench.options import CLOCK_NAMES, COMPILE_MODES, SECTIONS
+from aectl.bench.options import CLOCK_NAMES, COMPILE_MODES, DEFAULT_SECTIONS, SECTIONS
 from aectl.errors import OneLineParser, UserError
 
 
@@ -55,7 +55,10 @@ def parser() -> argparse.ArgumentParser:
         "--data", help="IDX image file (default: the shared MNIST test split, else synthetic)"
     )
     p.add_argument(
-        "--sections", default=",".join(SECTIONS), help=f"comma-separated subset of {SECTIONS}"
+        "--sections",
+        default=",".join(DEFAULT_SECTIONS),
+        help=f"comma-separated subset of {SECTIONS} (default: {','.join(DEFAULT_SECTIONS)}; "
+        "run and sweep time whole `aectl train` processes, minutes each)",
     )
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument(

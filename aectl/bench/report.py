@@ -114,6 +114,49 @@ def tables(result: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]
                 ],
             )
         )
+    out += whole_tables(result)
+    return out
+
+
+WHOLE_COLUMNS = [
+    "run",
+    "wall s",
+    "startup s",
+    "training s",
+    "per-epoch outputs s",
+    "analyses s",
+    "other s",
+    "non-training / training",
+]
+
+
+def whole_tables(result: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
+    """The run and sweep sections: where a whole process's time goes (medians)."""
+
+    def row(name: str, r: dict[str, Any]) -> list[str]:
+        cells = [
+            r["wall_s"],
+            r["startup_s"],
+            r["train_s"],
+            r["outputs_s"],
+            r["analyses_s"],
+            r["other_s"],
+        ]
+        return [name, *(f"{c:.2f}" for c in cells), f"{100 * r['overhead_vs_training']:.0f}%"]
+
+    out = []
+    if result.get("run"):
+        rows = [row(n, r) for n, r in result["run"].items()]
+        out.append(
+            ("whole runs: `aectl train` as a subprocess, start to exit", WHOLE_COLUMNS, rows)
+        )
+    sweep = result.get("sweep") or {}
+    if sweep.get("basic") or sweep.get("vmap"):
+        rows = [row(f"{n} launcher", sweep[n]) for n in ("basic", "vmap") if n in sweep]
+        title = f"a {sweep.get('jobs', 16)}-job λ sweep of model=contractive on digits"
+        if "vmap_over_basic" in sweep:
+            title += f"; vmap takes {sweep['vmap_over_basic']:.2f}x the basic launcher's wall time"
+        out.append((title, WHOLE_COLUMNS, rows))
     return out
 
 

@@ -14,6 +14,7 @@ import io
 import os
 import shutil
 import sys
+import threading
 from pathlib import Path
 from typing import NoReturn
 
@@ -170,6 +171,33 @@ def unknown_flags(args: list[str]) -> list[str]:
     return [a for a in unknown if a.startswith("-")]
 
 
+def preload() -> None:
+    """Import the training engine (torch: the biggest part of startup) in a background
+    thread while Hydra composes the config in this one; the task function's own import
+    then finds it loaded, or waits for it. Skipped for --help/--cfg, which need no torch."""
+
+    def load() -> None:
+        with contextlib.suppress(Exception):  # the task function's import reports errors
+            import aectl.training.run  # noqa: F401
+
+    threading.Thread(target=load, name="aectl-preload", daemon=True).start()
+
+
+def mode_from_command_line(args: list[str]):
+    """Hydra composes the whole config once only to read `hydra.mode` before composing it
+    again to run (`Hydra.get_mode`); aectl's configs never set it, so the mode is the
+    command line's: -m, or a `hydra.mode=` override. Saves that first composition."""
+    from hydra._internal.hydra import Hydra
+    from hydra.types import RunMode
+
+    given = [value(a) for a in args if a.startswith("hydra.mode=")]
+
+    def get_mode(self, config_name, overrides):
+        return RunMode[given[-1]] if given and given[-1] in RunMode.__members__ else None
+
+    Hydra.get_mode = get_mode
+
+
 def main(args: list[str]) -> int:
     user_wants_traces = os.environ.get("HYDRA_FULL_ERROR") == "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let Hydra raise, so errors become one line here
@@ -185,6 +213,12 @@ def main(args: list[str]) -> int:
         if "--help" in args or "-h" in args:
             print_help()
         else:
+            if not any(
+                a.startswith(("--cfg", "-c", "--info", "-i", "--shell-completion", "-sc"))
+                for a in args
+            ):
+                preload()
+            mode_from_command_line(args)
             train_main()
     except KeyboardInterrupt:  # a second Ctrl-C: stop now (checkpoint writes are atomic)
         print("aectl: stopped", file=sys.stderr)

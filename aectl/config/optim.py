@@ -1,15 +1,19 @@
-"""Schemas of the `optim` group: torch optimizers, instantiated with the model's parameters.
+"""Schemas of the `optim` group: torch's Adam and SGD updates (`aectl.training.optim`),
+instantiated with the model's parameters.
 
-`fused: true` (the default) asks torch for its fused implementation: one kernel updates
-every parameter, on the CPU and on CUDA. On the benchmark's model that makes the whole CPU
-step about 1.2x faster than torch's default (a `foreach` or per-tensor loop of ~10 passes);
-results agree with it to float rounding. `optim.fused=false` restores torch's default.
+`fused: true` (the default) runs torch's fused Adam kernel: one kernel updates every
+parameter, on the CPU and on CUDA, bit for bit what `torch.optim.Adam(fused=True)` does. On
+the benchmark's model that makes the whole CPU step about 1.2x faster than torch's default
+(a per-tensor loop of ~10 passes); results agree with it to float rounding.
+`optim.fused=false` follows torch's single-tensor Adam. Runs saved when these targets were
+`torch.optim.Adam`/`SGD` (`formerly`) still load.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 from aectl.config.schema import knob, schema
 from aectl.errors import require
@@ -37,14 +41,16 @@ class OptimConfig:
 @schema("optim", "adam")
 @dataclass
 class AdamConfig(OptimConfig):
-    _target_: str = "torch.optim.Adam"
+    formerly: ClassVar[tuple[str, ...]] = ("torch.optim.Adam",)  # runs saved before 0.2
+    _target_: str = "aectl.training.optim.Adam"
     lr: float = knob(3e-3, scale="log", stackable=True)
 
 
 @schema("optim", "sgd")
 @dataclass
 class SGDConfig(OptimConfig):
-    _target_: str = "torch.optim.SGD"
+    formerly: ClassVar[tuple[str, ...]] = ("torch.optim.SGD",)
+    _target_: str = "aectl.training.optim.SGD"
     lr: float = knob(0.1, scale="log", stackable=True)
     momentum: float = 0.9
 

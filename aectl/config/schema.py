@@ -89,8 +89,7 @@ def knobs() -> dict[str, Knob]:
 def option_of(group: str, target: str) -> tuple[str, type] | None:
     """(option name, schema class) of the option in `group` whose builder is `target`."""
     for name, cls in all_schemas().get(group, {}).items():
-        default = getattr(cls, "_target_", None)
-        if default == target:
+        if target == getattr(cls, "_target_", None) or target in getattr(cls, "formerly", ()):
             return name, cls
     return None
 

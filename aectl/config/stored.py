@@ -37,6 +37,8 @@ def stored_config(stored: Any, source: str, field: str = "--checkpoint") -> RunC
         _no_interpolation(node, group, where, field)
         cls = TrainerConfig if group == "trainer" else _schema_of(group, node, where, field)
         _no_nested_target(node, group, where, field)
+        if group != "trainer":  # a builder's former name (torch.optim.Adam) becomes its own
+            node = {**node, "_target_": cls._target_}
         try:
             merged = OmegaConf.merge(OmegaConf.structured(cls), node)
             groups[group] = OmegaConf.to_object(merged)

@@ -135,6 +135,8 @@ def measure_only(model: Autoencoder, reg: Regularizer, loss: str) -> Step:
 def set_capturable(opt: torch.optim.Optimizer, on: bool) -> None:
     """Switch the optimizer in or out of the mode CUDA graphs need, where its step counters
     live on the parameters' device (torch allows that mode on CUDA only)."""
+    if not hasattr(opt, "state"):  # aectl's optimizers: their step counts live on the device
+        return
     for group in opt.param_groups:
         if "capturable" not in group or group["capturable"] == on:
             continue

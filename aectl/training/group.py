@@ -30,6 +30,7 @@ from aectl.training import device as devices
 from aectl.training.build import build_data, build_model
 from aectl.training.loop import Group, fit
 from aectl.training.member import Member
+from aectl.training.optim import StackedAdam, StackedSGD
 from aectl.training.resume import starting_state
 from aectl.training.run import (
     check_same_run,
@@ -49,7 +50,6 @@ from aectl.training.stacked import (
     restore_member_generator,
     stack,
 )
-from aectl.training.stacked_optim import StackedAdam, StackedSGD
 from aectl.training.stopping import GracefulStop
 from aectl.training.window import LossWindow
 
@@ -157,7 +157,7 @@ def stacked_step(members: list[Member], starts: list, device: torch.device):
 def stacked_optimizer(members: list[Member], params: dict[str, torch.Tensor]):
     o = [m.cfg.optim for m in members]
     lr, wd = [x.lr for x in o], [x.weight_decay for x in o]
-    if o[0]._target_ == "torch.optim.SGD":
+    if o[0]._target_.rsplit(".", 1)[-1] == "SGD":
         return StackedSGD(params.values(), lr, momentum=o[0].momentum, weight_decay=wd)
     return StackedAdam(params.values(), lr, weight_decay=wd, fused=o[0].fused)
 

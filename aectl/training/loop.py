@@ -55,6 +55,8 @@ class Group:
 
 def fit(g: Group, stop: GracefulStop, bar: TrainProgress) -> None:
     t, n_batches = g.trainer, g.steps_per_epoch
+    for m in g.members:  # when this process reached its first step (startup, for the bench)
+        m.clock["first_step_unix"] = time.time()
     while g.epoch < t.max_epochs and g.alive():
         t_epoch = t_window = time.perf_counter()
         perms, first, sums = start_epoch(g)

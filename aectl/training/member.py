@@ -7,7 +7,10 @@ model. Either way each member writes its own folder through the functions here a
 
 from __future__ import annotations
 
+import contextlib
 import math
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +49,17 @@ class Member:
     rng: Any = None  # () -> the RNG snapshot its checkpoint holds; None: the global RNGs
     failed: Diverged | None = None  # a member of a group that diverged stops alone
     fingerprint: dict[str, Any] = field(default_factory=dict)  # of its data (resume checks)
+    clock: dict[str, float] = field(default_factory=dict)  # seconds spent, by kind of work
+
+    @contextlib.contextmanager
+    def timed(self, kind: str) -> Iterator[None]:
+        """Count the block's time as `kind` (validate, log, pictures, checkpoints, analyses):
+        metrics.json's `timing`, which `aectl bench --sections run,sweep` reads."""
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.clock[kind] = self.clock.get(kind, 0.0) + time.perf_counter() - t0
 
     def kept(self) -> str:
         if (self.run_dir / LAST).is_file():
@@ -83,59 +97,65 @@ def close_epoch(m: Member, means: list[float], epoch_s: float, epoch_steps: int)
     """The end of an epoch for one member: validate, log, picture, best, metrics.
     `means` are the epoch's training (loss, recon, term). Returns val/recon."""
     t, s = m.cfg.trainer, m.state
-    train_loss, train_recon, train_term = means
-    if not math.isfinite(train_loss):
-        raise diverged(train_loss, f"in epoch {s.epoch + 1} (by step {s.step})", m.kept())
+    if not math.isfinite(means[0]):
+        raise diverged(means[0], f"in epoch {s.epoch + 1} (by step {s.step})", m.kept())
     s.train_time_s += epoch_s
     s.epoch += 1
-    # This epoch's own rate: the overall one also holds compiling and capturing, which
-    # the first steps of each batch shape pay (trainer.compile=true).
-    epoch_sps = epoch_steps * t.batch_size / max(epoch_s, 1e-9)
-    val = validation_pass(m.model, m.reg, m.data.val_x, t.loss, t.batch_size)
-    stats = {k: v.item() for k, v in code_stats(val.codes).items()}
-    val_penalty, train_penalty = m.reg.penalty(val.term), m.reg.penalty(train_term)
-    term = m.log.term  # the unweighted term on both splits, under the regularizer's own name
-    terms = {} if term is None else {f"train/{term}": train_term, f"val/{term}": val.term}
-    m.log.epoch(
-        s.step,
-        {
-            "val/recon": val.recon,
-            "val/penalty": val_penalty,
-            "epoch/train_loss": train_loss,
-            "epoch/train_recon": train_recon,
-            "epoch/train_penalty": train_penalty,
-            **{k.replace("train/", "epoch/train_"): v for k, v in terms.items()},
-            **stats,
-        },
-        val.codes if (pictured := t.pictures_now(s.epoch)) else None,
-    )
+    with m.timed("validate"):
+        val = validation_pass(m.model, m.reg, m.data.val_x, t.loss, t.batch_size)
+        stats = {k: v.item() for k, v in code_stats(val.codes).items()}
+    pictured = t.pictures_now(s.epoch)
+    numbers = epoch_numbers(m, means, val.recon, val.term, stats)
+    with m.timed("log"):
+        logged = {k: v for k, v in numbers.items() if not k.startswith("train/")}
+        m.log.epoch(s.step, logged, val.codes if pictured else None)
     if pictured:
-        picture = pictures.model_picture(m.data, m.model, m.reg, t.num_images)
-        m.log.picture(s.epoch, s.step, picture)
+        with m.timed("pictures"):
+            picture = pictures.model_picture(m.data, m.model, m.reg, t.num_images)
+            m.log.picture(s.epoch, s.step, picture)
     if val.recon < s.best:
         s.best, s.best_epoch = val.recon, s.epoch
     s.metrics = {
-        "train/loss": train_loss,
-        "train/recon": train_recon,
-        "train/penalty": train_penalty,
-        "val/recon": val.recon,
-        "val/penalty": val_penalty,
-        **terms,
+        **{k: v for k, v in numbers.items() if not k.startswith("epoch/")},
         **stats,
         "epoch": s.epoch,
         "step": s.step,
         "train_time_s": s.train_time_s,
         "samples_per_s": s.step * t.batch_size / max(s.train_time_s, 1e-9),
-        "epoch_samples_per_s": epoch_sps,
+        # this epoch's own rate: the overall one also holds compiling and capturing
+        "epoch_samples_per_s": epoch_steps * t.batch_size / max(epoch_s, 1e-9),
         "best_epoch": s.best_epoch,
         "best_val_recon": s.best,
     }
     return val.recon
 
 
+def epoch_numbers(m: Member, means, val_recon: float, val_term: float, stats) -> dict:
+    """The epoch's numbers: TensorBoard's per-epoch tags (`epoch/*`, `val/*`, `code/*`) and
+    metrics.json's keys (`train/*`, `val/*`) for the same values."""
+    loss, recon, term_value = means
+    val_penalty, train_penalty = m.reg.penalty(val_term), m.reg.penalty(term_value)
+    term = m.log.term  # the unweighted term on both splits, under the regularizer's own name
+    terms = {} if term is None else {f"train/{term}": term_value, f"val/{term}": val_term}
+    return {
+        "train/loss": loss,
+        "train/recon": recon,
+        "train/penalty": train_penalty,
+        "val/recon": val_recon,
+        "val/penalty": val_penalty,
+        **terms,
+        "epoch/train_loss": loss,
+        "epoch/train_recon": recon,
+        "epoch/train_penalty": train_penalty,
+        **{k.replace("train/", "epoch/train_"): v for k, v in terms.items() if k[0] == "t"},
+        **stats,
+    }
+
+
 def save_epoch(m: Member, window_rows: torch.Tensor) -> None:
     """last.pt, and best.pt when this epoch is the best so far (the same bytes: a second
     name of last.pt, which the next epoch's last.pt replaces with a new file)."""
-    m.save(window_rows)
-    if m.state.best_epoch == m.state.epoch:
-        atomic.same_as(m.run_dir / LAST, m.run_dir / BEST, what="checkpoint")
+    with m.timed("checkpoints"):
+        m.save(window_rows)
+        if m.state.best_epoch == m.state.epoch:
+            atomic.same_as(m.run_dir / LAST, m.run_dir / BEST, what="checkpoint")

@@ -188,7 +188,8 @@ def finish(m: Member, stop: GracefulStop | None = None) -> float:
     metrics = dict(s.metrics)
     metrics.update(s.stages)
     faults.hit("analysis")
-    metrics.update(analysis.analyze(m.run_dir, m.model, m.data, m.log.writer, s.step))
+    with m.timed("analyses"):
+        metrics.update(analysis.analyze(m.run_dir, m.model, m.data, m.log.writer, s.step))
     if stop is not None and stop.requested:
         raise Interrupted(stop.signum)
     metrics.update(
@@ -197,6 +198,7 @@ def finish(m: Member, stop: GracefulStop | None = None) -> float:
             "code_dim": m.model.code_dim,
             "input_size": m.model.input_size,
             "scaling": m.data.scaling,
+            "timing": {k if k.endswith("_unix") else f"{k}_s": v for k, v in m.clock.items()},
         }
     )
     hparams.finish(m.log.writer, metrics)

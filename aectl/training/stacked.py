@@ -7,7 +7,7 @@ pictures, analyses and checkpoints keep working on the members' modules. `Stacke
 runs `aectl.training.step.losses` for every member at once (`torch.func.vmap` of
 `functional_call`), each with its own regularizer strength as a 0-d tensor, and
 differentiates the SUM of the members' losses, so each member's gradient is its own; an
-optimizer from `stacked_optim` then updates each member with its own lr. Random
+optimizer from `aectl.training.optim` then updates each member with its own lr. Random
 corruption, dropout and Hutchinson projections draw different noise per member
 (`randomness="different"`).
 """

@@ -1,17 +1,21 @@
-"""torch's Adam and SGD over stacked parameters, each member with its own lr and weight decay.
+"""aectl's optimizers: torch's Adam and SGD updates, for one model or N stacked members.
 
-A vmap group trains N members whose parameters are stacked into [N, ...] leaves. Adam and
-SGD are elementwise, so one update of the stack is N independent updates, but torch's
-optimizers take one lr per group; these take an [N] lr and weight decay, and an on-device
-`alive` mask: a member whose loss became NaN/Inf stops updating (decided on the device, no
-host sync per step) while the others go on.
+Why not torch.optim: its first use imports torch's compiler stack (`torch._dynamo`, seconds
+before a run's first step), and it takes one learning rate per parameter group, where a
+vmap group trains N members, stacked into [N, ...] leaves, each with its own lr and weight
+decay. Adam and SGD are elementwise, so an update of the stack is N independent updates.
 
-`StackedAdam(fused=True)` runs torch's own fused Adam kernel (`aten::_fused_adam_`) once
-per member over that member's slices, so each member's update is bit for bit what
-`torch.optim.Adam(fused=True)` (aectl's default, `optim.fused=true`) does for the job run
-alone; `fused=False` follows torch's single-tensor Adam op for op. Each member's state
-converts to and from torch's own `state_dict` format, so a member's checkpoint resumes
-alone with the basic launcher, and a group resumes from its members' checkpoints.
+`StackedAdam(fused=True)` (aectl's default, `optim.fused=true`) runs torch's own fused Adam
+kernel (`aten::_fused_adam_`) once per member over that member's slices: bit for bit what
+`torch.optim.Adam(fused=True)` does; `fused=False` follows torch's single-tensor Adam op for
+op. An on-device `alive` mask stops a member whose loss became NaN/Inf (no host sync per
+step) while the others go on. Each member's state converts to and from torch's own
+`state_dict` format: checkpoints hold what torch.optim would, older checkpoints written by
+torch.optim load, and a group's member resumes alone.
+
+`Adam` and `SGD` are what the `optim` config group builds for a run alone: the same
+updates over the model's parameters as one member (`optimizer.step()` after `backward()`,
+`zero_grad`, `state_dict`, `load_state_dict`, like torch.optim).
 """
 
 from __future__ import annotations
@@ -120,17 +124,22 @@ class StackedAdam:
             denom = (v.sqrt() / _col(bc2_sqrt, v)).add_(self.eps)
             p.add_(_col(neg_step, p) * m / denom)
 
-    def member_state_dict(self, i: int, member: nn.Module) -> dict:
-        """Member i's state in torch.optim.Adam's exact format (the param groups come from a
-        real torch Adam over the member's parameters, so every key is torch's)."""
-        template = torch.optim.Adam(
-            member.parameters(),
-            lr=float(self.lr[i]),
-            betas=self.betas,
-            eps=self.eps,
-            weight_decay=float(self.weight_decay[i]),
-            fused=self.fused,  # as the job alone's optimizer says (optim.fused)
-        ).state_dict()
+    def member_state_dict(self, i: int, member: nn.Module | None = None) -> dict:
+        """Member i's state in torch.optim.Adam's exact format."""
+        group = {
+            "lr": float(self.lr[i]),
+            "betas": self.betas,
+            "eps": self.eps,
+            "weight_decay": float(self.weight_decay[i]),
+            "amsgrad": False,
+            "maximize": False,
+            "foreach": None,
+            "capturable": False,
+            "differentiable": False,
+            "fused": self.fused,  # what torch.optim.Adam(fused=optim.fused) records
+            "decoupled_weight_decay": False,
+            "params": list(range(len(self.params))),
+        }
         step = float(self.steps[i])
         state = {}
         if step > 0:
@@ -140,7 +149,7 @@ class StackedAdam:
                     "exp_avg": m[i].detach().cpu().clone(),
                     "exp_avg_sq": v[i].detach().cpu().clone(),
                 }
-        return {"state": state, "param_groups": template["param_groups"]}
+        return {"state": state, "param_groups": [group]}
 
     @torch.no_grad()
     def load_member(self, i: int, sd: dict) -> None:
@@ -195,20 +204,26 @@ class StackedSGD:
         if self.momentum:
             self.has_buf |= alive
 
-    def member_state_dict(self, i: int, member: nn.Module) -> dict:
-        template = torch.optim.SGD(
-            member.parameters(),
-            lr=float(self.lr[i]),
-            momentum=self.momentum,
-            dampening=self.dampening,
-            weight_decay=float(self.weight_decay[i]),
-        ).state_dict()
+    def member_state_dict(self, i: int, member: nn.Module | None = None) -> dict:
+        """Member i's state in torch.optim.SGD's exact format."""
+        group = {
+            "lr": float(self.lr[i]),
+            "momentum": self.momentum,
+            "dampening": self.dampening,
+            "weight_decay": float(self.weight_decay[i]),
+            "nesterov": False,
+            "maximize": False,
+            "foreach": None,
+            "differentiable": False,
+            "fused": None,
+            "params": list(range(len(self.params))),
+        }
         state = {}
         if self.momentum and bool(self.has_buf[i]):
             state = {
                 j: {"momentum_buffer": b[i].detach().cpu().clone()} for j, b in enumerate(self.bufs)
             }
-        return {"state": state, "param_groups": template["param_groups"]}
+        return {"state": state, "param_groups": [group]}
 
     @torch.no_grad()
     def load_member(self, i: int, sd: dict) -> None:
@@ -222,3 +237,71 @@ class StackedSGD:
                 has = True
         self.has_buf[i] = has
         self.alive[i] = True
+
+
+# ---- a run alone: one member, with torch.optim's interface ------------------------------------
+
+
+class OneModel:
+    """A stacked optimizer over one model's parameters (a group of one), used as a
+    torch.optim optimizer is: `backward()`, `step()`, `zero_grad()`, `state_dict()`."""
+
+    def __init__(self, stacked: StackedAdam | StackedSGD, params: list[torch.Tensor]):
+        self.stacked, self.params = stacked, params
+
+    @property
+    def param_groups(self) -> list[dict]:
+        group = self.stacked.member_state_dict(0)["param_groups"][0]
+        return [{**group, "params": self.params}]
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        grads = [
+            (p.grad if p.grad is not None else torch.zeros_like(p)).unsqueeze(0)
+            for p in self.params
+        ]
+        self.stacked.step(grads)
+
+    def state_dict(self) -> dict:
+        return self.stacked.member_state_dict(0)
+
+    def load_state_dict(self, sd: dict) -> None:
+        (group,) = sd["param_groups"]
+        if len(group["params"]) != len(self.params):
+            raise ValueError(
+                f"the state holds {len(group['params'])} parameters, the model {len(self.params)}"
+            )
+        self.stacked.load_member(0, sd)
+
+
+def Adam(
+    params,
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    fused: bool = True,
+    betas=(0.9, 0.999),
+    eps: float = 1e-8,
+) -> OneModel:  # noqa: N802
+    """torch.optim.Adam's update for one model (optim=adam)."""
+    params = list(params)
+    views = [p.unsqueeze(0) for p in params]  # the model's own storage, as a group of one
+    return OneModel(StackedAdam(views, [lr], betas, eps, [weight_decay], fused=fused), params)
+
+
+def SGD(
+    params,
+    lr: float = 0.1,
+    momentum: float = 0.0,
+    weight_decay: float = 0.0,
+    dampening: float = 0.0,
+    fused: bool = True,
+) -> OneModel:  # noqa: N802
+    """torch.optim.SGD's update for one model (optim=sgd); `fused` is accepted for the
+    config's sake (the update is one pass either way)."""
+    params = list(params)
+    views = [p.unsqueeze(0) for p in params]
+    return OneModel(StackedSGD(views, [lr], momentum, dampening, [weight_decay]), params)

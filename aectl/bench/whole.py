@@ -1,0 +1,136 @@
+"""Whole runs and sweeps, timed as a user meets them: `aectl train` as a subprocess.
+
+`--sections run`: a run costs its training and little else. The 20-epoch MNIST job of issue
+13 (784-512-16 MLP, 8,000 training images, batch 100, Adam 1e-3) and the default
+`aectl train` (what `make train` runs) are timed from process start to exit, interleaved,
+and split with the run's own clock (metrics.json's `timing`) into startup (process start to
+the first training step), training steps, per-epoch outputs (validation, logging,
+pictures, checkpoints), the final analyses, and the rest.
+
+`--sections sweep`: a 16-job λ sweep of `model=contractive` on digits with the basic
+launcher and with `hydra/launcher=vmap`, interleaved, each a fresh sweep folder, with the
+same breakdown summed over its jobs (a stacked group's shared training counted once).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+OUTPUTS = ("validate", "log", "pictures", "checkpoints")
+LAMBDAS = [f"{10 ** (-5 + 5 * i / 15):.3g}" for i in range(16)]  # 1e-5 ... 1, 16 values
+
+
+def mnist_job(images: Path) -> list[str]:
+    """The job of issue 13's table: 784-512-16 MLP, 8,000 training images, 20 epochs."""
+    labels = images.with_name(images.name.replace("images-idx3", "labels-idx1"))
+    return [
+        "dataset=idx",
+        f"dataset.images={images}",
+        f"dataset.labels={labels}",
+        "dataset.limit=8889",  # 10% of it validates: 8,000 train
+        "dataset.val_fraction=0.1",
+        "arch.hidden=[512]",
+        "arch.code_dim=16",
+        "trainer.max_epochs=20",
+        "trainer.batch_size=100",
+        "optim.lr=1e-3",
+    ]
+
+
+def aectl_train(args: list[str], cwd: Path, device: str) -> tuple[float, float]:
+    """(spawn time, wall seconds) of one `aectl train ARGS`; raises on failure."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("HYDRA_FULL_ERROR", None)
+    spawned, t0 = time.time(), time.perf_counter()
+    r = subprocess.run(
+        [sys.executable, "-m", "aectl", "train", *args, f"trainer.device={device}"],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    wall = time.perf_counter() - t0
+    if r.returncode != 0:
+        raise RuntimeError(f"aectl train {' '.join(args)} failed: {r.stderr.strip()[-500:]}")
+    return spawned, wall
+
+
+def breakdown(metrics: list[dict[str, Any]], spawned: float, wall: float, shared: bool) -> dict:
+    """Where one process's time went, from the runs' own clocks. `shared`: the jobs trained
+    together (a vmap group), so their equal training time is counted once per group."""
+    timing = [m.get("timing", {}) for m in metrics]
+    train = [m["train_time_s"] for m in metrics]
+    if shared:
+        train = list({round(t, 6) for t in train})
+    out = {
+        "wall_s": wall,
+        "startup_s": min(t["first_step_unix"] for t in timing) - spawned if timing else None,
+        "train_s": sum(train),
+        "outputs_s": sum(t.get(f"{k}_s", 0.0) for t in timing for k in OUTPUTS),
+        "analyses_s": sum(t.get("analyses_s", 0.0) for t in timing),
+    }
+    for k in OUTPUTS:
+        out[f"{k}_s"] = sum(t.get(f"{k}_s", 0.0) for t in timing)
+    known = out["startup_s"] + out["train_s"] + out["outputs_s"] + out["analyses_s"]
+    out["other_s"] = wall - known
+    out["overhead_vs_training"] = (wall - out["train_s"]) / max(out["train_s"], 1e-9)
+    return out
+
+
+def median_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    keys = [k for k in rows[0] if isinstance(rows[0][k], (int, float))]
+    med = {k: statistics.median(r[k] for r in rows) for k in keys}
+    med["repeats"] = len(rows)
+    med["walls_s"] = [r["wall_s"] for r in rows]
+    return med
+
+
+def section_run(images: Path | None, device: str, repeats: int, errors: dict) -> dict:
+    jobs = {"default run (make train)": []}
+    if images is not None:
+        jobs = {"issue 13 job (MNIST, 20 epochs)": mnist_job(images), **jobs}
+    rows: dict[str, list[dict]] = {name: [] for name in jobs}
+    with tempfile.TemporaryDirectory(prefix="aectl-bench-run-") as tmp:
+        for k in range(repeats):
+            for j, (name, args) in enumerate(jobs.items()):  # interleaved: load hits both
+                run = Path(tmp) / f"run{j}-{k}"
+                try:
+                    spawned, wall = aectl_train([*args, f"hydra.run.dir={run}"], Path(tmp), device)
+                except RuntimeError as e:
+                    errors[name] = str(e)
+                    continue
+                metrics = json.loads((run / "metrics.json").read_text())
+                rows[name].append(breakdown([metrics], spawned, wall, shared=False))
+    return {name: median_row(r) for name, r in rows.items() if r}
+
+
+def section_sweep(device: str, repeats: int, errors: dict) -> dict:
+    launchers = {"basic": [], "vmap": ["hydra/launcher=vmap"]}
+    args = ["-m", "model=contractive", f"regularizer.weight={','.join(LAMBDAS)}"]
+    rows: dict[str, list[dict]] = {name: [] for name in launchers}
+    with tempfile.TemporaryDirectory(prefix="aectl-bench-sweep-") as tmp:
+        for k in range(repeats):
+            for name, extra in launchers.items():
+                root = Path(tmp) / f"{name}-{k}"
+                try:
+                    spawned, wall = aectl_train(
+                        [*args, *extra, f"hydra.sweep.dir={root}"], Path(tmp), device
+                    )
+                except RuntimeError as e:
+                    errors[f"sweep {name}"] = str(e)
+                    continue
+                metrics = [json.loads(p.read_text()) for p in sorted(root.glob("**/metrics.json"))]
+                rows[name].append(breakdown(metrics, spawned, wall, shared=name == "vmap"))
+    out = {name: median_row(r) for name, r in rows.items() if r}
+    if "basic" in out and "vmap" in out:
+        out["vmap_over_basic"] = out["vmap"]["wall_s"] / out["basic"]["wall_s"]
+        out["jobs"] = len(LAMBDAS)
+    return out

@@ -1,0 +1,105 @@
+"""A run costs its training and little else: what loads before the first step, and the
+pieces that replaced heavier ones (checked against what they replaced).
+
+Speed itself is measured by `aectl bench --sections run`, never by a timed test.
+"""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from conftest import ROOT
+
+from aectl.models import mlp
+from aectl.training import optim
+
+
+def test_nothing_the_first_step_does_not_need_is_imported_before_it(tmp_path):
+    """At the first training step of a default run: no scikit-learn, matplotlib, scipy,
+    torchvision (all loaded later, by pictures and analyses) and no torch._dynamo (torch's
+    compiler, which torch.optim's first use imports; aectl's optimizers do not use it)."""
+    code = f"""
+import sys
+sys.argv = ["aectl", "train", "trainer.max_epochs=1", "trainer.device=cpu",
+            "hydra.run.dir={tmp_path / "run"}"]
+import aectl.training.loop as loop
+def fit(*args, **kwargs):
+    heavy = ["sklearn", "matplotlib", "scipy", "torchvision", "torch._dynamo"]
+    print("LOADED", [m for m in heavy if m in sys.modules])
+    raise SystemExit(0)
+loop.fit = fit
+import aectl.training.run as run
+run.fit = fit
+from aectl.cli import main
+main(sys.argv[1:])
+"""
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    (line,) = [x for x in r.stdout.splitlines() if x.startswith("LOADED")]
+    assert line == "LOADED []", (line, r.stderr[-2000:])
+
+
+def test_the_digits_are_scikit_learns_digits():
+    from sklearn.datasets import load_digits
+
+    from aectl.data import digits
+
+    images, labels = digits.read()
+    reference = load_digits()
+    assert np.array_equal(images, reference.images) and np.array_equal(labels, reference.target)
+
+
+def steps(opt, model, n=20, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(n):
+        for p in model.parameters():
+            p.grad = torch.randn(p.shape, generator=g)
+        opt.step()
+        opt.zero_grad()
+
+
+@pytest.mark.parametrize(
+    "ours, theirs",
+    [
+        (
+            lambda p: optim.Adam(p, lr=3e-3, weight_decay=1e-3, fused=True),
+            lambda p: torch.optim.Adam(p, lr=3e-3, weight_decay=1e-3, fused=True),
+        ),
+        (
+            lambda p: optim.Adam(p, lr=3e-3, fused=False),
+            lambda p: torch.optim.Adam(p, lr=3e-3, fused=False),
+        ),
+        (
+            lambda p: optim.SGD(p, lr=0.1, momentum=0.9, weight_decay=1e-3),
+            lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, weight_decay=1e-3),
+        ),
+    ],
+    ids=["adam-fused", "adam", "sgd"],
+)
+def test_aectls_optimizers_are_torchs(ours, theirs):
+    """The optimizer `optim=adam|sgd` builds against torch.optim's own: the same weights
+    (fused Adam: bit for bit), the same state_dict, and torch's state_dict loads into it."""
+    torch.manual_seed(0)
+    model = mlp.build((1, 8, 8), code_dim=8, hidden=[16])
+    twin = copy.deepcopy(model)
+    a, b = ours(model.parameters()), theirs(twin.parameters())
+    steps(a, model)
+    steps(b, twin)
+    for p, q in zip(model.parameters(), twin.parameters()):
+        if isinstance(b, torch.optim.Adam) and b.defaults["fused"]:
+            assert torch.equal(p, q)
+        else:
+            assert (p - q).abs().max() <= 1e-6 * q.abs().max()
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa["param_groups"] == sb["param_groups"]
+    assert sa["state"].keys() == sb["state"].keys()
+    for k in sb["state"]:
+        for f, v in sb["state"][k].items():
+            assert torch.allclose(sa["state"][k][f], v.cpu(), rtol=1e-5, atol=1e-8), (k, f)
+    fresh = ours(copy.deepcopy(twin).parameters())  # a checkpoint written by torch.optim
+    fresh.load_state_dict(sb)
+    assert fresh.state_dict()["param_groups"] == sb["param_groups"]
