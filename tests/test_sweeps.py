@@ -238,6 +238,7 @@ def test_sweeps_that_cannot_run_as_asked_are_refused(overrides, field, says):
         ["hparams_search=optuna_lambda", "hydra.sweeper.n_trials=2"],
         ["experiment=onehot8", "trainer.seed=0,1"],
         ["+trainer=default", "trainer.max_epochs=1,2"],
+        ["experiment=probe_mnist,stacked_cae", "dataset.limit=100,200"],  # digits has no limit
     ],
 )
 def test_sweeps_that_can_run_pass_the_checks(overrides):

@@ -59,8 +59,11 @@ def check_keys(config: DictConfig) -> None:
 
 def check_swept_keys(config: DictConfig, overrides: list[Any]) -> None:
     """Swept keys are not in the composed config yet: each must be a group, or a key a schema
-    has (Hydra adds a swept `+key` to each job's config, where no schema checks it)."""
+    has (Hydra adds a swept `+key` to each job's config, where no schema checks it). With a
+    swept group the keys depend on each job's option: each job checks its own then."""
     groups = set(config.hydra.runtime.choices)
+    if any(o.is_sweep_override() and o.key_or_group in groups for o in overrides):
+        return
     for o in overrides:
         key = o.key_or_group
         if not o.is_sweep_override() or o.is_delete() or key in groups or key == "hydra":
@@ -146,7 +149,8 @@ def check_jobs(config: DictConfig, overrides: list[Any]) -> None:
                 f"got {raw}, which holds no values, so the sweep would run no job; allowed: "
                 "a sweep of at least one value",
             )
-        twice = next((v for i, v in enumerate(values) if v in values[:i]), None)
+        seen: set[str] = set()
+        twice = next((v for v in values if v in seen or seen.add(v)), None)
         if twice is not None:
             raise UserError(
                 o.key_or_group,
