@@ -1,10 +1,12 @@
-"""Deterministic crash points for the recovery tests: `AECTL_FAULT=<point>:<n>`.
+"""Deterministic crash points for the recovery tests: `AECTL_FAULT=<point>:<n>[:TERM]`.
 
 The n-th time the process reaches `hit("<point>")` it SIGKILLs itself, exactly as a
-scheduler's kill -9 or a power cut would, so tests can crash a run mid-step or in the middle
-of a checkpoint write and check that resuming gives the same weights. Points:
+scheduler's kill -9 or a power cut would (with `:TERM`, it sends itself SIGTERM instead,
+as a scheduler's polite stop would), so tests can crash a run mid-step, in the middle of a
+checkpoint write or during the final analyses and check what resuming gives. Points:
 `step` (after a training step), `checkpoint-write` (checkpoint bytes written to the
-temporary file, not yet renamed). Unset, it costs one dict lookup.
+temporary file, not yet renamed), `analysis` (before the end-of-run analyses). Unset, it
+costs one dict lookup.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ def hit(point: str) -> None:
     spec = os.environ.get("AECTL_FAULT")
     if not spec:
         return
-    name, _, n = spec.partition(":")
+    name, _, rest = spec.partition(":")
     if name != point:
         return
+    n, _, how = rest.partition(":")
     _counts[point] = _counts.get(point, 0) + 1
     if _counts[point] == int(n or 1):
-        os.kill(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid(), signal.SIGTERM if how == "TERM" else signal.SIGKILL)

@@ -355,6 +355,18 @@ def test_analyze_writes_each_picture_as_png_and_to_tensorboard(tmp_path, make, w
     assert all(isinstance(v, float) for v in numbers.values())
     if "code_table" in want:
         assert numbers["onehot/patterns"] == 8.0
+    # every number is a scalar `whole_run/analysis/<key>`, declared up front as an HParams metric
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from aectl.config.metrics import ANALYSIS
+
+    assert set(numbers) <= set(ANALYSIS), set(numbers) - set(ANALYSIS)
+    acc = EventAccumulator(str(tmp_path), size_guidance={"scalars": 0})
+    acc.Reload()
+    assert set(acc.Tags()["scalars"]) == {f"whole_run/analysis/{k}" for k in numbers}
+    for key, value in numbers.items():
+        (event,) = acc.Scalars(f"whole_run/analysis/{key}")
+        assert event.step == 7 and (event.value == pytest.approx(value, rel=1e-6) or value != value)
 
 
 @pytest.mark.parametrize("channels", [1, 2, 3, 4])
@@ -365,18 +377,18 @@ def test_reconstruction_grid_is_rgb_with_each_odd_channel_as_a_gray_tile(tmp_pat
     from aectl.record import pictures
 
     g = torch.Generator().manual_seed(0)
-    x = torch.randint(0, 256, (3, channels, 40, 40), generator=g).float() / 255  # no enlarging
+    x = torch.randint(0, 256, (3, channels, 64, 64), generator=g).float() / 255  # no enlarging
     grid = pictures.reconstruction_picture(IMAGE, x, None, 1 - x, torch.zeros(3, 4))
     path = pictures.save_png(grid, tmp_path / "r.png")
     assert Image.open(path).mode == "RGB"  # not LA / RGBA: nothing became transparency
     img = read_png(path)
     tiles_per_row = 3 * (1 if channels in (1, 3) else channels)
-    assert img.shape[:2] == (2 * 42 + 2, tiles_per_row * 42 + 2)
-    tile = img[2 : 2 + 40, 2 : 2 + 40]  # first sample, first channel (or its colours)
+    assert img.shape[:2] == (2 * 66 + 2, tiles_per_row * 66 + 2)
+    tile = img[2 : 2 + 64, 2 : 2 + 64]  # first sample, first channel (or its colours)
     want = (x[0] * 255).round().byte().permute(1, 2, 0).numpy()
     if channels in (1, 3):
         assert np.array_equal(tile, np.broadcast_to(want, tile.shape))
     else:
         assert np.array_equal(tile, np.repeat(want[..., :1], 3, axis=2))
-        second = img[2 : 2 + 40, 44 : 44 + 40]  # the same sample's 2nd channel, next tile
+        second = img[2 : 2 + 64, 68 : 68 + 64]  # the same sample's 2nd channel, next tile
         assert np.array_equal(second, np.repeat(want[..., 1:2], 3, axis=2))

@@ -49,8 +49,11 @@ def trained(tmp_path_factory) -> Path:
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file's bytes but the run-folder lock's (it names its latest holder)."""
     return {
-        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != ".aectl.lock"
     }
 
 
@@ -154,7 +157,7 @@ CASES = {
     ),
     "checkpoint of another architecture": (
         lambda t, run: ["arch.code_dim=7", f"trainer.resume={run}/checkpoints/last.pt"],
-        "trainer.resume: checkpoint is of another architecture: encoder.5.weight: checkpoint (16, 64) vs model (7, 64)",
+        "trainer.resume: the checkpoint is of another run (arch.code_dim 16 -> 7)",
     ),
     "not a tensor checkpoint": (
         lambda t, run: [
@@ -192,7 +195,7 @@ CASES = {
     "new run into a used folder": (lambda t, run: [f"hydra.run.dir={run}"], "hydra.run.dir: "),
     "resume another arch in place": (
         lambda t, run: ["arch.hidden=[32]", f"hydra.run.dir={run}", "trainer.resume=auto"],
-        "trainer.resume: checkpoint is of another architecture",
+        "trainer.resume: the checkpoint is of another run (arch.hidden [128, 64] -> [32])",
     ),
     # issue 11: malformed inputs
     "+typo=1": (
@@ -343,11 +346,8 @@ def test_unwritable_output_folder(tmp_path):
     r = aectl("train", *TINY, f"hydra.run.dir={target}")
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
-    assert (
-        len(lines) == 1
-        and lines[0].startswith(f"aectl: error: {target}")
-        and "cannot write" in lines[0]
-    ), r.stderr
+    assert len(lines) == 1 and lines[0].startswith("aectl: error: "), r.stderr
+    assert str(target) in lines[0] and "cannot write" in lines[0], r.stderr
 
 
 @pytest.mark.skipif(not MNIST_DIR.exists(), reason="needs ../shared/data/mnist-t10k")

@@ -62,11 +62,11 @@ def test_every_preset_trains_through_the_cli(preset, tmp_path):
         assert math.isfinite(metrics[key]), key
     assert metrics["best_epoch"] == 1
 
-    # the picture: 16 enlarged 8x8 digits per row (8*4 px + 2 px padding), rows as documented
+    # the picture: 16 enlarged 8x8 digits per row (8*8 = 64 px + 2 px padding), rows as documented
     png = run / "reconstructions" / "epoch_001.png"
     img = np.asarray(Image.open(png).convert("RGB"))
     rows = 3 if preset == "denoising" else 2
-    assert img.shape == (rows * 34 + 2, 16 * 34 + 2, 3)
+    assert img.shape == (rows * 66 + 2, 16 * 66 + 2, 3)
 
     # TensorBoard, read back with TensorBoard's own reader
     acc = read_events(run)
@@ -100,8 +100,8 @@ def test_every_preset_trains_through_the_cli(preset, tmp_path):
     if preset != "denoising":
         with torch.no_grad():
             x_hat = model(data.val_x[:16])
-        bottom = img[34 + 2 : 34 + 2 + 32, :, 0].astype(np.float64)  # red channel of row 2
-        tiles = np.stack([bottom[::4, 2 + 34 * i : 2 + 34 * i + 32 : 4] for i in range(16)])
+        bottom = img[66 + 2 : 66 + 2 + 64, :, 0].astype(np.float64)  # red channel of row 2
+        tiles = np.stack([bottom[::8, 2 + 66 * i : 2 + 66 * i + 64 : 8] for i in range(16)])
         expected = np.round(x_hat.squeeze(1).clamp(0, 1).numpy() * 255)
         assert np.abs(tiles - expected).max() <= 1
 

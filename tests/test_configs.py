@@ -158,3 +158,101 @@ def test_job_subdir_is_one_safe_folder_level_per_configuration():
     names = [job_subdir(v, 0).split("/") for v in (long_a, long_b)]
     assert all(len(n) == 2 and len(n[0].encode()) <= MAX_BYTES for n in names)
     assert names[0][0] != names[1][0]  # long names differ by their hash
+
+
+def _multirun(root, task, params=None):
+    import yaml
+
+    root.mkdir(parents=True, exist_ok=True)
+    hydra = {"overrides": {"task": task}, "sweeper": {"params": params}}
+    (root / "multirun.yaml").write_text(yaml.safe_dump({"hydra": hydra}))
+    return root
+
+
+def test_sweep_job_folders_are_named_by_what_differs(tmp_path):
+    """Only the swept keys name a job's folder (the constant ones are in multirun.yaml); the
+    same sweep command gives the same folders again, distinct jobs never share one."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from aectl.config.job_dir import job_subdir
+
+    command = ["model=contractive", "regularizer.weight=1e-4,1e-2,1", "trainer.max_epochs=1",
+               "trainer.seed=0,1", "dataset.path=/in/a.npz,/in/b.npz"]  # fmt: skip
+    root = _multirun(tmp_path / "sweep", command)
+    (jobs,) = BasicSweeper.split_arguments(OverridesParser.create().parse_overrides(command), None)
+    names = []
+    for task in jobs:
+        seed = next(o.split("=")[1] for o in task if o.startswith("trainer.seed="))
+        dirname = ",".join(sorted(o for o in task if not o.startswith("trainer.seed=")))
+        names.append(job_subdir(dirname, seed, str(root), task))
+        assert job_subdir(dirname, seed, str(root), list(task)) == names[-1]  # the same again
+    assert len(set(names)) == len(jobs) == 12
+    assert "dataset.path=%2Fin%2Fa.npz,regularizer.weight=0.0001/seed=0" in names
+    assert all("model=" not in n and "max_epochs" not in n for n in names)
+
+
+def test_job_folder_of_a_sweep_made_before_the_naming_is_kept(tmp_path):
+    """An old sweep's jobs (named after every override) resume where they are; without a
+    readable multirun.yaml the name is the old one too; Optuna's search space names trials."""
+    from aectl.config.job_dir import job_subdir
+
+    task = ["model=contractive", "regularizer.weight=0.01", "trainer.max_epochs=1"]
+    dirname = ",".join(task)
+    root = _multirun(tmp_path / "old", ["model=contractive", "regularizer.weight=1e-2,1",
+                                        "trainer.max_epochs=1"])  # fmt: skip
+    assert job_subdir(dirname, 0, str(root), task) == "regularizer.weight=0.01/seed=0"
+    (root / dirname / "seed=0" / ".hydra").mkdir(parents=True)  # made by an older aectl
+    assert job_subdir(dirname, 0, str(root), task) == f"{dirname}/seed=0"
+    assert job_subdir(dirname, 1, str(root), task) == "regularizer.weight=0.01/seed=1"
+
+    assert job_subdir(dirname, 0, str(tmp_path / "none"), task) == f"{dirname}/seed=0"
+    (tmp_path / "cut").mkdir()
+    (tmp_path / "cut" / "multirun.yaml").write_text("hydra:\n  overrides: {task: [a=1,\n")
+    assert job_subdir(dirname, 0, str(tmp_path / "cut"), task) == f"{dirname}/seed=0"
+
+    optuna = _multirun(tmp_path / "optuna", ["hparams_search=optuna_lambda", "model=contractive"],
+                       params={"regularizer.weight": "tag(log, interval(1e-5, 1))"})  # fmt: skip
+    trial = ["hparams_search=optuna_lambda", "model=contractive", "regularizer.weight=0.00123"]
+    assert job_subdir("model=contractive", 0, str(optuna), trial) == (
+        "regularizer.weight=0.00123/seed=0"
+    )
+
+
+def test_train_yaml_names_sweep_jobs_through_the_resolver(tmp_path):
+    """`hydra.sweep.subdir` as Hydra resolves it for a job of `aectl train -m ...`."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+    from omegaconf import OmegaConf, open_dict
+
+    from aectl.paths import configs_dir
+
+    root = _multirun(tmp_path / "sweep", ["model=sparse", "regularizer.weight=0,1e-3"])
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(configs_dir()), version_base="1.3"):
+        cfg = compose(
+            "train", ["model=sparse", "regularizer.weight=0.001"], return_hydra_config=True
+        )
+    with open_dict(cfg):
+        cfg.hydra.mode, cfg.hydra.sweep.dir = RunMode.MULTIRUN, str(root)
+    HydraConfig.instance().set_config(cfg)
+    try:
+        assert OmegaConf.select(cfg, "hydra.sweep.subdir") == "regularizer.weight=0.001/seed=0"
+    finally:
+        HydraConfig.instance().cfg = None
+
+
+def test_each_regularizer_schema_names_the_term_its_class_logs():
+    """`term_name` is in the schema (for torch-free readers: HParams, summarize) and in the
+    class (the trainer's tags): the two agree; no term is the base class' `penalty_term`."""
+    from hydra.utils import get_class
+
+    from aectl.config.metrics import term_names
+    from aectl.config.schema import all_schemas
+
+    for name, cls in all_schemas()["regularizer"].items():
+        logged = get_class(cls._target_).term_name
+        assert logged == (cls.term_name or "penalty_term"), name
+    assert set(term_names()) == {"code_l1", "code_kl", "jacobian_fro2"}

@@ -83,7 +83,7 @@ def test_reconstruction_grid_and_pictures_are_written_and_logged(linear_run):
 
     assert evaluate.main([str(linear_run), "--checkpoint", "last"]) == 0
     img = np.asarray(Image.open(linear_run / "eval" / "reconstructions.png").convert("RGB"))
-    assert img.shape == (2 * 34 + 2, 16 * 34 + 2, 3)  # 2 rows (input, output) of 16 digits at 32x32
+    assert img.shape == (2 * 66 + 2, 16 * 66 + 2, 3)  # 2 rows (input, output) of 16 digits at 64x64
     assert img.std() > 10
     for name in ("pca_compare", "code_histogram", "filters", "probe_confusion"):
         assert (linear_run / "eval" / f"{name}.png").is_file()

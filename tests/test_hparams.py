@@ -39,10 +39,10 @@ def read_back(logdir):
     return exp, ssi, sei, scalars
 
 
-def fake_run(logdir, cfg, epochs=3):
+def fake_run(logdir, cfg, epochs=3, term=None):
     """What the trainer does: declare, log val/recon per epoch, finish with metrics.json's values."""
     writer = SummaryWriter(log_dir=str(logdir))
-    hparams.declare(writer, cfg)
+    hparams.declare(writer, cfg, term=term, run_dir=logdir)
     for epoch in range(1, epochs + 1):
         writer.add_scalar("val/recon", 1.0 / epoch, epoch * 10)
     metrics = {
@@ -71,7 +71,7 @@ def test_session_has_the_job_hyperparameters_and_declares_every_metric(tmp_path)
     cfg = composed(
         "model=contractive", "regularizer.weight=0.01", "optim.lr=0.002", "trainer.seed=7"
     )
-    metrics = fake_run(tmp_path, cfg)
+    metrics = fake_run(tmp_path, cfg, term="jacobian_fro2")
     exp, ssi, sei, scalars = read_back(tmp_path)
 
     hp = ssi.hparams
@@ -86,8 +86,22 @@ def test_session_has_the_job_hyperparameters_and_declares_every_metric(tmp_path)
     )
     assert "regularizer.noise" not in hp  # contractive has no noise: left empty, not faked
 
-    declared = {m.name.tag for m in exp.metric_infos}
-    assert declared == set(metrics_vocab.METRICS)
+    declared = [m.name.tag for m in exp.metric_infos]
+    assert declared == list(metrics_vocab.declared_metrics("jacobian_fro2"))
+    assert set(declared) >= set(metrics_vocab.METRICS) | {
+        "val/jacobian_fro2",  # every regularizer's term, and every analysis number
+        "epoch/train_code_l1",
+        *(f"whole_run/analysis/{k}" for k in metrics_vocab.ANALYSIS),
+    }
+    # the dashboard shows the first five: reconstruction, this run's own term, probe accuracy
+    assert declared[:5] == [
+        "val/recon",
+        "val/jacobian_fro2",
+        "epoch/train_jacobian_fro2",
+        "whole_run/analysis/probe/accuracy",
+        "whole_run/best_val_recon",
+    ]
+    assert ssi.group_name == tmp_path.name  # outside a sweep: the run folder's name
     infos = {h.name: h for h in exp.hparam_infos}
     assert set(hparams.fields()) | set(hparams.GROUPS) <= set(infos)
     assert infos["regularizer.weight"].type == api_pb2.DATA_TYPE_FLOAT64
@@ -106,17 +120,23 @@ def test_session_has_the_job_hyperparameters_and_declares_every_metric(tmp_path)
 
 
 def test_every_job_declares_the_same_experiment(tmp_path):
-    """TensorBoard shows the first experiment it finds, so jobs of different models must agree."""
+    """TensorBoard shows the first experiment it finds, so jobs of different models must agree:
+    the same hparams and the same metrics (each job's own penalty term is among the first
+    five metrics, so only their order differs between regularizers)."""
     seen = []
+    terms = {"contractive": "jacobian_fro2", "sparse": "code_l1"}
     for i, model in enumerate(("contractive", "denoising", "sparse", "deep")):
-        fake_run(tmp_path / str(i), composed(f"model={model}"), epochs=1)
+        fake_run(tmp_path / str(i), composed(f"model={model}"), epochs=1, term=terms.get(model))
         exp, ssi, _, _ = read_back(tmp_path / str(i))
         exp.ClearField("time_created_secs")
         seen.append(exp)
         if model == "denoising":
             assert ssi.hparams["regularizer.noise"].string_value == "masking"
             assert ssi.hparams["regularizer.level"].number_value == pytest.approx(0.25)
-    assert all(e == seen[0] for e in seen[1:])
+    assert all(e.hparam_infos == seen[0].hparam_infos for e in seen[1:])
+    tags = [sorted(m.name.tag for m in e.metric_infos) for e in seen]
+    assert all(t == tags[0] for t in tags[1:])
+    assert seen[1] == seen[3]  # no penalty term (denoising, deep): the very same experiment
 
 
 def test_objective_picks_the_named_metric():
@@ -126,6 +146,7 @@ def test_objective_picks_the_named_metric():
     assert (
         metrics_vocab.objective(metrics, "best/val_recon") == 0.25
     )  # the TensorBoard tag works too
+    assert metrics_vocab.objective(metrics, "whole_run/best_val_recon") == 0.25
     with pytest.raises(UserError) as e:
         metrics_vocab.objective(metrics, "val/recn")
     msg = str(e.value)
@@ -135,5 +156,32 @@ def test_objective_picks_the_named_metric():
         "val/recon",
         "best_val_recon",
         "train/loss",
-        "best/val_recon",
+        "best/val_recon",  # the tag it had before the whole_run/ group
+        "whole_run/best_val_recon",
     }
+
+
+def test_a_single_run_marks_its_command_line_keys_as_differing(tmp_path):
+    """Outside a sweep, the keys set on the command line are the ones a person compares."""
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict, read_write
+
+    overrides = ["model=contractive", "regularizer.weight=0.5", "optim.lr=0.002"]
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(configs_dir()), version_base="1.3"):
+        cfg = compose("train", overrides=overrides, return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    try:
+        task = cfg.copy()
+        with read_write(task), open_dict(task):
+            del task["hydra"]
+        fake_run(tmp_path / "my_run", task, epochs=1, term="jacobian_fro2")
+    finally:
+        HydraConfig.instance().cfg = None
+    exp, ssi, _, _ = read_back(tmp_path / "my_run")
+    assert {h.name for h in exp.hparam_infos if h.differs} == {
+        "model",
+        "regularizer.weight",
+        "optim.lr",
+    }
+    assert ssi.group_name == "my_run"

@@ -76,7 +76,9 @@ def test_every_regularizer_declares_its_bench_rows():
 
 def test_no_module_is_left_at_the_top_but_the_shared_ones():
     top = sorted(p.stem for p in (ROOT / "aectl").glob("*.py"))
-    assert top == ["__init__", "__main__", "atomic", "cli", "errors", "faults", "paths"], top
+    assert top == ["__init__", "__main__", "atomic", "cli", "errors", "faults", "lock", "paths"], (
+        top
+    )
 
 
 def test_developing_md_names_every_layer():

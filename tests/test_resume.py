@@ -150,7 +150,7 @@ def test_an_interrupted_sweep_prints_the_command_that_finishes_it(tmp_path):
     while first is None:
         assert proc.poll() is None, proc.communicate()
         assert time.time() < end
-        first = next(root.glob("*/seed=0/checkpoints/last.pt"), None)
+        first = next(root.glob("seed=0/checkpoints/last.pt"), None)  # only the seed is swept
         time.sleep(0.01)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
@@ -162,7 +162,7 @@ def test_an_interrupted_sweep_prints_the_command_that_finishes_it(tmp_path):
     r = aectl(*command[1:])
     assert r.returncode == 0, r.stderr[-3000:]
     assert "(resumed at epoch" in r.stdout
-    done = sorted(root.glob("*/seed=*/metrics.json"))
+    done = sorted(root.glob("seed=*/metrics.json"))
     assert [p.parent.name for p in done] == ["seed=0", "seed=1"]
     assert all(json.loads(p.read_text())["epoch"] == 3 for p in done)
 

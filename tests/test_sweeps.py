@@ -394,11 +394,8 @@ def test_basic_sweep_runs_every_job_and_reports_the_failed_one(basic):
         "aectl: error: regularizer.weight: got -1.0; allowed: a finite number >= 0"
     )
     names = [key(j) for j in basic.jobs]
-    assert names == [
-        f"model=contractive,regularizer.weight={w},trainer.max_epochs=1/seed=3"
-        for w in ("-1", "0.001", "0.1")
-    ]
-    assert all("seed" not in j.parent.name for j in basic.jobs)  # the override part leaves it out
+    # named by what differs: the constant overrides are in multirun.yaml, not in the names
+    assert names == [f"regularizer.weight={w}/seed=3" for w in ("-1", "0.001", "0.1")]
     multirun = yaml.safe_load((basic.root / "multirun.yaml").read_text())
     assert "regularizer.weight=1e-3,1e-1,-1" in multirun["hydra"]["overrides"]["task"]
     failed = json.loads((basic.jobs[0] / "status.json").read_text())
@@ -414,10 +411,12 @@ def test_basic_sweep_runs_every_job_and_reports_the_failed_one(basic):
 def test_tensorboard_shows_each_job_with_its_hparams_and_final_metrics(basic):
     exp, groups, runs = tensorboard_hparams(basic.root)
     assert runs == [key(j) for j in basic.jobs[1:]]  # readable run names: the job folders
-    assert {m.name.tag for m in exp.metric_infos} == set(metrics_vocab.METRICS)
+    assert {m.name.tag for m in exp.metric_infos} == set(metrics_vocab.declared_metrics(None))
+    assert [h.name for h in exp.hparam_infos if h.differs] == ["regularizer.weight"]
     assert len(groups) == 2
     for group in groups:
         (session,) = group.sessions
+        assert group.name == session.name  # the "Trial ID" is the job's folder
         job = basic.root / session.name
         metrics = json.loads((job / "metrics.json").read_text())
         weight = float(
@@ -431,7 +430,7 @@ def test_tensorboard_shows_each_job_with_its_hparams_and_final_metrics(basic):
         for tag, (mkey, _, _) in metrics_vocab.METRICS.items():
             if mkey in metrics:  # every metric metrics.json has, with the same value
                 assert math.isclose(values[tag], metrics[mkey], rel_tol=1e-6), tag
-        assert {"val/recon", "best/val_recon", "epoch/train_loss"} <= set(values)
+        assert {"val/recon", "whole_run/best_val_recon", "epoch/train_loss"} <= set(values)
 
 
 @pytest.mark.slow
@@ -667,15 +666,17 @@ def test_job_folders_stay_inside_the_sweep_folder(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert list(root.glob("**/metrics.json")) == [root / "seed=7" / "metrics.json"]
 
-    data = tmp_path / "in" / "arrays.npz"
-    data.parent.mkdir()
-    np.savez(data, x=np.random.default_rng(0).random((300, 6), dtype=np.float32))
+    data = [tmp_path / "in" / f"{c}.npz" for c in "ab"]
+    data[0].parent.mkdir()
+    for path in data:
+        np.savez(path, x=np.random.default_rng(0).random((300, 6), dtype=np.float32))
     root = tmp_path / "paths"
     proc = run_aectl(
-        "train", "-m", "dataset=npz", f"dataset.path={data}", *EPOCH, f"hydra.sweep.dir={root}"
-    )
+        "train", "-m", "dataset=npz", f"dataset.path={data[0]},{data[1]}", *EPOCH,
+        f"hydra.sweep.dir={root}",
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
-    name = f"dataset.path={str(data).replace('/', '%2F')},dataset=npz,trainer.max_epochs=1"
-    assert [p.relative_to(root) for p in root.glob("**/metrics.json")] == [
-        Path(name) / "seed=0" / "metrics.json"
+    assert sorted(p.relative_to(root) for p in root.glob("**/metrics.json")) == [
+        Path(f"dataset.path={str(path).replace('/', '%2F')}") / "seed=0" / "metrics.json"
+        for path in data
     ]

@@ -5,8 +5,10 @@ autoencoders, the denoising vector field and the contractive tangents for manifo
 code sparsity (and first-layer filters for images) always, the 8-3-8 code table for
 onehot8, the linear probe when there are labels — saves each picture as
 `<run_dir>/<folder>/<name>.png`, adds it to the run's TensorBoard as `<folder>/<name>`,
-and returns the numbers (`pca/max_angle_deg`, `probe/accuracy`, ...) for metrics.json or
-eval.json.
+logs each number as the scalar `whole_run/<folder>/<key>` (`whole_run/analysis/probe/accuracy`,
+in the one-value group that sorts after the curves; the HParams
+metrics every run declares, `aectl.config.metrics.ANALYSIS`), and returns the numbers
+(`pca/max_angle_deg`, `probe/accuracy`, ...) for metrics.json or eval.json.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 import torch
 
 from aectl.analysis import pca_compare, probe, sparsity, tangents, vector_field
+from aectl.config.metrics import WHOLE_RUN
 from aectl.data.base import MANIFOLD, ONEHOT, Data
 from aectl.models.autoencoder import Autoencoder
 from aectl.record import onehot_table, pictures
@@ -81,6 +84,8 @@ def analyze(
         if writer is not None:
             writer.add_image(f"{folder}/{name}", img, step)
     if writer is not None:
+        for key, value in numbers.items():
+            writer.add_scalar(f"{WHOLE_RUN}{folder}/{key}", value, step)
         writer.flush()
     model.train(was_training)
     shown = {k: v for k, v in numbers.items() if k in HEADLINE}

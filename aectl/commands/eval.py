@@ -19,6 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from aectl import lock
 from aectl.config.run import RunConfig
 from aectl.config.stored import launch_folder, stored_config
 from aectl.errors import OneLineParser, UserError
@@ -173,8 +174,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        run(parser().parse_args(sys.argv[1:] if argv is None else argv))
+        checkpoint_path(Path(args.run_dir), args.checkpoint)  # bad input: one line, at once
+        with lock.holding(args.run_dir, "RUN_DIR"):  # eval writes into the run folder
+            run(args)
     except UserError as e:
         print(f"aectl: error: {e}", file=sys.stderr)
         return e.exit_code

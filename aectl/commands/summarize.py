@@ -3,28 +3,40 @@
 Reads what each job leaves in its folder (Hydra's `.hydra/hydra.yaml` for its number and
 overrides, `status.json` from `aectl.sweeps.callbacks`, `metrics.json` from the trainer, and for
 a job still running its latest TensorBoard scalars) and writes a rich table to the
-terminal, `summary.csv` and `summary.png` (metrics against the swept parameter, one line
-per value of the other swept dimensions) into the sweep folder. An Optuna study's result
-(`optimization_results.yaml`) is shown under the table. Imports no torch, so it is quick.
+terminal, `summary.csv` and `summary.png` into the sweep folder. An Optuna study's result
+(`optimization_results.yaml`) is shown under the table.
+
+A run folder may come from anyone: every file is read as data (JSON, YAML's safe loader,
+TensorBoard's event reader), checked for the shape aectl writes, and nothing in it is
+built or run. A job whose file is cut off or of the wrong type is one row, "unreadable",
+with why; the rest are summarized. Imports no torch, so it is quick.
+
+summary.png has one panel per number that answers the sweep's question, chosen by its
+regularizer: validation reconstruction against the swept parameter, the regularizer's own
+(unweighted) penalty term on the validation split, probe accuracy when the data has labels,
+the regularization path (reconstruction against the penalty term, one labelled point per
+λ), and a heat map when two keys are swept. Panels with the same values as an earlier one
+are left out. CSV and PNG are written whole or not at all (`aectl.atomic`).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import math
-import os
 import socket
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aectl.errors import OneLineParser
-from aectl.sweeps.status import alive, read_status
+from aectl import atomic
+from aectl.errors import OneLineParser, UserError
+from aectl.sweeps.status import alive
 
-# Shown in the table and plotted (when present); the CSV has every metric of metrics.json.
+# Shown in the table (when present); the CSV has every metric of metrics.json.
 TABLE_METRICS = (
     "val/recon",
     "best_val_recon",
@@ -32,7 +44,6 @@ TABLE_METRICS = (
     "train/penalty",
     "code/frac_near_zero",
 )
-PLOT_METRICS = ("val/recon", "best_val_recon", "train/penalty", "code/frac_near_zero")
 # Scalars a running job has logged to TensorBoard, by the metrics.json key they stand for.
 LIVE_TAGS = {
     "val/recon": "val/recon",
@@ -48,11 +59,169 @@ STYLE = {
     "failed": "bold red",
     "interrupted": "red",
     "incomplete": "dim",
+    "unreadable": "magenta",
 }
+STATUSES = ("running", "completed", "failed")  # what status.json may say
+SEED = "trainer.seed"
+PANEL_IN = (5.0, 4.0)  # one panel of summary.png, inches
+DPI = 100  # so a panel is 500 x 400 pixels
+PROBE = "probe/accuracy"
 
 
 class SummaryError(Exception):
     """Bad input: reaches the terminal as one line, exit code 2."""
+
+
+class Unreadable(Exception):
+    """A file of a job (or of the sweep) that is not what aectl writes: the message says why."""
+
+
+# ---- reading files as data ------------------------------------------------------------------
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return " ".join(text.splitlines()[0].split()) if text else type(e).__name__
+
+
+def _json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise Unreadable(
+            f"{path.name}: not valid JSON, cut off? ({e.msg}: line {e.lineno} column {e.colno})"
+        ) from None
+    except UnicodeDecodeError:
+        raise Unreadable(f"{path.name}: not UTF-8 text") from None
+    except OSError as e:
+        raise Unreadable(f"{path.name}: cannot be read ({e.strerror or e})") from None
+
+
+def _yaml(path: Path) -> Any:
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # plain data: no tags, nothing built
+    try:
+        with path.open() as f:
+            return yaml.load(f, Loader=loader)
+    except yaml.YAMLError as e:
+        raise Unreadable(f"{path.name}: does not parse as YAML ({_first_line(e)})") from None
+    except UnicodeDecodeError:
+        raise Unreadable(f"{path.name}: not UTF-8 text") from None
+    except OSError as e:
+        raise Unreadable(f"{path.name}: cannot be read ({e.strerror or e})") from None
+
+
+def _kind(v: Any) -> str:
+    if isinstance(v, str):
+        return f"the string {v[:40]!r}"
+    return {list: "a list", dict: "a mapping", bool: "a boolean", type(None): "null"}.get(
+        type(v), type(v).__name__
+    )
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _numeric_keys() -> set[str]:
+    """metrics.json keys aectl writes as numbers."""
+    from aectl.config.metrics import ANALYSIS, final_metrics
+
+    keys = {key for key, _, _ in final_metrics().values()} | set(ANALYSIS)
+    return keys | {"epoch", "step", "wall_time_s", "code_dim", "input_size"}
+
+
+def read_metrics(folder: Path) -> dict[str, Any]:
+    """A job's metrics.json, flat (numbers and strings), or {} when there is none."""
+    path = folder / "metrics.json"
+    if not path.exists():
+        return {}
+    data = _json(path)
+    if not isinstance(data, dict):
+        raise Unreadable(f"metrics.json: {_kind(data)}, not a mapping of metric names to values")
+    numeric = _numeric_keys()
+    for key, value in data.items():
+        if isinstance(value, str) and _number(value) is not None:
+            raise Unreadable(f"metrics.json: {key!r} is {_kind(value)}, not a number")
+        if key in numeric and not _is_number(value):
+            raise Unreadable(f"metrics.json: {key!r} is {_kind(value)}, not a number")
+    return {k: v for k, v in data.items() if _is_number(v) or isinstance(v, str)}
+
+
+def read_status(folder: Path) -> dict[str, Any] | None:
+    """A job's status.json (see `aectl.sweeps.status`), checked; None when there is none."""
+    path = folder / "status.json"
+    if not path.exists():
+        return None
+    data = _json(path)
+    if not isinstance(data, dict):
+        raise Unreadable(f"status.json: {_kind(data)}, not a mapping")
+    if data.get("status") not in STATUSES:
+        got = _kind(data.get("status"))
+        raise Unreadable(f"status.json: status is {got}; allowed: {', '.join(STATUSES)}")
+    for key, ok, what in (
+        ("attempt", lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+        ("pid", lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+        ("job", lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+        ("error", lambda v: isinstance(v, str), "a string"),
+        ("host", lambda v: isinstance(v, str), "a string"),
+        ("started", _is_number, "a number"),
+        ("ended", _is_number, "a number"),
+    ):
+        if key in data and not ok(data[key]):
+            raise Unreadable(f"status.json: {key} is {_kind(data[key])}, not {what}")
+    return data
+
+
+def read_hydra(path: Path) -> dict[str, Any]:
+    """The `hydra:` part of a job's `.hydra/hydra.yaml`, checked where summarize reads it."""
+    data = _yaml(path)
+    hydra = data.get("hydra") if isinstance(data, dict) else None
+    if not isinstance(hydra, dict):
+        raise Unreadable("hydra.yaml: no `hydra:` mapping")
+    for key in ("overrides", "job", "runtime"):
+        if hydra.get(key) is not None and not isinstance(hydra[key], dict):
+            raise Unreadable(f"hydra.yaml: hydra.{key} is {_kind(hydra[key])}, not a mapping")
+    task = (
+        (hydra.get("overrides") or {}).get("task")
+        if isinstance(hydra.get("overrides"), dict)
+        else None
+    )
+    if task is not None and not (isinstance(task, list) and all(isinstance(o, str) for o in task)):
+        raise Unreadable("hydra.yaml: hydra.overrides.task is not a list of overrides")
+    job = hydra.get("job")
+    num = job.get("num") if isinstance(job, dict) else None
+    if num is not None and not (isinstance(num, int) and not isinstance(num, bool)):
+        raise Unreadable(f"hydra.yaml: hydra.job.num is {_kind(num)}, not an integer")
+    return hydra
+
+
+def _choice(hydra: dict[str, Any], group: str) -> str | None:
+    choices = (
+        (hydra.get("runtime") or {}).get("choices")
+        if isinstance(hydra.get("runtime"), dict)
+        else None
+    )
+    value = choices.get(group) if isinstance(choices, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _config_values(folder: Path) -> tuple[int | None, float | None]:
+    """(trainer.max_epochs, regularizer.weight) from the job's stored config, when readable."""
+    try:
+        cfg = _yaml(folder / ".hydra" / "config.yaml")
+    except Unreadable:
+        return None, None
+    if not isinstance(cfg, dict):
+        return None, None
+    trainer, reg = cfg.get("trainer"), cfg.get("regularizer")
+    epochs = trainer.get("max_epochs") if isinstance(trainer, dict) else None
+    weight = reg.get("weight") if isinstance(reg, dict) else None
+    return (
+        epochs if isinstance(epochs, int) and not isinstance(epochs, bool) else None,
+        float(weight) if _is_number(weight) else None,
+    )
 
 
 # ---- reading a sweep ------------------------------------------------------------------------
@@ -68,6 +237,8 @@ class Job:
     attempt: int = 1
     max_epochs: int | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
+    regularizer: str | None = None  # its option name
+    weight: float | None = None  # regularizer.weight
 
 
 @dataclass
@@ -78,27 +249,12 @@ class Sweep:
     fixed: dict[str, str]
     study: dict[str, Any] | None  # Optuna: direction, objective, params, n_trials, result
     planned: int | None = None  # jobs the sweep command asks for, when that is known
-
-
-def _yaml(path: Path) -> Any:
-    import yaml
-
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    with path.open() as f:
-        return yaml.load(f, Loader=loader)
+    notes: list[str] = field(default_factory=list)  # sweep files that could not be read
 
 
 def _split(override: str) -> tuple[str, str]:
     key, _, value = override.partition("=")
     return key.lstrip("+~"), value
-
-
-def _flat(metrics: dict[str, Any]) -> dict[str, Any]:
-    return {
-        k: v
-        for k, v in metrics.items()
-        if isinstance(v, (int, float, str)) and not isinstance(v, bool)
-    }
 
 
 def _live_metrics(folder: Path) -> dict[str, Any]:
@@ -107,68 +263,75 @@ def _live_metrics(folder: Path) -> dict[str, Any]:
         return {}
     from tensorboard.backend.event_processing.event_accumulator import SCALARS, EventAccumulator
 
-    acc = EventAccumulator(str(folder), size_guidance={SCALARS: 0})
-    acc.Reload()
-    tags = set(acc.Tags().get(SCALARS, []))
-    out: dict[str, Any] = {}
-    for tag, key in LIVE_TAGS.items():
-        if tag in tags:
-            events = acc.Scalars(tag)
-            out[key] = events[-1].value
-            if tag == "val/recon":  # one per epoch; a requeued job that restarted logs steps again
-                out["epoch"], out["step"] = len({e.step for e in events}), events[-1].step
-    return out
+    try:
+        acc = EventAccumulator(str(folder), size_guidance={SCALARS: 0})
+        acc.Reload()
+        tags = set(acc.Tags().get(SCALARS, []))
+        out: dict[str, Any] = {}
+        for tag, key in LIVE_TAGS.items():
+            if tag in tags:
+                events = acc.Scalars(tag)
+                out[key] = events[-1].value
+                if tag == "val/recon":  # one per epoch; a requeued job that restarted logs again
+                    out["epoch"], out["step"] = len({e.step for e in events}), events[-1].step
+        return out
+    except Exception:  # a damaged event file: the job shows no live numbers, nothing more
+        return {}
+
+
+def _state(folder: Path, status: dict[str, Any] | None, metrics: dict[str, Any]) -> str:
+    if status is None:
+        return "completed" if metrics else "incomplete"  # a sweep made before status.json
+    state = status["status"]
+    pid = status.get("pid", 0)
+    if state == "running" and status.get("host") == socket.gethostname() and pid > 0:
+        if not alive(pid):
+            return "interrupted"  # its process is gone without recording an end
+    return state
 
 
 def _job(folder: Path, hydra: dict[str, Any]) -> Job:
-    overrides = dict(_split(o) for o in hydra.get("overrides", {}).get("task", []) or [])
-    status = read_status(folder)
-    metrics_file = folder / "metrics.json"
-    metrics = _flat(json.loads(metrics_file.read_text())) if metrics_file.exists() else {}
-    config = folder / ".hydra" / "config.yaml"
-    max_epochs = None
-    if config.exists():
-        max_epochs = ((_yaml(config) or {}).get("trainer") or {}).get("max_epochs")
-    if status is None:
-        state = "completed" if metrics else "incomplete"  # a sweep made before status.json
-    else:
-        state = status.get("status", "incomplete")
-        if (
-            state == "running"
-            and status.get("host") == socket.gethostname()
-            and int(status.get("pid", 0)) > 0
-            and not alive(int(status["pid"]))
-        ):
-            state = "interrupted"  # its process is gone without recording an end
-    if state != "completed" and not metrics:
-        metrics = _live_metrics(folder)
-    return Job(
+    task = (hydra.get("overrides") or {}).get("task") or []
+    job = Job(
         folder=folder,
-        num=int(hydra.get("job", {}).get("num", -1)),
-        overrides=overrides,
-        status=state,
-        error=(status or {}).get("error", ""),
-        attempt=int((status or {}).get("attempt", 1)),
-        max_epochs=max_epochs,
-        metrics=metrics,
+        num=int(
+            (hydra.get("job") or {}).get("num", -1) if isinstance(hydra.get("job"), dict) else -1
+        ),
+        overrides=dict(_split(o) for o in task),
+        status="unreadable",
+        regularizer=_choice(hydra, "regularizer"),
     )
+    job.max_epochs, job.weight = _config_values(folder)
+    try:
+        status = read_status(folder)
+        metrics = read_metrics(folder)
+    except Unreadable as e:
+        job.error = str(e)
+        return job
+    job.status = _state(folder, status, metrics)
+    job.error = (status or {}).get("error", "")
+    job.attempt = int((status or {}).get("attempt", 1))
+    job.metrics = metrics if job.status == "completed" or metrics else _live_metrics(folder)
+    return job
+
+
+def _unreadable_job(folder: Path, why: str) -> Job:
+    """A job whose hydra.yaml cannot be read: its overrides from overrides.yaml if that can."""
+    overrides: dict[str, str] = {}
+    try:
+        listed = _yaml(folder / ".hydra" / "overrides.yaml")
+        if isinstance(listed, list) and all(isinstance(o, str) for o in listed):
+            overrides = dict(_split(o) for o in listed)
+    except Unreadable:
+        pass
+    return Job(folder=folder, num=-1, overrides=overrides, status="unreadable", error=why)
 
 
 def _sweep_keys(multirun: dict[str, Any] | None) -> list[str]:
     """Keys the sweep command line sweeps (a,b / range / interval), plus Optuna's search space."""
-    if not multirun:
-        return []
-    hydra = multirun.get("hydra", {})
-    task = list(hydra.get("overrides", {}).get("task", []) or [])
-    params = hydra.get("sweeper", {}).get("params") or {}
-    task += [f"{k}={v}" for k, v in params.items()]
-    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from aectl.config.job_dir import swept_keys_of
 
-    keys: list[str] = []
-    for o in OverridesParser.create().parse_overrides(task):
-        if o.is_sweep_override() and o.get_key_element().lstrip("+~") not in keys:
-            keys.append(o.get_key_element().lstrip("+~"))
-    return keys
+    return swept_keys_of(multirun) if multirun else []
 
 
 def _planned_jobs(multirun: dict[str, Any] | None) -> int | None:
@@ -176,40 +339,76 @@ def _planned_jobs(multirun: dict[str, Any] | None) -> int | None:
     sweeper, n_trials for Optuna; None when unknown. A sweep interrupted before its last
     jobs started has fewer job folders than that."""
     sweeper = ((multirun or {}).get("hydra") or {}).get("sweeper") or {}
+    if not isinstance(sweeper, dict):
+        return None
     target = str(sweeper.get("_target_", ""))
     if "optuna" in target:
         n = sweeper.get("n_trials")
-        return n if isinstance(n, int) else None
+        return n if isinstance(n, int) and not isinstance(n, bool) else None
     if "BasicSweeper" not in target:
         return None
-    # as BasicSweeper.sweep does: its params first, the command line's overrides after
-    task = [f"{k}={v}" for k, v in (sweeper.get("params") or {}).items()]
-    task += list(multirun["hydra"].get("overrides", {}).get("task", []) or [])
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
+    from aectl.config.job_dir import sweep_task
+
     try:
+        # as BasicSweeper.sweep does: its params first, the command line's overrides after
+        task = [f"{k}={v}" for k, v in (sweeper.get("params") or {}).items()]
+        task += sweep_task(multirun or {})
         overrides = OverridesParser.create().parse_overrides(task)
         (jobs,) = BasicSweeper.split_arguments(overrides, None)
-    except Exception:  # an interval or a sweep kind the basic sweeper refuses too
+    except Exception:  # an interval, a sweep kind the basic sweeper refuses, a bad file
         return None
     return len(jobs)
 
 
-def _study(root: Path, multirun: dict[str, Any] | None) -> dict[str, Any] | None:
+def _study(root: Path, multirun: dict[str, Any] | None, notes: list[str]) -> dict[str, Any] | None:
     result_file = root / "optimization_results.yaml"
     sweeper = ((multirun or {}).get("hydra") or {}).get("sweeper") or {}
+    sweeper = sweeper if isinstance(sweeper, dict) else {}
     if "optuna" not in str(sweeper.get("_target_", "")) and not result_file.exists():
         return None
     direction = sweeper.get("direction", "minimize")
-    study = {
-        "direction": direction if isinstance(direction, str) else ",".join(map(str, direction)),
-        "objective": ((multirun or {}).get("trainer") or {}).get("monitor", "val/recon"),
-        "params": dict(sweeper.get("params") or {}),
+    params = sweeper.get("params") if isinstance(sweeper.get("params"), dict) else {}
+    trainer = (multirun or {}).get("trainer")
+    result = None
+    if result_file.exists():
+        try:
+            result = _yaml(result_file)
+            best = result.get("best_params") if isinstance(result, dict) else None
+            if not isinstance(best, dict) or not _is_number(result.get("best_value")):
+                raise Unreadable(f"{result_file.name}: no best_params mapping and best_value")
+        except Unreadable as e:
+            notes.append(f"unreadable: {e}")
+            result = None
+    return {
+        "direction": direction
+        if isinstance(direction, str)
+        else ",".join(map(str, direction))
+        if isinstance(direction, list)
+        else "minimize",
+        "objective": (trainer or {}).get("monitor", "val/recon")
+        if isinstance(trainer, dict)
+        else "val/recon",
+        "params": dict(params or {}),
         "n_trials": sweeper.get("n_trials"),
-        "result": _yaml(result_file) if result_file.exists() else None,
+        "result": result,
     }
-    return study
+
+
+def _read_multirun(root: Path, notes: list[str]) -> tuple[dict[str, Any] | None, list[str]]:
+    """(multirun.yaml, its swept keys); (None, []) with a note when it cannot be read."""
+    from aectl.config.job_dir import load_multirun, swept_keys_of
+
+    if not (root / "multirun.yaml").is_file():
+        return None, []
+    try:
+        multirun = load_multirun(root)
+        return multirun, swept_keys_of(multirun)
+    except ValueError as e:
+        notes.append(f"unreadable: {e}; the swept keys are taken from the jobs")
+        return None, []
 
 
 def read_sweep(root: str | Path) -> Sweep:
@@ -219,34 +418,48 @@ def read_sweep(root: str | Path) -> Sweep:
             f"SWEEP_DIR: {str(root)!r} is not a folder; allowed: a sweep folder made by "
             "`aectl train -m` (outputs/sweeps/<time>)"
         )
-    multirun = _yaml(root / "multirun.yaml") if (root / "multirun.yaml").is_file() else None
+    notes: list[str] = []
+    multirun, swept = _read_multirun(root, notes)
     jobs = []
     for hydra_file in sorted(root.glob("**/.hydra/hydra.yaml")):
-        hydra = (_yaml(hydra_file) or {}).get("hydra", {})
-        if hydra_file.parent.parent == root:
+        folder = hydra_file.parent.parent
+        if folder == root:
             raise SummaryError(
                 f"SWEEP_DIR: {str(root)!r} is a single run, not a sweep; allowed: a sweep "
                 "folder made by `aectl train -m` (outputs/sweeps/<time>)"
             )
-        if str(hydra.get("mode", "")).endswith("MULTIRUN"):
-            jobs.append(_job(hydra_file.parent.parent, hydra))
-    if multirun is None and not jobs:
+        try:
+            hydra = read_hydra(hydra_file)
+        except Unreadable as e:
+            jobs.append(_unreadable_job(folder, str(e)))
+            continue
+        mode = hydra.get("mode")
+        if not isinstance(mode, str):
+            jobs.append(_unreadable_job(folder, f"hydra.yaml: hydra.mode is {_kind(mode)}"))
+        elif mode.endswith("MULTIRUN"):  # (a single run's folder inside is not a job)
+            jobs.append(_job(folder, hydra))
+    if multirun is None and not notes and not jobs:
         raise SummaryError(
             f"SWEEP_DIR: {str(root)!r} holds no sweep (no multirun.yaml, no job folders); "
             "allowed: a sweep folder made by `aectl train -m` (outputs/sweeps/<time>)"
         )
-    jobs.sort(key=lambda j: (j.num, j.folder.name))
-    swept = _sweep_keys(multirun)
+    jobs.sort(key=lambda j: (j.num, j.folder.relative_to(root).as_posix()))
     keys = list(dict.fromkeys(k for j in jobs for k in j.overrides))
     swept += [k for k in keys if k not in swept and len({j.overrides.get(k) for j in jobs}) > 1]
-    fixed = {k: jobs[0].overrides[k] for k in keys if k not in swept and k in jobs[0].overrides}
+    readable = [j for j in jobs if j.overrides]
+    fixed = {
+        k: readable[0].overrides[k]
+        for k in keys
+        if k not in swept and readable and k in readable[0].overrides
+    }
     return Sweep(
         root=root,
         jobs=jobs,
         swept=swept,
         fixed=fixed,
-        study=_study(root, multirun),
+        study=_study(root, multirun, notes),
         planned=_planned_jobs(multirun),
+        notes=notes,
     )
 
 
@@ -260,7 +473,7 @@ def best_job(sweep: Sweep) -> Job | None:
     if not best:
         return None
     for job in sweep.jobs:
-        if all(
+        if job.status != "unreadable" and all(
             _number(job.overrides.get(k)) == _number(v) or job.overrides.get(k) == str(v)
             for k, v in best.items()
         ):
@@ -282,22 +495,24 @@ def rows(sweep: Sweep) -> list[dict[str, Any]]:
         row.update(status=j.status, error=j.error, attempt=j.attempt)
         if sweep.study is not None:
             row["study_best"] = j is best
-        row.update(j.metrics)
+        row.update({k: v for k, v in j.metrics.items() if k not in row})
         out.append(row)
     return out
 
 
-def write_csv(table: list[dict[str, Any]], path: Path) -> Path:
+def csv_text(table: list[dict[str, Any]]) -> str:
     head = ["job", "folder", "overrides"]
     columns = list(dict.fromkeys([*head, *(k for r in table for k in r)]))
-    columns = columns[: columns.index("overrides") + 1] + [c for c in columns if c not in head]
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns, restval="")
-        writer.writeheader()
-        writer.writerows(table)
-    os.replace(tmp, path)
-    return path
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, restval="", lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows(table)
+    return buf.getvalue()
+
+
+def write_csv(table: list[dict[str, Any]], path: Path) -> Path:
+    """The whole CSV, or the previous one untouched (`aectl.atomic`)."""
+    return atomic.write_text(path, csv_text(table))
 
 
 def _number(v: Any) -> float | None:
@@ -305,7 +520,7 @@ def _number(v: Any) -> float | None:
         return None
     try:
         x = float(v)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     return x if math.isfinite(x) else None
 
@@ -319,15 +534,8 @@ def sort_rows(table: list[dict[str, Any]], metric: str) -> list[dict[str, Any]]:
 
 
 def metric_names(table: list[dict[str, Any]]) -> list[str]:
-    skip = {"job", "attempt"}
-    found = {
-        k
-        for r in table
-        for k, v in r.items()
-        if k not in skip
-        and _number(v) is not None
-        and k not in ("folder", "overrides", "status", "error")
-    }
+    skip = {"job", "attempt", "folder", "overrides", "status", "error"}
+    found = {k for r in table for k, v in r.items() if k not in skip and _number(v) is not None}
     return sorted(found | set(TABLE_METRICS) | {"best_epoch", "train_time_s", "samples_per_s"})
 
 
@@ -371,38 +579,47 @@ def _study_line(sweep: Sweep) -> str:
     return line
 
 
-def render(sweep: Sweep, table: list[dict[str, Any]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+def title(sweep: Sweep) -> str:
+    """The table's header: folder, job counts, the overrides every job shares, notes."""
     counts: dict[str, int] = {}
     for j in sweep.jobs:
         counts[j.status] = counts.get(j.status, 0) + 1
     if sweep.planned is not None and sweep.planned > len(sweep.jobs):
         counts["not started"] = sweep.planned - len(sweep.jobs)
     total = max(len(sweep.jobs), sweep.planned or 0)
-    title = (
+    lines = [
         f"{sweep.root}  ({total} jobs: " + ", ".join(f"{n} {s}" for s, n in counts.items()) + ")"
-    )
-    fixed = " ".join(f"{k}={v}" for k, v in sweep.fixed.items())
-    t = Table(title=title, caption=f"fixed: {fixed}" if fixed else None, title_justify="left")
+    ]
+    if sweep.fixed:
+        lines.append("every job: " + " ".join(f"{k}={v}" for k, v in sweep.fixed.items()))
+    lines += sweep.notes
+    return "\n".join(lines)
+
+
+def render(sweep: Sweep, table: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+    t = Table(title=escape(title(sweep)), title_justify="left")
     t.add_column("#", justify="right")
-    for k in sweep.swept:
-        t.add_column(k)
+    for k in sweep.swept:  # never cut: the values that differ are the point of the table
+        t.add_column(escape(k), min_width=len(k))
     t.add_column("status")
     t.add_column("epoch", justify="right")
     t.add_column("best epoch", justify="right")
-    metrics = [m for m in TABLE_METRICS if any(m in r for r in table)]
+    terms = [f"val/{t}" for t in _terms()]  # the unweighted penalty terms, and the probe
+    metrics = [m for m in (*TABLE_METRICS, *terms, PROBE) if any(m in r for r in table)]
     for m in metrics:
         t.add_column(m, justify="right")
     t.add_column("train s", justify="right")
     show_error = any(r["error"] for r in table)
-    if show_error:
-        t.add_column("error", overflow="fold")
-    by_num = {j.num: j for j in sweep.jobs}
+    if show_error:  # cut to fit; each one whole under the table
+        t.add_column("error", overflow="ellipsis", no_wrap=True, max_width=40)
+    by_num = {(j.num, j.folder.relative_to(sweep.root).as_posix()): j for j in sweep.jobs}
     for r in table:
-        job = by_num.get(r["job"])
+        job = by_num.get((r["job"], r["folder"]))
         epoch = _fmt(r.get("epoch"))
         if r["status"] != "completed" and epoch and job is not None and job.max_epochs:
             epoch = f"{epoch}/{job.max_epochs}"
@@ -410,8 +627,8 @@ def render(sweep: Sweep, table: list[dict[str, Any]]) -> None:
         if int(r.get("attempt") or 1) > 1:
             status += f" (attempt {r['attempt']})"
         cells = [
-            ("★ " if r.get("study_best") else "") + str(r["job"]),
-            *(_short(r[k]) for k in sweep.swept),
+            ("★ " if r.get("study_best") else "") + str(r["job"] if r["job"] >= 0 else "?"),
+            *(escape(_short(r[k])) for k in sweep.swept),
             status,
             epoch,
             _fmt(r.get("best_epoch")),
@@ -419,14 +636,33 @@ def render(sweep: Sweep, table: list[dict[str, Any]]) -> None:
             _fmt(r.get("train_time_s", r.get("wall_time_s"))),
         ]
         if show_error:
-            cells.append(r["error"])
+            cells.append(escape(r["error"]))
         t.add_row(*cells, style="bold" if r.get("study_best") else None)
     console.print(t)
+    for r in table:  # every job's error, one whole line each
+        if r["error"]:
+            line = f"{r['status']}: {r['folder']}: {r['error']}"
+            console.print(escape(line), style=STYLE.get(r["status"]), soft_wrap=True)
     if sweep.study is not None:
-        console.print(_study_line(sweep))
+        console.print(escape(_study_line(sweep)))
 
 
-# ---- summary.png ----------------------------------------------------------------------------
+# ---- summary.png: which panels --------------------------------------------------------------
+
+
+@dataclass
+class Panel:
+    """One panel of summary.png, as data (what `draw` renders; tests read it)."""
+
+    title: str
+    kind: str  # "metric" (against the swept key), "path" (recon against term), "heatmap"
+    x_label: str
+    y_label: str
+    # label -> points (x, y, point label); a heat map: {"": [(column, row, value)]}
+    series: dict[str, list[tuple[Any, Any, Any]]]
+    log_x: bool = False
+    log_y: bool = False
+    categories: list[str] = field(default_factory=list)  # categorical x (metric panels)
 
 
 def _x_key(sweep: Sweep, done: list[dict[str, Any]]) -> str | None:
@@ -440,37 +676,72 @@ def _x_key(sweep: Sweep, done: list[dict[str, Any]]) -> str | None:
     strengths = sorted((k for k in numeric if k in order), key=order.__getitem__)
     if strengths:
         return strengths[0]
+    numeric = [k for k in numeric if k != SEED] or numeric
     return numeric[0] if numeric else (sweep.swept[0] if sweep.swept else None)
 
 
-def _log_scale(key: str) -> bool:
+def _log_scale(key: str | None) -> bool:
     from aectl.config.schema import knobs
 
-    knob = knobs().get(key)
+    knob = knobs().get(key) if key else None
     return knob is not None and knob.scale == "log"
 
 
-def plot(sweep: Sweep, table: list[dict[str, Any]], path: Path, first: str | None = None) -> Path:
-    """Metrics against the swept parameter; one line per value of the other swept keys."""
-    import matplotlib
+def _spans_decades(values: list[float]) -> bool:
+    positive = [v for v in values if v > 0]
+    return bool(positive) and len(positive) == len(values) and min(positive) * 100 <= max(positive)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    done = [r for r in table if r["status"] == "completed"]
-    x_key = _x_key(sweep, done)
-    metrics = [
-        m
-        for m in dict.fromkeys([*([first] if first else []), *PLOT_METRICS])
-        if any(_number(r.get(m)) is not None for r in done)
-    ] or ["val/recon"]
-    ncols = min(2, len(metrics))
-    nrows = math.ceil(len(metrics) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(6 * ncols, 4 * nrows), squeeze=False)
+def _symbol(key: str) -> str:
+    return "λ" if key == "regularizer.weight" else key.rsplit(".", 1)[-1]
+
+
+def _term_values(sweep: Sweep, done: list[dict[str, Any]]) -> dict[str, dict[int, float]]:
+    """Each penalty term in the sweep -> {row index: its validation value}: metrics.json's
+    `val/<term>`, or for a run made before it was logged, val/penalty / λ (λ > 0)."""
+    from aectl.config.schema import all_schemas
+
+    schemas = all_schemas().get("regularizer", {})
+    jobs = {j.folder.relative_to(sweep.root).as_posix(): j for j in sweep.jobs}
+    out: dict[str, dict[int, float]] = {}
+    for i, r in enumerate(done):
+        job = jobs.get(r["folder"])
+        term = getattr(schemas.get(job.regularizer if job else None), "term_name", None)
+        found = [k[4:] for k in r if k.startswith("val/") and k[4:] in _terms()]
+        term = found[0] if found else term
+        if term is None:
+            continue
+        value = _number(r.get(f"val/{term}"))
+        if (
+            value is None
+            and job is not None
+            and job.weight
+            and _number(r.get("val/penalty")) is not None
+        ):
+            value = _number(r["val/penalty"]) / job.weight  # penalty = λ · term
+        if value is not None:
+            out.setdefault(term, {})[i] = value
+    return out
+
+
+def _terms() -> tuple[str, ...]:
+    from aectl.config.metrics import term_names
+
+    return term_names()
+
+
+def _groups(sweep: Sweep, done: list[dict[str, Any]], x_key: str | None) -> dict[str, list[int]]:
+    """Rows by the values of the swept keys other than the x axis' (one line each)."""
     others = [k for k in sweep.swept if k != x_key]
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for r in done:
-        groups.setdefault(", ".join(f"{k}={r[k]}" for k in others), []).append(r)
+    groups: dict[str, list[int]] = {}
+    for i, r in enumerate(done):
+        groups.setdefault(", ".join(f"{k}={r[k]}" for k in others), []).append(i)
+    return groups
+
+
+def _metric_panel(
+    name: str, values: dict[int, float], sweep: Sweep, done: list[dict[str, Any]], x_key: str | None
+) -> Panel:
     numeric_x = x_key is not None and all(_number(r[x_key]) is not None for r in done)
     categories = list(dict.fromkeys(str(r[x_key]) for r in done)) if x_key and not numeric_x else []
 
@@ -479,49 +750,220 @@ def plot(sweep: Sweep, table: list[dict[str, Any]], path: Path, first: str | Non
             return float(r["job"])
         return _number(r[x_key]) if numeric_x else float(categories.index(str(r[x_key])))  # type: ignore[return-value]
 
+    series = {
+        label: sorted((xval(done[i]), values[i], done[i]["job"]) for i in idx if i in values)
+        for label, idx in _groups(sweep, done, x_key).items()
+    }
     xs = [xval(r) for r in done]
-    positive = [x for x in xs if x > 0]
-    log_x = numeric_x and positive and (_log_scale(x_key) or min(positive) * 100 <= max(positive))
+    return Panel(
+        title=name,
+        kind="metric",
+        x_label=x_key or "job",
+        y_label=name,
+        series={k: v for k, v in series.items() if v},
+        log_x=bool(
+            numeric_x and (_log_scale(x_key) or _spans_decades(xs)) and any(x > 0 for x in xs)
+        ),
+        log_y=_spans_decades(list(values.values())),  # e.g. a penalty term over λ's decades
+        categories=categories,
+    )
+
+
+def _path_panel(
+    term: str, values: dict[int, float], sweep: Sweep, done: list[dict[str, Any]], x_key: str | None
+) -> Panel:
+    """Validation reconstruction against the unweighted validation term: one point per λ."""
+    series: dict[str, list[tuple[Any, Any, Any]]] = {}
+    for label, idx in _groups(sweep, done, x_key).items():
+        pts = [
+            (values[i], _number(done[i]["val/recon"]), done[i][x_key] if x_key else done[i]["job"])
+            for i in idx
+            if i in values and _number(done[i].get("val/recon")) is not None
+        ]
+        order = (
+            (lambda p: _number(p[2]) if _number(p[2]) is not None else 0.0)
+            if x_key
+            else (lambda p: 0.0)
+        )
+        if pts:
+            series[label] = sorted(pts, key=order)
+    xs = [p[0] for s in series.values() for p in s]
+    ys = [p[1] for s in series.values() for p in s]
+    return Panel(
+        title=f"regularization path: val/recon against val/{term}",
+        kind="path",
+        x_label=f"val/{term} (unweighted penalty term)",
+        y_label="val/recon",
+        series=series,
+        log_x=_spans_decades(xs),
+        log_y=_spans_decades(ys),
+    )
+
+
+def _sorted_values(values: list[str]) -> list[str]:
+    if all(_number(v) is not None for v in values):
+        return sorted(values, key=lambda v: _number(v))  # type: ignore[arg-type,return-value]
+    return values
+
+
+def _heatmap_panel(sweep: Sweep, done: list[dict[str, Any]], x_key: str | None) -> Panel | None:
+    """val/recon over the grid of the two swept keys (seeds averaged), when two are swept."""
+    keys = [k for k in sweep.swept if k != SEED]
+    if len(keys) != 2:
+        return None
+    col_key, row_key = (x_key, next(k for k in keys if k != x_key)) if x_key in keys else keys
+    cells: dict[tuple[str, str], list[float]] = {}
+    for r in done:
+        v = _number(r.get("val/recon"))
+        if v is not None:
+            cells.setdefault((str(r[col_key]), str(r[row_key])), []).append(v)
+    if not cells:
+        return None
+    cols = _sorted_values(list(dict.fromkeys(c for c, _ in cells)))
+    rows_ = _sorted_values(list(dict.fromkeys(r for _, r in cells)))
+    mean = [(c, r, sum(v) / len(v)) for (c, r), v in cells.items()]
+    return Panel(
+        title="val/recon" + (" (mean over seeds)" if SEED in sweep.swept else ""),
+        kind="heatmap",
+        x_label=col_key,
+        y_label=row_key,
+        series={"": sorted(mean, key=lambda p: (rows_.index(p[1]), cols.index(p[0])))},
+        categories=[*cols, "|", *rows_],
+    )
+
+
+def panels(sweep: Sweep, table: list[dict[str, Any]], first: str | None = None) -> list[Panel]:
+    """The panels of summary.png, from the completed jobs (see the module docstring)."""
+    done = [r for r in table if r["status"] == "completed"]
+    x_key = _x_key(sweep, done)
+    terms = _term_values(sweep, done)
+
+    def column(name: str) -> dict[int, float]:
+        return {i: v for i, r in enumerate(done) if (v := _number(r.get(name))) is not None}
+
+    wanted: list[tuple[str, dict[int, float]]] = []
+    if first and first not in sweep.swept:
+        wanted.append((first, column(first)))
+    wanted += [("val/recon", column("val/recon")), ("best_val_recon", column("best_val_recon"))]
+    wanted += [(f"val/{t}", v) for t, v in terms.items()]
+    wanted.append((PROBE, column(PROBE)))
+    out: list[Panel] = []
+    seen: list[dict[int, float]] = []
+    for name, values in wanted:
+        if values and not any(values == s for s in seen):  # no panel repeats another's numbers
+            seen.append(values)
+            out.append(_metric_panel(name, values, sweep, done, x_key))
+    out += [_path_panel(t, v, sweep, done, x_key) for t, v in terms.items() if len(v) > 0]
+    heat = _heatmap_panel(sweep, done, x_key)
+    if heat is not None:
+        out.append(heat)
+    return out or [_metric_panel("val/recon", {}, sweep, done, x_key)]
+
+
+# ---- summary.png: drawing -------------------------------------------------------------------
+
+
+def _draw_metric(ax: Any, p: Panel, sweep: Sweep, done: list[dict[str, Any]]) -> None:
     best = best_job(sweep)
-    for ax, m in zip(axes.flat, metrics, strict=False):
-        for label, rs in groups.items():
-            pts = sorted((xval(r), _number(r.get(m))) for r in rs if _number(r.get(m)) is not None)
-            if pts:
-                style = "o" if sweep.study is not None else "o-"
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], style, label=label or None)
-        if best is not None:
-            r = next((r for r in done if r["job"] == best.num), None)
-            if r is not None and _number(r.get(m)) is not None:
-                ax.plot(
-                    [xval(r)],
-                    [_number(r.get(m))],
-                    "*",
-                    color="red",
-                    markersize=14,
-                    label="study best",
-                )
-        if log_x:
-            if min(xs) <= 0:
-                ax.set_xscale("symlog", linthresh=min(positive))  # λ = 0 next to a log scale
-            else:
-                ax.set_xscale("log")
-        if categories:
-            ax.set_xticks(range(len(categories)), categories, rotation=20)
-        ax.set_xlabel(x_key or "job")
-        ax.set_ylabel(m)
-        ax.set_title(m)
-        ax.grid(True, alpha=0.3)
-        if len(groups) > 1 or best is not None:
-            ax.legend(fontsize=8)
-    for ax in list(axes.flat)[len(metrics) :]:
+    for label, pts in p.series.items():
+        style = "o" if sweep.study is not None else "o-"
+        ax.plot([q[0] for q in pts], [q[1] for q in pts], style, label=label or None)
+        for x, y, job in pts:
+            if best is not None and job == best.num:
+                ax.plot([x], [y], "*", color="red", markersize=14, label="study best")
+    if p.log_x:
+        xs = [q[0] for pts in p.series.values() for q in pts]
+        positive = [x for x in xs if x > 0]
+        if xs and min(xs) <= 0:
+            ax.set_xscale("symlog", linthresh=min(positive))  # λ = 0 next to a log scale
+        else:
+            ax.set_xscale("log")
+    if p.log_y:
+        ax.set_yscale("log")
+    if p.categories:
+        ax.set_xticks(range(len(p.categories)), p.categories, rotation=20)
+    if len(p.series) > 1 or best is not None:
+        ax.legend(fontsize=8)
+
+
+def _draw_path(ax: Any, p: Panel, x_key: str | None) -> None:
+    symbol = _symbol(x_key) if x_key else "job"
+    for label, pts in p.series.items():
+        ax.plot([q[0] for q in pts], [q[1] for q in pts], "o-", label=label or None)
+        for x, y, value in pts:
+            ax.annotate(f"{symbol}={_short(value)}", (x, y), textcoords="offset points",
+                        xytext=(4, 4), fontsize=8)  # fmt: skip
+    if p.log_x:
+        ax.set_xscale("log")
+    if p.log_y:
+        ax.set_yscale("log")
+    ax.margins(x=0.15, y=0.12)  # room for the labels
+    if len(p.series) > 1:
+        ax.legend(fontsize=8)
+
+
+def _draw_heatmap(ax: Any, p: Panel) -> None:
+    import numpy as np
+
+    split = p.categories.index("|")
+    cols, rows_ = p.categories[:split], p.categories[split + 1 :]
+    grid = np.full((len(rows_), len(cols)), np.nan)
+    for c, r, v in p.series[""]:
+        grid[rows_.index(r), cols.index(c)] = v
+    image = ax.imshow(grid, cmap="viridis_r", aspect="auto")
+    ax.figure.colorbar(image, ax=ax, fraction=0.05)
+    for (i, j), v in np.ndenumerate(grid):
+        if np.isfinite(v):  # dark text on the light (low) end of viridis_r
+            light = image.norm(v) < 0.5
+            ax.text(
+                j, i, f"{v:.3g}", ha="center", va="center", fontsize=8, color="k" if light else "w"
+            )
+    ax.set_xticks(range(len(cols)), cols, rotation=20)
+    ax.set_yticks(range(len(rows_)), rows_)
+
+
+def grid_shape(n: int) -> tuple[int, int]:
+    """(rows, columns) of summary.png for n panels: up to three side by side."""
+    ncols = min(3, max(1, n))
+    return math.ceil(n / ncols), ncols
+
+
+def plot(sweep: Sweep, table: list[dict[str, Any]], path: Path, first: str | None = None) -> Path:
+    """Draw `panels` into summary.png, each PANEL_IN at DPI, written whole (`aectl.atomic`)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    done = [r for r in table if r["status"] == "completed"]
+    chosen = panels(sweep, table, first)
+    nrows, ncols = grid_shape(len(chosen))
+    fig = Figure(figsize=(PANEL_IN[0] * ncols, PANEL_IN[1] * nrows), dpi=DPI)
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    x_key = _x_key(sweep, done)
+    for ax, p in zip(axes.flat, chosen, strict=False):
+        if p.kind == "heatmap":
+            _draw_heatmap(ax, p)
+        elif p.kind == "path":
+            _draw_path(ax, p, x_key)
+        else:
+            _draw_metric(ax, p, sweep, done)
+        ax.set_xlabel(p.x_label)
+        ax.set_ylabel(p.y_label)
+        ax.set_title(p.title, fontsize=10)
+        if p.kind != "heatmap":
+            ax.grid(True, alpha=0.3)
+    for ax in list(axes.flat)[len(chosen) :]:
         ax.axis("off")
     if not done:
         fig.text(0.5, 0.5, "no completed jobs yet", ha="center", va="center")
-    fig.suptitle(f"{sweep.root.name}: {len(done)}/{len(table)} jobs completed")
+    fig.suptitle(f"{sweep.root.name}: {len(done)}/{len(table)} jobs completed", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    meta = {
+        "Title": f"aectl summarize {sweep.root.name}",
+        "Description": "; ".join(p.title for p in chosen),
+    }
+    return atomic.write_with(path, lambda f: fig.savefig(f, format="png", dpi=DPI, metadata=meta))
 
 
 # ---- command line ---------------------------------------------------------------------------
@@ -553,7 +995,7 @@ def main(argv: list[str] | None = None) -> int:
             table = sort_rows(table, args.sort)
         csv_path = write_csv(table, sweep.root / "summary.csv")
         png_path = plot(sweep, table, sweep.root / "summary.png", first=args.sort)
-    except SummaryError as e:
+    except (SummaryError, UserError) as e:
         print(f"aectl: error: {e}", file=sys.stderr)
         return 2
     except PermissionError as e:

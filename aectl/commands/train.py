@@ -23,6 +23,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from aectl import lock
 from aectl.config.register import register_all
 from aectl.errors import UserError, one_line
 from aectl.paths import configs_dir
@@ -31,7 +32,9 @@ from aectl.training.resume import SAFE_VALUE, hydra_value, refuse_used_folder, r
 
 register_all()
 
-RUN_DIR_EXISTED = "AECTL_RUN_DIR_EXISTED"  # the user made hydra.run.dir before the command
+# What hydra.run.dir held before this command (relative paths), so a refused run removes
+# only what it added; a folder missing here did not exist before the command.
+_BEFORE: dict[Path, set[str] | None] = {}
 
 
 @hydra.main(version_base="1.3", config_path=str(configs_dir()), config_name="train")
@@ -69,28 +72,42 @@ def user_error(e: UserError, mode: RunMode) -> NoReturn:
 
 
 def discard_refused_run(hc) -> None:
-    """A run refused before it wrote anything leaves nothing behind: Hydra made its folder,
-    the config record (`.hydra/`, or a resume's `.hydra/resume_<time>/`) and an empty log
-    before aectl could check the config. Only those go: an earlier record in `.hydra/` stays,
-    any other file keeps everything, and a folder that existed before the command stays."""
+    """A run refused before it trained leaves nothing behind: Hydra made its folder, the
+    config record (`.hydra/`, or a resume's `.hydra/resume_<time>/`) and a log before aectl
+    could check the config, and aectl may have written config.yaml or an event file.
+    What this command added goes; what was there before stays (an earlier run's files, a
+    folder the user made). Nothing is touched while another process writes the folder."""
     run_dir = Path(hc.runtime.output_dir)
-    if not hc.output_subdir or not run_dir.is_dir():
+    if not run_dir.is_dir():
         return
-    written = run_dir / hc.output_subdir
-    top = run_dir / Path(hc.output_subdir).parts[0]
-    log = run_dir / f"{hc.job.name}.log"
-    for p in run_dir.iterdir():
-        if p != top and not (p == log and p.stat().st_size == 0):
-            return
-    shutil.rmtree(written, ignore_errors=True)
-    log.unlink(missing_ok=True)
-    keep_root = os.environ.get(RUN_DIR_EXISTED) == "1"
-    for rel in written.relative_to(run_dir).parents:  # e.g. .hydra, then the run folder
-        here = run_dir / rel
-        if here == run_dir and keep_root:
-            break
-        if here.is_dir() and not any(here.iterdir()):
-            here.rmdir()
+    try:
+        lock.acquire(run_dir)
+    except UserError:
+        return  # another aectl is writing there (it is why this run was refused)
+    try:
+        remove_added(run_dir, _BEFORE.get(run_dir.resolve()))
+    finally:
+        lock.release(run_dir)
+
+
+def remove_added(run_dir: Path, before: set[str] | None) -> None:
+    """Remove what is in `run_dir` but not in `before` (None: the folder was not there)."""
+    if before is None:
+        if any((run_dir / "checkpoints").glob("*.pt")):
+            return  # never delete a checkpoint
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return
+    added = sorted(
+        (p for p in run_dir.rglob("*") if p.relative_to(run_dir).as_posix() not in before),
+        key=lambda p: len(p.parts),
+        reverse=True,
+    )
+    for p in added:
+        if p.is_dir() and not p.is_symlink():
+            if not any(p.iterdir()):
+                p.rmdir()
+        elif p.suffix != ".pt":
+            p.unlink(missing_ok=True)
 
 
 # ---- the command line, before Hydra -----------------------------------------------------------
@@ -120,9 +137,15 @@ def refuse_used_run_dir(args: list[str]) -> None:
     resume = [value(a) for a in args if a.lstrip("+~").startswith("trainer.resume=")]
     resume_value = resume[-1] if resume and resume[-1] not in (None, "null", "") else None
     if dirs:
-        refuse_used_folder(Path(dirs[-1]), resume_value)
-        if Path(dirs[-1]).is_dir():  # the user's own folder: a refused run must not remove it
-            os.environ[RUN_DIR_EXISTED] = "1"
+        run_dir = Path(dirs[-1])
+        refuse_used_folder(run_dir, resume_value)
+        # A folder that was there (the user's own, an earlier run): a refused run removes
+        # only what it added; one that was not there goes whole.
+        listing = None
+        if run_dir.is_dir():
+            listing = {p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*")}
+        lock.acquire(run_dir)  # before Hydra writes its record there; held until the end
+        _BEFORE[run_dir.resolve()] = listing
     if resume_value is not None and not any(a.startswith("hydra.output_subdir=") for a in args):
         # keep the original run's .hydra/ as it was; each resume records its own config there
         args.append("hydra.output_subdir=.hydra/resume_${now:%Y-%m-%d_%H-%M-%S}")
@@ -233,10 +256,21 @@ def main(args: list[str]) -> int:
         if user_wants_traces:
             raise
         msg = one_line(exc)
-        if msg is None and isinstance(exc, OSError) and exc.filename:
-            msg = f"{exc.filename}: cannot write ({exc.strerror or exc})"
+        if msg is None and isinstance(exc, OSError):  # Hydra writing its record or log
+            where = exc.filename or next(iter(_BEFORE), None) or "the run folder"
+            msg = f"{where}: cannot write ({exc.strerror or exc})"
         if msg is None:
             raise
+        undo_refused_run()
         print(f"aectl: error: {msg}", file=sys.stderr)
         return 2
     return 0
+
+
+def undo_refused_run() -> None:
+    """A run refused outside the task function (Hydra's composition, or Hydra failing to
+    write its record or log into an explicit hydra.run.dir): remove what the command added
+    there, as a refused run does."""
+    for run_dir, before in list(_BEFORE.items()):
+        if lock.is_held(run_dir):
+            remove_added(run_dir, before)

@@ -13,13 +13,21 @@ from typing import Any
 
 from aectl.errors import UserError
 
+# Tags with one value per run (written once, at the last step) share one group that sorts
+# after train/ and val/, so TensorBoard's Scalars and Time Series open on the curves.
+WHOLE_RUN = "whole_run/"
+
 # HParams metric tag -> (metrics.json key, dataset type, description). Tags the trainer logs
 # every epoch (val/*, code/*, epoch/*) end on the same value; the rest are written by finish().
 METRICS: dict[str, tuple[str, str, str]] = {
     "val/recon": ("val/recon", "validation", "final validation reconstruction loss"),
     "val/penalty": ("val/penalty", "validation", "final validation penalty (weight x term)"),
-    "best/val_recon": ("best_val_recon", "validation", "lowest validation reconstruction loss"),
-    "best/epoch": (
+    "whole_run/best_val_recon": (
+        "best_val_recon",
+        "validation",
+        "lowest validation reconstruction loss",
+    ),
+    "whole_run/best_epoch": (
         "best_epoch",
         "validation",
         "epoch of the lowest validation reconstruction loss",
@@ -33,20 +41,106 @@ METRICS: dict[str, tuple[str, str, str]] = {
     ),
     "code/mean_activation": ("code/mean_activation", "validation", "mean code activation"),
     "code/frac_near_zero": ("code/frac_near_zero", "validation", "fraction of code values near 0"),
-    "run/samples_per_s": ("samples_per_s", "training", "training throughput, whole run"),
-    "run/epoch_samples_per_s": (
+    "whole_run/samples_per_s": ("samples_per_s", "training", "training throughput, whole run"),
+    "whole_run/epoch_samples_per_s": (
         "epoch_samples_per_s",
         "training",
         "last epoch's throughput (from epoch 2 on, free of compiling and capturing)",
     ),
-    "run/train_time_s": ("train_time_s", "training", "time spent in training steps"),
+    "whole_run/train_time_s": ("train_time_s", "training", "time spent in training steps"),
+}
+# The tags these had before they were grouped (still accepted by trainer.monitor).
+RENAMED = {
+    "best/val_recon": "whole_run/best_val_recon",
+    "best/epoch": "whole_run/best_epoch",
+    "run/samples_per_s": "whole_run/samples_per_s",
+    "run/epoch_samples_per_s": "whole_run/epoch_samples_per_s",
+    "run/train_time_s": "whole_run/train_time_s",
 }
 # Names `trainer.monitor` accepts: a metrics.json key or its HParams tag.
-MONITORS = tuple(dict.fromkeys([*(key for key, _, _ in METRICS.values()), *METRICS]))
+MONITORS = tuple(dict.fromkeys([*(key for key, _, _ in METRICS.values()), *METRICS, *RENAMED]))
+
+# The numbers `aectl.analysis.analyze` can report (metrics.json key -> description). Each is
+# logged as the scalar `analysis/<key>` and declared as an HParams metric by every run, so
+# a sweep's HParams table has a column for each whatever its jobs are.
+ANALYSIS: dict[str, str] = {
+    "probe/accuracy": "linear probe on the frozen codes: validation accuracy",
+    "probe/train_accuracy": "linear probe: accuracy on the training split it was fitted on",
+    "probe/majority_rate": "the most frequent validation label's share (a probe's floor)",
+    "sparsity/frac_near_zero": "fraction of validation code values with |h| < 0.01",
+    "sparsity/mean_activation": "mean validation code value",
+    "sparsity/active_units_per_sample": "code units active (|h| >= 0.01) per sample",
+    "sparsity/frac_dead_units": "fraction of code units never active on the validation split",
+    "pca/max_angle_deg": "largest principal angle to PCA's subspace (degrees)",
+    "pca/mean_angle_deg": "mean principal angle to PCA's subspace (degrees)",
+    "pca/mse": "PCA's reconstruction MSE with as many components as the code",
+    "pca/mse_model": "the model's reconstruction MSE on the same samples",
+    "pca/mse_ratio": "the model's MSE over PCA's (1 is PCA's optimum)",
+    "vector_field/mean_cos": "denoising: mean cosine of r(x) - x with the direction to the curve",
+    "vector_field/n_points": "denoising: grid points in the band around the curve",
+    "vector_field/band_lo": "denoising: inner distance of that band",
+    "vector_field/band_hi": "denoising: outer distance of that band",
+    "tangents/jacobian_abs_cos": "contractive: mean |cos| of the Jacobian's top direction and the tangent",
+    "tangents/local_pca_abs_cos": "mean |cos| of local PCA's top direction and the tangent",
+    "tangents/singular_value_ratio": "mean ratio of the Jacobian's 2nd to 1st singular value",
+    "onehot/patterns_reproduced": "onehot8: patterns whose output's argmax is the input's hot unit",
+    "onehot/patterns": "onehot8: patterns shown",
+}
+ANALYSIS_PREFIX = WHOLE_RUN + "analysis/"  # TensorBoard tag = prefix + metrics.json key
+
+
+def term_names() -> tuple[str, ...]:
+    """Every regularizer's penalty term name (`term_name` in its schema), in schema order."""
+    from aectl.config.schema import all_schemas
+
+    found = (getattr(c, "term_name", None) for c in all_schemas().get("regularizer", {}).values())
+    return tuple(dict.fromkeys(t for t in found if t))
+
+
+def term_metrics(term: str) -> dict[str, tuple[str, str, str]]:
+    """The unweighted penalty term's HParams metrics (tag -> metrics.json key, kind, text)."""
+    return {
+        f"val/{term}": (f"val/{term}", "validation", f"final validation {term} (unweighted term)"),
+        f"epoch/train_{term}": (
+            f"train/{term}",
+            "training",
+            f"last epoch's mean {term} (unweighted term)",
+        ),
+    }
+
+
+def final_metrics() -> dict[str, tuple[str, str, str]]:
+    """Every metric `aectl.record.hparams.finish` writes at the last step when metrics.json
+    has it: METRICS and each regularizer's term (the analysis numbers are logged by
+    `aectl.analysis.analyze` itself)."""
+    out = dict(METRICS)
+    for term in term_names():
+        out.update(term_metrics(term))
+    return out
+
+
+def declared_metrics(term: str | None) -> dict[str, tuple[str, str, str]]:
+    """Every HParams metric a run declares: METRICS, every regularizer's term, every
+    analysis number. Ordered for the HParams dashboard, which shows the first five without
+    clicking: validation reconstruction, this run's own penalty term, probe accuracy."""
+    finals = final_metrics()
+    analysis = {ANALYSIS_PREFIX + key: (key, "validation", text) for key, text in ANALYSIS.items()}
+    own = term_metrics(term) if term else {}
+    first = [
+        "val/recon",
+        *own,
+        ANALYSIS_PREFIX + "probe/accuracy",
+        "whole_run/best_val_recon",
+        "epoch/train_recon",
+        "code/frac_near_zero",
+    ]
+    every = {**finals, **analysis}
+    return {tag: every[tag] for tag in dict.fromkeys([*first, *finals, *analysis])}
 
 
 def objective(metrics: Mapping[str, Any], name: str) -> float:
     """The value a sweeper minimises: `metrics[name]`, for a metrics.json key or a METRICS tag."""
+    name = RENAMED.get(name, name)
     key = METRICS[name][0] if name in METRICS else name
     value = metrics.get(key)
     if isinstance(value, bool) or not isinstance(value, (int, float)):

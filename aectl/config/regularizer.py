@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 from aectl.config.schema import knob, schema
 from aectl.errors import require
@@ -23,6 +24,9 @@ class RegularizerConfig:
 
     _target_: str = "???"
     weight: float = knob(0.0, scale="log", stackable=True)  # λ (β for sparse_kl)
+    # the unweighted penalty's name (its TensorBoard tags train/<term>, val/<term> and
+    # metrics.json keys); None: no penalty term. The regularizer class says the same.
+    term_name: ClassVar[str | None] = None
 
     def __post_init__(self) -> None:
         require(
@@ -43,6 +47,7 @@ class NoneConfig(RegularizerConfig):
 @dataclass
 class SparseL1Config(RegularizerConfig):
     _target_: str = "aectl.regularizers.sparse_l1.SparseL1"
+    term_name: ClassVar[str | None] = "code_l1"
     weight: float = knob(1e-3, scale="log", stackable=True)
 
 
@@ -50,6 +55,7 @@ class SparseL1Config(RegularizerConfig):
 @dataclass
 class SparseKLConfig(RegularizerConfig):
     _target_: str = "aectl.regularizers.sparse_kl.SparseKL"
+    term_name: ClassVar[str | None] = "code_kl"
     weight: float = knob(0.1, scale="log", stackable=True)
     target: float = knob(0.05, stackable=True)  # ρ, the desired mean activation of each unit
 
@@ -104,6 +110,7 @@ class DropoutConfig(RegularizerConfig):
 @dataclass
 class ContractiveConfig(RegularizerConfig):
     _target_: str = "aectl.regularizers.contractive.Contractive"
+    term_name: ClassVar[str | None] = "jacobian_fro2"
     weight: float = knob(0.1, scale="log", stackable=True)
     method: str = knob("analytic", choices=METHODS)
     num_projections: int = 1  # k, for method=hutchinson

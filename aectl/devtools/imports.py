@@ -18,7 +18,10 @@ PACKAGE = Path(__file__).resolve().parents[1]
 
 # Lowest first. A module may import from its own layer and any layer before it.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("aectl", "aectl.errors", "aectl.paths", "aectl.faults", "aectl.atomic")),
+    (
+        "base",
+        ("aectl", "aectl.errors", "aectl.paths", "aectl.faults", "aectl.atomic", "aectl.lock"),
+    ),
     ("config", ("aectl.config",)),
     ("data", ("aectl.data",)),
     ("models", ("aectl.models",)),

@@ -9,24 +9,37 @@ running jobs show their latest epoch.
 
 TensorBoard uses the first experiment it finds under a logdir, so every job declares the
 same hparams: a fixed list (the group choices and the knobs people sweep) plus the keys
-the job overrides, which every job of one sweep shares. Integration: `declare(writer, cfg)`
-after the writer is made, `finish(writer, metrics)` once metrics.json's values are known.
+the job overrides, which every job of one sweep shares. The keys that differ between a
+sweep's jobs (those its command line sweeps, from the sweep's `multirun.yaml`; for a single
+run, those set on the command line) are declared with `differs=True`, which TensorBoard
+shows first, as the table's first columns and the parallel-coordinates view's first axes;
+each session's group (the table's "Trial ID") is the job's folder name. TensorBoard's
+protos have no axis-scale field: a log-scale knob (`knob(scale="log")`, e.g. λ) says in its
+description where to switch its axis to Logarithmic. Integration: `declare(writer, cfg,
+term=..., run_dir=...)` after the writer is made, `finish(writer, metrics)` once
+metrics.json's values are known.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from aectl.config.metrics import METRICS
+from aectl.config.job_dir import swept_keys
+from aectl.config.metrics import declared_metrics, final_metrics
 from aectl.config.schema import knobs
 
 # Config groups shown as categorical hparams (their option names).
 GROUPS = ("dataset", "model", "arch", "regularizer", "optim")
+LOG_AXIS = (
+    "log scale: in the Parallel Coordinates or Scatter Plot Matrix view, choose Logarithmic "
+    "for this axis (not offered when a value is 0)"
+)
 
 
 def fields() -> tuple[str, ...]:
@@ -98,12 +111,78 @@ def _domain(name: str, value: Any) -> Any:
     return None  # free text (lists, paths)
 
 
-def declare(writer: Any, cfg: DictConfig) -> dict[str, Any]:
-    """Write the experiment (all hparams, all metrics) and this session's hparams into `writer`."""
+def _override_keys(overrides: Iterable[Any]) -> list[str]:
+    keys = (str(o).split("=", 1)[0].lstrip("+~") for o in overrides)
+    return [k for k in dict.fromkeys(keys) if not k.startswith("hydra")]
+
+
+def differing(names: Iterable[str]) -> list[str]:
+    """The hparams that differ between this job and the others it is compared with: a
+    sweep's swept keys (its `multirun.yaml`; every job of the sweep reads the same), or a
+    single run's command-line keys. Only names among `names` (the declared hparams)."""
+    hc = _hydra()
+    if hc is None:
+        return []
+    if str(hc.mode).endswith("MULTIRUN"):
+        keys = swept_keys(str(hc.sweep.dir)) or []
+    else:
+        keys = _override_keys(hc.overrides.task)
+    declared = set(names)
+    return [k for k in keys if k in declared]
+
+
+def group_name(run_dir: str | Path | None) -> str:
+    """The session group (HParams' "Trial ID"): a sweep job's folder under the sweep
+    (`regularizer.weight=0.01/seed=0`), a single run's folder name; "" without a folder."""
+    if run_dir is None:
+        return ""
+    run_dir = Path(run_dir).resolve()
+    hc = _hydra()
+    if hc is not None and str(hc.mode).endswith("MULTIRUN"):
+        try:
+            return run_dir.relative_to(Path(str(hc.sweep.dir)).resolve()).as_posix()
+        except ValueError:
+            pass
+    return run_dir.name
+
+
+def _hparam(name: str, value: Any) -> Any:
+    from tensorboard.plugins.hparams import summary_v2 as hp
+
+    knob = knobs().get(name)
+    log = knob is not None and knob.scale == "log"
+    return hp.HParam(name, _domain(name, value), description=LOG_AXIS if log else None)
+
+
+def _experiment(hparams: list[Any], metrics: list[Any], differs: Iterable[str], now: float):
+    """`hp.hparams_config_pb` with `HParamInfo.differs` set on `differs` (the writer has
+    no argument for it; TensorBoard sorts those first)."""
+    from tensorboard.plugins.hparams import plugin_data_pb2
+    from tensorboard.plugins.hparams import summary_v2 as hp
+
+    differs = set(differs)
+    summary = hp.hparams_config_pb(hparams, metrics, time_created_secs=now)
+    value = summary.value[0]
+    data = plugin_data_pb2.HParamsPluginData.FromString(value.metadata.plugin_data.content)
+    for info in data.experiment.hparam_infos:
+        info.differs = info.name in differs
+    value.metadata.plugin_data.content = data.SerializeToString()
+    return summary
+
+
+def declare(
+    writer: Any,
+    cfg: DictConfig,
+    *,
+    term: str | None = None,
+    run_dir: str | Path | None = None,
+) -> dict[str, Any]:
+    """Write the experiment (all hparams, `differs` on the swept ones; all metrics, this
+    run's penalty `term` among the first) and this session's hparams into `writer`."""
     from tensorboard.plugins.hparams import summary_v2 as hp
 
     vals = values(cfg)
-    hparams = [hp.HParam(name, _domain(name, v)) for name, v in vals.items()]
+    hparams = [_hparam(name, v) for name, v in vals.items()]
     metrics = [
         hp.Metric(
             tag,
@@ -111,12 +190,13 @@ def declare(writer: Any, cfg: DictConfig) -> dict[str, Any]:
             description=desc,
             dataset_type=hp.Metric.VALIDATION if kind == "validation" else hp.Metric.TRAINING,
         )
-        for tag, (_, kind, desc) in METRICS.items()
+        for tag, (_, kind, desc) in declared_metrics(term).items()
     ]
     now = time.time()
     session = {k: v for k, v in vals.items() if v is not None}
-    writer.file_writer.add_summary(hp.hparams_config_pb(hparams, metrics, time_created_secs=now))
-    writer.file_writer.add_summary(hp.hparams_pb(session, start_time_secs=now))
+    group = group_name(run_dir) or None
+    writer.file_writer.add_summary(_experiment(hparams, metrics, differing(vals), now))
+    writer.file_writer.add_summary(hp.hparams_pb(session, trial_id=group, start_time_secs=now))
     writer.flush()
     return session
 
@@ -127,7 +207,7 @@ def finish(writer: Any, metrics: Mapping[str, Any], status: str = "success") -> 
     from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
 
     step = int(metrics.get("step", 0))
-    for tag, (key, _, _) in METRICS.items():
+    for tag, (key, _, _) in final_metrics().items():
         v = metrics.get(key)
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             writer.add_scalar(tag, float(v), step)

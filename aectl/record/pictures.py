@@ -1,9 +1,11 @@
 """Reconstruction pictures: image grids for images, fitting plots for other data.
 
 Image grids go through torchvision.utils.make_grid/save_image with NO min-max
-renormalisation: values outside [0, 1] clip, so an output-range bug stays visible. Tiny
-images (8x8 digits) are enlarged by an integer nearest-neighbour factor so a person can see
-them. Non-image data gets a matplotlib figure: onehot8 → the input / hidden / output table;
+renormalisation: values outside [0, 1] clip, so an output-range bug stays visible. Small
+images are enlarged by an integer nearest-neighbour factor so a person can see them:
+reconstruction grids to at least RECON_MIN_SIDE pixels per tile (8x8 digits: 8x, 28x28
+MNIST: 3x; TensorBoard shows a grid scaled to its card), other tiles (filters) to
+MIN_SIDE. Non-image data gets a matplotlib figure: onehot8 → the input / hidden / output table;
 manifold → data and reconstructions as a scatter; other vectors → a heat map of rows.
 """
 
@@ -26,10 +28,16 @@ from aectl.models.autoencoder import Autoencoder  # noqa: E402
 from aectl.regularizers.base import Regularizer  # noqa: E402
 
 MIN_SIDE = 32  # enlarge images smaller than this, by an integer factor
+RECON_MIN_SIDE = 64  # reconstruction grids: at least this many pixels per tile
 
 
 def enlarge_factor(h: int, w: int) -> int:
     return max(1, MIN_SIDE // max(h, w))
+
+
+def recon_factor(h: int, w: int) -> int:
+    """The smallest integer factor that makes a tile at least RECON_MIN_SIDE pixels."""
+    return max(1, -(-RECON_MIN_SIDE // max(h, w)))  # 8 -> 8 (64 px), 28 -> 3 (84 px)
 
 
 def image_rows(rows: list[torch.Tensor]) -> torch.Tensor:
@@ -39,7 +47,7 @@ def image_rows(rows: list[torch.Tensor]) -> torch.Tensor:
     is shown one grayscale tile per channel, each sample's channels side by side (as
     colours, a 2nd or 4th channel would be saved as transparency)."""
     b, c, h, w = rows[0].shape
-    k = enlarge_factor(h, w)
+    k = recon_factor(h, w)
     batch = torch.cat([r.detach().float().cpu() for r in rows])
     if c not in (1, 3):
         batch, b = batch.reshape(-1, 1, h, w), b * c

@@ -2,8 +2,10 @@
 
 Tags: train/loss, train/recon, train/penalty, train/<penalty term> (e.g. jacobian_fro2),
 train/lr, train/samples_per_s every log_every_n_steps; val/recon, val/penalty,
-code/mean_activation, code/frac_near_zero, epoch/train_loss once per epoch; the
-reconstruction picture and a histogram of code activations once per epoch.
+val/<penalty term>, code/mean_activation, code/frac_near_zero, epoch/train_loss,
+epoch/train_recon, epoch/train_penalty, epoch/train_<penalty term> once per epoch; the
+reconstruction picture and a histogram of code activations once per epoch; the
+custom-scalars layout and the resolved config (text) when the run starts.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from pathlib import Path
 import torch
 from torch.utils.tensorboard import SummaryWriter
 
-from aectl.record import pictures
+from aectl.record import dashboard, pictures
+
+NO_TERM = "penalty_term"  # Regularizer.term_name when the regularizer has no penalty term
 
 
 class RunLog:
@@ -23,6 +27,21 @@ class RunLog:
         self.term_name = term_name
         self.writer = SummaryWriter(log_dir=str(run_dir), purge_step=purge_step)
         (run_dir / "reconstructions").mkdir(parents=True, exist_ok=True)
+
+    @property
+    def term(self) -> str | None:
+        """The penalty term's name, None for a regularizer without one."""
+        return None if self.term_name == NO_TERM else self.term_name
+
+    def begin(self, config_yaml: str, step: int, fresh: bool) -> None:
+        """The custom-scalars layout (once per run: when it starts fresh) and the resolved
+        config as text at `step` (a resumed run's config is shown from where it resumed)."""
+        if fresh:
+            self.writer.file_writer.add_summary(
+                dashboard.layout_summary(dashboard.layout(self.term))
+            )
+        self.writer.add_text(dashboard.CONFIG_TAG, dashboard.config_markdown(config_yaml), step)
+        self.writer.flush()
 
     def step(
         self,
@@ -38,7 +57,7 @@ class RunLog:
         w.add_scalar("train/loss", total, step)
         w.add_scalar("train/recon", recon, step)
         w.add_scalar("train/penalty", penalty, step)
-        if self.term_name != "penalty_term":
+        if self.term is not None:
             w.add_scalar(f"train/{self.term_name}", term, step)
         w.add_scalar("train/lr", lr, step)
         w.add_scalar("train/samples_per_s", sps, step)

@@ -44,6 +44,7 @@ class Member:
     generator: torch.Generator | None = None  # data order; None: the global RNG (a run alone)
     rng: Any = None  # () -> the RNG snapshot its checkpoint holds; None: the global RNGs
     failed: Diverged | None = None  # a member of a group that diverged stops alone
+    fingerprint: dict[str, Any] = field(default_factory=dict)  # of its data (resume checks)
 
     def kept(self) -> str:
         if (self.run_dir / LAST).is_file():
@@ -59,6 +60,7 @@ class Member:
             window_rows,
             position,
             rng=self.rng() if self.rng is not None else None,
+            extra={"fingerprint": self.fingerprint},
         )
         checkpoint.save(state, self.run_dir / LAST)
         return state
@@ -90,7 +92,9 @@ def close_epoch(m: Member, means: list[float], epoch_s: float, epoch_steps: int)
     epoch_sps = epoch_steps * t.batch_size / max(epoch_s, 1e-9)
     val = validation_pass(m.model, m.reg, m.data.val_x, t.loss, t.batch_size)
     stats = {k: v.item() for k, v in code_stats(val.codes).items()}
-    val_penalty = m.reg.penalty(val.term)
+    val_penalty, train_penalty = m.reg.penalty(val.term), m.reg.penalty(train_term)
+    term = m.log.term  # the unweighted term on both splits, under the regularizer's own name
+    terms = {} if term is None else {f"train/{term}": train_term, f"val/{term}": val.term}
     m.log.epoch(
         s.step,
         {
@@ -98,6 +102,8 @@ def close_epoch(m: Member, means: list[float], epoch_s: float, epoch_steps: int)
             "val/penalty": val_penalty,
             "epoch/train_loss": train_loss,
             "epoch/train_recon": train_recon,
+            "epoch/train_penalty": train_penalty,
+            **{k.replace("train/", "epoch/train_"): v for k, v in terms.items()},
             **stats,
         },
         val.codes,
@@ -110,9 +116,10 @@ def close_epoch(m: Member, means: list[float], epoch_s: float, epoch_steps: int)
     s.metrics = {
         "train/loss": train_loss,
         "train/recon": train_recon,
-        "train/penalty": m.reg.penalty(train_term),
+        "train/penalty": train_penalty,
         "val/recon": val.recon,
         "val/penalty": val_penalty,
+        **terms,
         **stats,
         "epoch": s.epoch,
         "step": s.step,

@@ -14,13 +14,15 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from aectl.atomic import remove_stale
 from aectl.errors import UserError
 
 LAST = Path("checkpoints") / "last.pt"
+BEST = Path("checkpoints") / "best.pt"
 
 
 def refuse_used_folder(run_dir: Path, resume: str | None) -> None:
-    if resume is None and (run_dir / LAST).exists():
+    if resume is None and ((run_dir / LAST).exists() or (run_dir / BEST).exists()):
         raise UserError(
             "hydra.run.dir",
             f"{str(run_dir)!r} already holds a run with checkpoints; add trainer.resume=auto to "
@@ -31,12 +33,18 @@ def refuse_used_folder(run_dir: Path, resume: str | None) -> None:
 def starting_state(run_dir: Path, resume: str | None) -> dict[str, Any] | None:
     """The checkpoint to continue from, or None for a fresh start."""
     refuse_used_folder(run_dir, resume)
-    for stale in (run_dir / "checkpoints").glob(".*.tmp"):  # a write that a crash cut short
-        stale.unlink(missing_ok=True)
+    remove_stale(run_dir / "checkpoints")  # a write that a crash cut short
     if resume is None:
         return None
     if resume == "auto":
         path = run_dir / LAST
+        if not path.exists() and (run_dir / BEST).exists():
+            raise UserError(
+                "trainer.resume",
+                f"{str(run_dir)!r} holds checkpoints/best.pt but no last.pt: auto would train "
+                "from scratch over the run's only checkpoint; give trainer.resume=<path to "
+                "best.pt> to continue from it, or choose another folder",
+            )
         return _load(path) if path.exists() else None
     from aectl.data.paths import resolve
 

@@ -7,22 +7,26 @@ serve each member of a vmap group (`aectl.sweeps.vmap`), so a member's folder is
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from aectl import analysis, atomic
+from aectl import analysis, atomic, faults, lock
 from aectl.config.metrics import objective
 from aectl.config.run import RunConfig
+from aectl.config.stored import stored_config
 from aectl.config.validate import validate
 from aectl.data.base import ONEHOT
 from aectl.errors import require
 from aectl.record import hparams
 from aectl.record.progress import TrainProgress, console
 from aectl.record.runlog import RunLog
-from aectl.training import checkpoint, checks, layerwise
+from aectl.training import checkpoint, checks, fingerprint, layerwise
 from aectl.training import device as devices
 from aectl.training.build import build, optimizer
 from aectl.training.fast_step import make_step
@@ -31,23 +35,50 @@ from aectl.training.member import Member
 from aectl.training.resume import starting_state
 from aectl.training.seeding import seed_everything, set_rng_state
 from aectl.training.state import TrainState, from_checkpoint
-from aectl.training.stopping import GracefulStop
+from aectl.training.stopping import GracefulStop, Interrupted
 from aectl.training.window import LossWindow
 
 
 def train(cfg: RunConfig | DictConfig, run_dir: str | Path) -> float:
     """Train one autoencoder into `run_dir`; returns `trainer.monitor`'s value."""
     cfg = cfg if isinstance(cfg, RunConfig) else validate(cfg)
-    member, step, window = setup(cfg, Path(run_dir))
-    t = cfg.trainer
-    group = Group([member], lambda x: step(x[0]).unsqueeze(0), member.data.train_x, window, t)
-    steps_per_epoch = group.steps_per_epoch
-    with (
-        GracefulStop() as stop,
-        TrainProgress(steps_per_epoch * t.max_epochs, t.max_epochs, member.state.step) as bar,
-    ):
-        fit(group, stop, bar)
-    return finish(member)
+    run_dir = Path(run_dir)
+    with lock.holding(run_dir), written_as_one_line(run_dir):
+        member, step, window = setup(cfg, run_dir)
+        t = cfg.trainer
+        group = Group([member], lambda x: step(x[0]).unsqueeze(0), member.data.train_x, window, t)
+        total = group.steps_per_epoch * t.max_epochs
+        with GracefulStop() as stop, TrainProgress(total, t.max_epochs, member.state.step) as bar:
+            fit(group, stop, bar)
+            return finish(member, stop)
+
+
+@contextlib.contextmanager
+def written_as_one_line(run_dir: Path) -> Iterator[None]:
+    """A write that fails outside `aectl.atomic` (TensorBoard's event writer, which reports a
+    full disk at its next call) becomes one line naming the run folder; checkpoints are
+    written atomically, so the last good ones stay."""
+    previous = threading.excepthook
+    threading.excepthook = quiet_writer_threads(previous)
+    try:
+        yield
+    except OSError as e:
+        where = e.filename or run_dir
+        raise atomic.WriteError(where, atomic.reason(e), "run's files") from None
+    finally:
+        threading.excepthook = previous
+
+
+def quiet_writer_threads(previous):
+    """TensorBoard's writer thread dies on a write error and re-raises it at the writer's
+    next call in this thread: that is where it is reported, so the thread's own traceback
+    is not printed."""
+
+    def hook(args) -> None:
+        if not issubclass(args.exc_type, OSError):
+            previous(args)
+
+    return hook
 
 
 def setup(cfg: RunConfig, run_dir: Path) -> tuple[Member, Any, LossWindow]:
@@ -57,6 +88,43 @@ def setup(cfg: RunConfig, run_dir: Path) -> tuple[Member, Any, LossWindow]:
     device = devices.pick(t.device)
     seed_everything(t.seed)
     data, model, reg = build(cfg, device)
+    changed = check_same_run(start, cfg, data) if start is not None else None
+    ready(model, data, t)
+    opt = optimizer(cfg, model.parameters())
+    state, position, rows = TrainState(), None, None
+    if start is not None:
+        checkpoint.load_model_state(model, start, "trainer.resume")
+        opt.load_state_dict(start["optimizer"])
+        state, position, rows = from_checkpoint(start, device, t.log_every_n_steps)
+        set_rng_state(start["rng"])
+        state.resumes.append(
+            {"step": state.step, "changed": {k: list(v) for k, v in changed.items()}}
+        )
+    trainable = not model.solved_in_closed_form
+    step = make_step(
+        model, reg, opt if trainable else None, t.loss, compile=t.compile, precision=t.precision
+    )
+    member = open_member(cfg, run_dir, data, model, reg, opt, state, position)
+    header(member, device, changed)
+    window = LossWindow(t.log_every_n_steps, 1, device)
+    if rows is not None:
+        window.restore(0, rows, position.log_filled if position is not None else 0)
+    if start is None and t.layerwise:
+        state.stages = layerwise.pretrain(cfg, model, data, reg, member.log.writer)
+    return member, step, window
+
+
+def check_same_run(start: dict, cfg: RunConfig, data) -> dict[str, Any]:
+    """The config fields this resume changes (allowed ones); refuses another run's
+    checkpoint. The checkpoint's config is read as untrusted (aectl.config.stored)."""
+    before = stored_config(start.get("config"), "", "trainer.resume").as_dict()
+    allowed = fingerprint.check_same_run({**start, "config": before}, cfg.as_dict(), data)
+    return {k: v for k, v in allowed.items() if k != "trainer.resume"}
+
+
+def ready(model, data, t) -> None:
+    """What must hold before the first step: data and output fit, a model solved in closed
+    form is solved, a batch fits in the training split."""
     # Not in build(): `aectl eval` builds runs trained before this check existed.
     checks.check(data, model.output_activation, t.loss)
     if model.solved_in_closed_form:  # e.g. PCA: solved, then one evaluation-only epoch
@@ -74,32 +142,24 @@ def setup(cfg: RunConfig, run_dir: Path) -> tuple[Member, Any, LossWindow]:
         t.batch_size,
         f"allowed: 1..{n} (the training split holds {n} samples)",
     )
-    opt = optimizer(cfg, model.parameters())
-    state, position, rows = TrainState(), None, None
-    if start is not None:
-        checkpoint.load_model_state(model, start, "trainer.resume")
-        opt.load_state_dict(start["optimizer"])
-        state, position, rows = from_checkpoint(start, device, t.log_every_n_steps)
-        set_rng_state(start["rng"])
-    trainable = not model.solved_in_closed_form
-    step = make_step(
-        model, reg, opt if trainable else None, t.loss, compile=t.compile, precision=t.precision
-    )
+
+
+def open_member(cfg, run_dir, data, model, reg, opt, state, position) -> Member:
+    """The member, with its config.yaml, TensorBoard log and HParams written."""
     config = cfg.as_dict()
-    atomic.write_text(run_dir / "config.yaml", OmegaConf.to_yaml(config))
-    log = RunLog(run_dir, reg.term_name, purge_step=state.step + 1 if start else None)
-    hparams.declare(log.writer, OmegaConf.create(config))
+    atomic.write_text(run_dir / "config.yaml", text := OmegaConf.to_yaml(config))
+    resumed = bool(state.resumes)
+    log = RunLog(run_dir, reg.term_name, purge_step=state.step + 1 if resumed else None)
+    hparams.declare(log.writer, OmegaConf.create(config), term=log.term, run_dir=run_dir)
+    log.begin(text, state.step, fresh=not resumed)
     member = Member(cfg, run_dir, data, model, reg, opt.state_dict, log, config, state, position)
-    header(member, device, resumed=start is not None)
-    window = LossWindow(t.log_every_n_steps, 1, device)
-    if rows is not None:
-        window.restore(0, rows, position.log_filled if position is not None else 0)
-    if start is None and t.layerwise:
-        state.stages = layerwise.pretrain(cfg, model, data, reg, log.writer)
-    return member, step, window
+    member.fingerprint = {"data": fingerprint.of_data(data)}
+    return member
 
 
-def header(m: Member, device: torch.device, resumed: bool) -> None:
+def header(m: Member, device: torch.device, changed: dict[str, Any] | None) -> None:
+    """The run's first lines: what trains where; on resume, where it continues and what
+    changed."""
     d, model, s = m.data, m.model, m.state
     console.print(
         f"[bold]aectl train[/]  device={device}  data={d.name} {tuple(d.shape)} "
@@ -107,18 +167,24 @@ def header(m: Member, device: torch.device, resumed: bool) -> None:
         f"code_dim={model.code_dim} ([bold]{model.completeness}[/]: input size "
         f"{model.input_size})  regularizer={m.reg.describe()}"
     )
-    console.print(
-        f"run folder: {m.run_dir}"
-        + (f"  (resumed at epoch {s.epoch}, step {s.step})" if resumed else "")
-    )
+    resumed = ""
+    if changed is not None:
+        resumed = f"  (resumed at epoch {s.epoch}, step {s.step}"
+        resumed += f"; changed: {fingerprint.describe(changed)})" if changed else ")"
+    console.print(f"run folder: {m.run_dir}{resumed}")
 
 
-def finish(m: Member) -> float:
-    """Analyses, metrics.json, the closing line; returns `trainer.monitor`'s value."""
+def finish(m: Member, stop: GracefulStop | None = None) -> float:
+    """Analyses, metrics.json, the closing line; returns `trainer.monitor`'s value. A
+    SIGINT/SIGTERM during the analyses stops before metrics.json: resuming the finished
+    run redoes them."""
     s = m.state
     metrics = dict(s.metrics)
     metrics.update(s.stages)
+    faults.hit("analysis")
     metrics.update(analysis.analyze(m.run_dir, m.model, m.data, m.log.writer, s.step))
+    if stop is not None and stop.requested:
+        raise Interrupted(stop.signum)
     metrics.update(
         {
             "completeness": m.model.completeness,

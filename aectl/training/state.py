@@ -27,6 +27,7 @@ class TrainState:
     train_time_s: float = 0.0  # time in training steps only
     metrics: dict[str, Any] = field(default_factory=dict)  # the last epoch's numbers
     stages: dict[str, Any] = field(default_factory=dict)  # layer-wise pretraining's numbers
+    resumes: list[dict[str, Any]] = field(default_factory=list)  # each resume: step, changes
 
 
 @dataclass
@@ -72,6 +73,7 @@ def to_checkpoint(
         "position": pos,
         "log_window": window.cpu(),
         "layerwise": state.stages,  # so a resumed run still reports its pretraining stages
+        "resumes": state.resumes,
         **(extra or {}),
     }
 
@@ -88,6 +90,7 @@ def from_checkpoint(
         train_time_s=start["train_time_s"],
         metrics=start["metrics"],
         stages=start.get("layerwise", {}),
+        resumes=list(start.get("resumes", [])),
     )
     p = start.get("position")
     position = None

@@ -1,0 +1,411 @@
+"""`aectl summarize` on sweep folders written here file by file, as aectl writes them (and as
+it never would: cut off, of the wrong type, hostile). No training: each job is the files
+Hydra, the sweep callback and the trainer leave, with known numbers, so every table cell,
+CSV value and panel of summary.png can be checked against them."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from PIL import Image
+
+from aectl.commands import summarize
+
+BASIC = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+
+
+def write_sweep(root: Path, command: list[str], jobs: list[dict], target: str = BASIC) -> Path:
+    """A sweep folder: multirun.yaml, then per job `.hydra/{hydra,config,overrides}.yaml`,
+    status.json and metrics.json (each job: folder, overrides, regularizer, weight, metrics,
+    status; a value of None leaves the file out)."""
+    root.mkdir(parents=True, exist_ok=True)
+    sweeper = {"_target_": target, "params": None}
+    (root / "multirun.yaml").write_text(
+        yaml.safe_dump({"hydra": {"overrides": {"task": command}, "sweeper": sweeper}})
+    )
+    for num, job in enumerate(jobs):
+        folder = root / job["folder"]
+        (folder / ".hydra").mkdir(parents=True)
+        hydra = {
+            "mode": "MULTIRUN",
+            "job": {"num": num},
+            "overrides": {"task": job["overrides"]},
+            "runtime": {"choices": {"regularizer": job.get("regularizer", "contractive")}},
+        }
+        (folder / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump({"hydra": hydra}))
+        (folder / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(job["overrides"]))
+        config = {"trainer": {"max_epochs": 3}, "regularizer": {"weight": job.get("weight", 0.0)}}
+        (folder / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
+        if job.get("status", "completed") is not None:
+            status = {"status": job.get("status", "completed"), "job": num, "attempt": 1}
+            status.update(job.get("status_extra", {}))
+            (folder / "status.json").write_text(json.dumps(status))
+        if job.get("metrics") is not None:
+            (folder / "metrics.json").write_text(json.dumps(job["metrics"]))
+    return root
+
+
+def metrics(recon: float, term: float | None = None, weight: float = 0.0, **more) -> dict:
+    """metrics.json as the trainer writes it (a contractive run's term as jacobian_fro2)."""
+    out = {
+        "val/recon": recon,
+        "best_val_recon": recon,
+        "train/loss": recon + weight * (term or 0.0),
+        "train/recon": recon,
+        "train/penalty": weight * (term or 0.0),
+        "val/penalty": weight * (term or 0.0),
+        "epoch": 3,
+        "step": 30,
+        "best_epoch": 3,
+        "train_time_s": 1.5,
+        "completeness": "overcomplete",
+        "scaling": {"divide_by": 255},
+    }
+    if term is not None:
+        out |= {"val/jacobian_fro2": term, "train/jacobian_fro2": term * 1.1}
+    return out | more
+
+
+LAMBDAS = {"0.0001": (0.02, 9.0, 0.90), "0.01": (0.03, 2.0, 0.93), "1": (0.08, 0.3, 0.95)}
+
+
+def contractive_sweep(root: Path, labelled: bool = True) -> Path:
+    jobs = []
+    for lam, (recon, term, acc) in LAMBDAS.items():
+        extra = {"probe/accuracy": acc} if labelled else {}
+        jobs.append(
+            {
+                "folder": f"regularizer.weight={lam}/seed=0",
+                "overrides": ["model=contractive", f"regularizer.weight={lam}"],
+                "weight": float(lam),
+                "metrics": metrics(recon, term, float(lam), **extra),
+            }
+        )
+    command = ["model=contractive", "regularizer.weight=1e-4,1e-2,1"]
+    return write_sweep(root, command, jobs)
+
+
+def png(path: Path) -> Image.Image:
+    img = Image.open(path)
+    img.load()  # decodes every pixel
+    return img
+
+
+def grid_size(n: int) -> tuple[int, int]:
+    """summary.png's pixel size for n panels: 500 x 400 each, three to a row."""
+    cols = min(3, n)
+    rows = -(-n // cols)
+    return cols * 500, rows * 400
+
+
+def run(root: Path, capsys, *extra: str):
+    code = summarize.main([*extra, str(root)])
+    out, err = capsys.readouterr()
+    table = list(csv.DictReader((root / "summary.csv").open())) if code == 0 else []
+    return code, out, err, table
+
+
+def flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_panels_are_the_regularizers_own_numbers_and_the_regularization_path(tmp_path, capsys):
+    root = contractive_sweep(tmp_path / "sweep")
+    code, out, err, table = run(root, capsys)
+    assert code == 0, err
+    sweep = summarize.read_sweep(root)
+    chosen = summarize.panels(sweep, summarize.rows(sweep))
+    titles = [p.title for p in chosen]
+    assert titles == [  # best_val_recon equals val/recon here: not a second, identical panel
+        "val/recon",
+        "val/jacobian_fro2",
+        "probe/accuracy",
+        "regularization path: val/recon against val/jacobian_fro2",
+    ]
+    (path,) = [p for p in chosen if p.kind == "path"].pop().series.values()
+    assert path == [(term, recon, lam) for lam, (recon, term, _) in LAMBDAS.items()]
+    assert chosen[0].log_x  # λ spans decades: a log axis
+    img = png(root / "summary.png")
+    assert img.size == grid_size(4)
+    assert img.text["Description"] == "; ".join(titles)
+    # the table: the swept λ, the constant overrides in the header, the term and the probe
+    assert "every job: model=contractive" in flat(out)
+    assert "val/jacobian_fro2" in out and "probe/accuracy" in out and "0.95" in out
+    assert [r["val/jacobian_fro2"] for r in table] == ["9.0", "2.0", "0.3"]
+
+
+def test_without_a_penalty_term_or_labels_there_is_one_panel(tmp_path, capsys):
+    jobs = [
+        {
+            "folder": f"regularizer.level={lvl}/seed=0",
+            "overrides": [f"regularizer.level={lvl}"],
+            "regularizer": "denoising",
+            "metrics": metrics(0.01 * (i + 1)),
+        }
+        for i, lvl in enumerate(("0.1", "0.3"))
+    ]
+    root = write_sweep(tmp_path / "sweep", ["model=denoising", "regularizer.level=0.1,0.3"], jobs)
+    code, _, err, _ = run(root, capsys)
+    assert code == 0, err
+    img = png(root / "summary.png")
+    assert img.size == grid_size(1) and img.text["Description"] == "val/recon"
+
+
+def test_two_swept_keys_get_a_heat_map_averaged_over_seeds(tmp_path, capsys):
+    jobs, want = [], {}
+    for lam in ("0.01", "1"):
+        for lr in ("0.001", "0.01"):
+            for seed in (0, 1):
+                recon = float(lam) + float(lr) * 10 + seed * 0.001
+                want.setdefault((lam, lr), []).append(recon)
+                overrides = [f"optim.lr={lr}", f"regularizer.weight={lam}", f"trainer.seed={seed}"]
+                jobs.append(
+                    {
+                        "folder": f"optim.lr={lr},regularizer.weight={lam}/seed={seed}",
+                        "overrides": overrides,
+                        "weight": float(lam),
+                        "metrics": metrics(recon, 1.0 / (1 + float(lam)), float(lam)),
+                    }
+                )
+    command = ["regularizer.weight=1e-2,1", "optim.lr=1e-3,1e-2", "trainer.seed=0,1"]
+    root = write_sweep(tmp_path / "sweep", command, jobs)
+    code, _, err, _ = run(root, capsys)
+    assert code == 0, err
+    sweep = summarize.read_sweep(root)
+    chosen = summarize.panels(sweep, summarize.rows(sweep))
+    heat = chosen[-1]
+    assert heat.kind == "heatmap" and heat.x_label == "regularizer.weight"
+    assert heat.y_label == "optim.lr" and "mean over seeds" in heat.title
+    cells = {(c, r): v for c, r, v in heat.series[""]}
+    assert cells.keys() == want.keys()
+    for k, v in want.items():
+        assert cells[k] == pytest.approx(sum(v) / 2)
+    assert png(root / "summary.png").size == grid_size(len(chosen))
+
+
+def test_an_old_sweep_still_summarizes_with_its_path_from_the_penalty(tmp_path, capsys):
+    """A sweep made before val/<term> existed (folders named after every override): its
+    path uses val/penalty / λ, which is the term (penalty = λ · term)."""
+    jobs = []
+    for lam, (recon, term, _) in LAMBDAS.items():
+        m = metrics(recon, None, float(lam))
+        m["val/penalty"] = float(lam) * term
+        jobs.append(
+            {
+                "folder": f"model=contractive,regularizer.weight={lam},trainer.max_epochs=3/seed=0",
+                "overrides": [
+                    "model=contractive",
+                    f"regularizer.weight={lam}",
+                    "trainer.max_epochs=3",
+                ],
+                "weight": float(lam),
+                "metrics": m,
+                "status": None,  # before status.json
+            }
+        )
+    root = write_sweep(tmp_path / "old", ["model=contractive", "regularizer.weight=1e-4,1e-2,1",
+                                          "trainer.max_epochs=3"], jobs)  # fmt: skip
+    code, out, err, table = run(root, capsys)
+    assert code == 0, err
+    assert [r["status"] for r in table] == ["completed"] * 3
+    sweep = summarize.read_sweep(root)
+    (path,) = [p for p in summarize.panels(sweep, summarize.rows(sweep)) if p.kind == "path"]
+    got = path.series[""]
+    assert [p[2] for p in got] == list(LAMBDAS)
+    for (x, y, _), (recon, term, _) in zip(got, LAMBDAS.values(), strict=True):
+        assert x == pytest.approx(term) and y == recon
+
+
+BROKEN = {
+    "metrics cut off": ("metrics.json", '{"val/recon": 0.5, "best_val_r', "not valid JSON"),
+    "metrics a list": ("metrics.json", "[0.5, 0.6]", "a list, not a mapping"),
+    "metrics a string": ("metrics.json", '"0.5"', "not a mapping"),
+    "numbers as strings": ("metrics.json", '{"val/recon": "0.5"}', "'val/recon' is the string"),
+    "status a list": ("status.json", '["completed"]', "a list, not a mapping"),
+    "status cut off": ("status.json", '{"status": "compl', "not valid JSON"),
+    "status of no kind": ("status.json", '{"status": 3}', "status is int; allowed"),
+    "attempt as a string": (
+        "status.json",
+        '{"status": "completed", "attempt": "2"}',
+        "attempt is the string",
+    ),
+    "hydra.yaml cut off": (".hydra/hydra.yaml", "hydra:\n  job: {num: [1,\n", "does not parse"),
+    "hydra.yaml a list": (".hydra/hydra.yaml", "- 1\n- 2\n", "no `hydra:` mapping"),
+    "python object": (
+        ".hydra/hydra.yaml",
+        "hydra: !!python/object/apply:os.system ['touch PWNED']\n",
+        "does not parse",
+    ),
+}
+
+
+def test_a_damaged_job_is_one_unreadable_row_and_the_rest_is_summarized(tmp_path, capsys):
+    root = contractive_sweep(tmp_path / "sweep")
+    base = root / "regularizer.weight=0.01/seed=0"
+    extra = []
+    for i, (name, (file, text, _)) in enumerate(BROKEN.items()):
+        job = root / f"broken={i}" / "seed=0"
+        (job / ".hydra").mkdir(parents=True)
+        for f in ("hydra.yaml", "overrides.yaml", "config.yaml"):
+            (job / ".hydra" / f).write_bytes((base / ".hydra" / f).read_bytes())
+        (job / "status.json").write_text('{"status": "completed"}')
+        (job / "metrics.json").write_text(json.dumps(metrics(0.5)))
+        (job / file).write_text(text)
+        extra.append((f"broken={i}/seed=0", name))
+    code, out, err, table = run(root, capsys)
+    assert code == 0, err
+    assert not (tmp_path / "PWNED").exists() and not Path("PWNED").exists()  # nothing was run
+    rows = {r["folder"]: r for r in table}
+    for folder, name in extra:
+        row = rows[folder]
+        file, _, why = BROKEN[name]
+        assert row["status"] == "unreadable", name
+        assert row["error"].startswith(Path(file).name) and why in row["error"], (
+            name,
+            row["error"],
+        )
+        assert row["val/recon"] == ""  # nothing from a job that cannot be read
+        assert f"unreadable: {folder}: {row['error']}" in out.splitlines()
+    for lam, (recon, _, _) in LAMBDAS.items():  # the readable jobs, as before
+        row = rows[f"regularizer.weight={lam}/seed=0"]
+        assert row["status"] == "completed" and float(row["val/recon"]) == recon
+    assert f"{len(BROKEN)} unreadable" in flat(out) and "3 completed" in flat(out)
+    assert png(root / "summary.png").size == grid_size(4)  # the path from the readable jobs
+
+
+def test_a_multirun_yaml_that_does_not_parse_is_said_and_the_jobs_summarized(tmp_path, capsys):
+    root = contractive_sweep(tmp_path / "sweep")
+    (root / "multirun.yaml").write_text("hydra:\n  overrides: {task: [model=contractive,\n")
+    code, out, err, table = run(root, capsys)
+    assert code == 0, err
+    assert "unreadable: multirun.yaml does not parse" in flat(out)
+    assert [r["regularizer.weight"] for r in table] == list(LAMBDAS)  # swept: from the jobs
+    (root / "multirun.yaml").write_text("[1, 2]\n")
+    code, out, err, _ = run(root, capsys)
+    assert code == 0 and "unreadable: multirun.yaml is not a Hydra config" in flat(out)
+
+
+def test_every_failed_jobs_error_is_in_the_table_and_the_csv(tmp_path, capsys):
+    errors = [
+        "regularizer.weight: got -1.0; allowed: a finite number >= 0",
+        "trainer.batch_size: got 5000; allowed: 1..1617 (the training split holds 1617 samples)",
+        "RuntimeError: CUDA out of memory",
+    ]
+    jobs = [
+        {
+            "folder": f"regularizer.weight={w}/seed=0",
+            "overrides": [f"regularizer.weight={w}"],
+            "status": "failed",
+            "status_extra": {"error": e},
+        }
+        for w, e in zip(("-1", "2", "3"), errors, strict=True)
+    ]
+    jobs.append(
+        {
+            "folder": "regularizer.weight=0.1/seed=0",
+            "overrides": ["regularizer.weight=0.1"],
+            "metrics": metrics(0.05, 1.0, 0.1),
+        }
+    )
+    root = write_sweep(tmp_path / "sweep", ["regularizer.weight=-1,2,3,0.1"], jobs)
+    code, out, err, table = run(root, capsys)
+    assert code == 0, err
+    assert [r["error"] for r in table[:3]] == errors
+    for row, e in zip(table, errors, strict=False):  # each one whole, on a line of its own
+        assert f"failed: {row['folder']}: {e}" in out.splitlines(), e
+    assert "3 failed" in flat(out)
+
+
+def test_summary_files_are_written_whole_or_not_at_all(tmp_path, capsys, monkeypatch):
+    """A write killed half way leaves the previous summary.png and summary.csv as they were."""
+    from matplotlib.figure import Figure
+
+    root = contractive_sweep(tmp_path / "sweep")
+    assert run(root, capsys)[0] == 0
+    before = {n: (root / n).read_bytes() for n in ("summary.png", "summary.csv")}
+
+    def killed_savefig(self, f, **kw):
+        f.write(b"\x89PNG\r\n\x1a\n half a picture")
+        raise KeyboardInterrupt  # the process dies here
+
+    monkeypatch.setattr(Figure, "savefig", killed_savefig)
+    with pytest.raises(KeyboardInterrupt):
+        summarize.main([str(root)])
+
+    def killed_rows(self, rows):
+        self.writerow(rows[0])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(csv.DictWriter, "writerows", killed_rows)
+    with pytest.raises(KeyboardInterrupt):
+        summarize.main([str(root)])
+    assert {n: (root / n).read_bytes() for n in before} == before
+    assert not list(root.glob(".*.tmp"))
+
+
+@pytest.mark.slow
+def test_summarize_reads_a_sweep_without_importing_torch(tmp_path):
+    import subprocess
+
+    root = contractive_sweep(tmp_path / "sweep")
+    code = (
+        "import sys\nfrom aectl.commands import summarize\n"
+        f"assert summarize.main([{str(root)!r}]) == 0\n"
+        "print('TORCH', 'torch' in sys.modules)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "TORCH False" in r.stdout
+
+
+SHAPES = [
+    [],
+    "text",
+    7,
+    None,
+    {"hydra": []},
+    {"hydra": {"overrides": ["a=1"]}},
+    {"hydra": {"overrides": {"task": [1, 2]}}},
+    {"hydra": {"overrides": {"task": "a=1,2"}}},
+    {"hydra": {"sweeper": [1]}, "trainer": 3},
+    {"hydra": {"sweeper": {"_target_": "x.optuna.Sweeper", "params": [1], "direction": 1}}},
+    {"hydra": {"job": {"num": "1"}, "mode": ["MULTIRUN"]}},
+    {"hydra": {"mode": "MULTIRUN", "runtime": {"choices": []}, "job": []}},
+    {"status": "running", "pid": -5, "host": 3},
+    {"best_params": [1], "best_value": "x"},
+    {"val/recon": [0.5], "epoch": None},
+    {"val/recon": float("nan"), "val/jacobian_fro2": True},
+]
+FILES = [
+    "multirun.yaml",
+    "optimization_results.yaml",
+    "regularizer.weight=0.01/seed=0/.hydra/hydra.yaml",
+    "regularizer.weight=0.01/seed=0/.hydra/config.yaml",
+    "regularizer.weight=0.01/seed=0/.hydra/overrides.yaml",
+    "regularizer.weight=0.01/seed=0/status.json",
+    "regularizer.weight=0.01/seed=0/metrics.json",
+]
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_no_shape_of_a_sweep_file_makes_summarize_crash(tmp_path, capsys, monkeypatch, name):
+    """Each file aectl reads, replaced by data of every wrong shape: a table, never a traceback.
+    (summary.png's panels are chosen, not drawn: drawing reads nothing more.)"""
+    chosen = []
+    monkeypatch.setattr(
+        summarize, "plot", lambda sweep, table, path, first=None: chosen.append(
+            summarize.panels(sweep, table, first)
+        ) or path
+    )  # fmt: skip
+    for i, shape in enumerate(SHAPES):
+        root = contractive_sweep(tmp_path / str(i))
+        text = json.dumps(shape) if name.endswith(".json") else yaml.safe_dump(shape)
+        (root / name).write_text(text)
+        code, out, err, table = run(root, capsys)
+        assert code == 0 and err == "", (shape, err)
+        assert len(table) == 3 and chosen[-1], shape

@@ -1,0 +1,194 @@
+"""Every write failure is one line, and nothing is half-written.
+
+Everything runs as root here, so `chmod` stops nothing: read-only folders are read-only
+bind mounts and a full disk is a tiny tmpfs, each inside its own mount namespace
+(`unshare -m`), and a file-size limit is `RLIMIT_FSIZE`. Each case checks the one-line
+error, the exit code, that the checkpoints still load, and that no file is left truncated
+or empty in place of an earlier good one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import ROOT, trained_run
+from PIL import Image
+
+pytestmark = pytest.mark.slow
+SMALL = [
+    "model=shallow",
+    "arch.code_dim=4",
+    "trainer.max_epochs=2",
+    "trainer.device=cpu",
+    "trainer.batch_size=64",
+]
+
+
+def can_unshare() -> bool:
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        return False
+    r = subprocess.run(["unshare", "-m", "true"], capture_output=True)
+    return r.returncode == 0
+
+
+needs_unshare = pytest.mark.skipif(not can_unshare(), reason="needs root and unshare -m")
+
+
+def aectl_in_namespace(mounts: list[str], *args: str, cwd: Path = ROOT):
+    """`aectl ARGS` in a private mount namespace after running the `mounts` commands."""
+    command = shlex.join([sys.executable, "-m", "aectl", *args])
+    script = " && ".join([*mounts, f"exec {command}"])
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("HYDRA_FULL_ERROR", None)
+    return subprocess.run(
+        ["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def one_line(r, *needles: str) -> str:
+    assert r.returncode == 2, (r.stdout[-2000:], r.stderr[-2000:])
+    lines = [x for x in r.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1 and lines[0].startswith("aectl: error: "), r.stderr
+    assert "Traceback" not in r.stdout + r.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in folder.rglob("*")
+        if p.is_file() and p.name != ".aectl.lock"
+    }
+
+
+def all_whole(folder: Path) -> None:
+    """No temporary leftovers, no empty files (Hydra's train.log aside), and every file of a
+    kind aectl writes reads back."""
+    assert not list(folder.rglob(".*.tmp")), list(folder.rglob(".*.tmp"))
+    for p in folder.rglob("*"):
+        if not p.is_file() or p.name in ("train.log", ".aectl.lock"):
+            continue
+        assert p.stat().st_size > 0, p
+        if p.suffix == ".pt":
+            torch.load(p, weights_only=True)
+        elif p.suffix == ".json":
+            json.loads(p.read_text())
+        elif p.suffix == ".png":
+            Image.open(p).load()
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> Path:
+    return trained_run(tmp_path_factory.mktemp("done") / "run", *SMALL)
+
+
+@needs_unshare
+def test_resume_into_a_read_only_run_folder(finished, tmp_path):
+    before = snapshot(finished)
+    r = aectl_in_namespace(
+        [f"mount --bind -o ro {shlex.quote(str(finished))} {shlex.quote(str(finished))}"],
+        "train", *SMALL, "trainer.max_epochs=3", "trainer.resume=auto", f"hydra.run.dir={finished}",
+    )  # fmt: skip
+    one_line(r, str(finished), "Read-only file system")
+    assert snapshot(finished) == before
+
+
+@needs_unshare
+@pytest.mark.parametrize("sub", ["analysis", "reconstructions"])
+def test_an_output_folder_that_is_not_writable(sub, tmp_path):
+    run = tmp_path / "run"
+    (run / sub).mkdir(parents=True)
+    r = aectl_in_namespace(
+        [f"mount --bind -o ro {shlex.quote(str(run / sub))} {shlex.quote(str(run / sub))}"],
+        "train", *SMALL, f"hydra.run.dir={run}",
+    )  # fmt: skip
+    one_line(r, str(run / sub), "Read-only file system")
+    all_whole(run)
+    if sub == "analysis":  # training had finished: its checkpoints are there and whole
+        assert torch.load(run / "checkpoints" / "last.pt", weights_only=True)["epoch"] == 2
+        assert not (run / "metrics.json").exists()
+
+
+@needs_unshare
+def test_a_full_disk(tmp_path):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    run = disk / "run"
+    r = aectl_in_namespace(
+        [f"mount -t tmpfs -o size=120k tmpfs {shlex.quote(str(disk))}"],
+        "train", *SMALL, "trainer.max_epochs=30", f"hydra.run.dir={run}",
+    )  # fmt: skip
+    # The run folder lived in the namespace's tmpfs; what it held is gone with it, so the
+    # check is the message: one line, naming the path, and no traceback.
+    one_line(r, "No space left on device", str(run))
+
+
+def limited(nbytes: int):
+    def apply():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (nbytes, nbytes))
+
+    return apply
+
+
+def run_limited(nbytes: int, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("HYDRA_FULL_ERROR", None)
+    return subprocess.run(
+        [sys.executable, "-m", "aectl", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        preexec_fn=limited(nbytes),
+        timeout=300,
+    )
+
+
+def test_a_file_size_limit_while_tensorboard_writes(tmp_path):
+    """TensorBoard's event writer fails in its own thread and reports it at its next call;
+    that too is one line, and the checkpoints written so far are whole."""
+    run = tmp_path / "run"
+    r = run_limited(
+        60_000,
+        "train", *SMALL, "trainer.max_epochs=200", "trainer.picture_every_n_epochs=1000",
+        f"hydra.run.dir={run}",
+    )  # fmt: skip
+    line = one_line(r, "File too large")
+    assert "events.out.tfevents" in line or str(run) in line, line
+    all_whole(run)
+    assert torch.load(run / "checkpoints" / "last.pt", weights_only=True)["epoch"] >= 1
+
+
+@pytest.mark.parametrize("hydra_record", [True, False], ids=["hydra-writes-first", "aectl-first"])
+def test_an_earlier_good_file_is_never_replaced_by_a_truncated_one(
+    hydra_record, finished, tmp_path
+):
+    """300 bytes fit nothing: with Hydra's record on, Hydra's write fails first (and its
+    half-written record goes); without it, aectl's config.yaml is first. Either way the
+    run's earlier files are untouched and nothing is left half-written."""
+    run = Path(shutil.copytree(finished, tmp_path / "run"))
+    before = snapshot(run)
+    extra = [] if hydra_record else ["hydra.output_subdir=null"]
+    r = run_limited(300, "train", *SMALL, "trainer.resume=auto", f"hydra.run.dir={run}", *extra)
+    if hydra_record:
+        one_line(r, str(run), "File too large")
+    else:
+        one_line(r, "config.yaml", "File too large", "the previous one is kept")
+    assert snapshot(run) == before
+    all_whole(run)
