@@ -191,7 +191,7 @@ def sweep_config(*overrides: str):
         (["regularizer.weight=0.1,0.1"], "regularizer.weight", "lists 0.1 twice"),
         (["model=sparse", "regularizer.weight=0.1,1e-1"], "regularizer.weight", "twice"),
         (["model=deep,conv,deep"], "model", "lists deep twice"),
-        (["trainer.device=cpu,cuda"], "trainer.device", "would train into one folder"),
+        (["trainer.seed=0,00"], "trainer.seed", "would train into one folder"),
         (["trainer.seed=range(0,0)"], "trainer.seed", "holds no values"),
         (["hydra/launcher=parallel", "hydra.launcher.n_jobs=0"], "hydra.launcher.n_jobs", "got 0"),
         (
@@ -233,7 +233,8 @@ def test_sweeps_that_cannot_run_as_asked_are_refused(overrides, field, says):
     [
         ["regularizer.weight=0.1,0.2", "trainer.seed=range(0,3)"],
         ["model=deep,conv", "trainer.seed=0,1"],
-        ["trainer.device=cpu,cuda", "hydra.sweep.subdir=${hydra.job.num}"],
+        ["trainer.device=cpu,cuda", "trainer.seed=0,1"],
+        ["trainer.seed=0,00", "hydra.sweep.subdir=${hydra.job.num}"],
         ["hydra/launcher=parallel", "hydra.launcher.n_jobs=-1", "trainer.seed=0,1"],
         ["hparams_search=optuna_lambda", "hydra.sweeper.n_trials=2"],
         ["experiment=onehot8", "trainer.seed=0,1"],
@@ -247,20 +248,23 @@ def test_sweeps_that_can_run_pass_the_checks(overrides):
     check_sweep(sweep_config(*overrides))
 
 
-def hydra_job_folders(*overrides: str) -> list[str]:
-    """Each job's folder as Hydra itself names it: the basic sweeper's job list, each job's
-    config composed as the launcher composes it, `hydra.sweep.subdir` resolved."""
+def hydra_job_folders(tmp_path: Path, *overrides: str) -> list[str]:
+    """Each job's folder as Hydra and aectl's naming make it: the basic sweeper's job list
+    and multirun.yaml, each job's config composed as the launcher composes it, then
+    `hydra.sweep.subdir` resolved."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.hydra_config import HydraConfig
     from hydra.core.override_parser.overrides_parser import OverridesParser
-    from omegaconf import open_dict
+    from omegaconf import OmegaConf, open_dict
 
+    where = f"hydra.sweep.dir={tmp_path}"
+    OmegaConf.save(sweep_config(*overrides, where), tmp_path / "multirun.yaml")
     parsed = OverridesParser.create().parse_overrides(list(overrides))
     (jobs,) = BasicSweeper.split_arguments(parsed, None)
     folders = []
     try:
         for num, job in enumerate(jobs):
-            cfg = sweep_config(*job)
+            cfg = sweep_config(*job, where)
             with open_dict(cfg):  # as the launcher does
                 cfg.hydra.job.num = num
             HydraConfig.instance().set_config(cfg)
@@ -277,14 +281,14 @@ def hydra_job_folders(*overrides: str) -> list[str]:
         ["trainer.seed=0,00"],
         ["model=sparse", "regularizer.weight=0.1,1e-1"],
         ["model=deep,conv", "trainer.seed=0,1"],
-        ["trainer.device=cpu,cuda", "hydra.sweep.subdir=${hydra.job.num}"],
+        ["trainer.seed=0,00", "hydra.sweep.subdir=${hydra.job.num}"],
     ],
 )
-def test_the_one_folder_check_agrees_with_hydras_own_folder_names(overrides):
+def test_the_one_folder_check_agrees_with_the_folders_jobs_get(overrides, tmp_path):
     from aectl.errors import UserError
     from aectl.sweeps.checks import check_sweep
 
-    folders = hydra_job_folders(*overrides)
+    folders = hydra_job_folders(tmp_path, *overrides)
     try:
         check_sweep(sweep_config(*overrides))
         refused = False

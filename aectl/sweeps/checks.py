@@ -12,15 +12,13 @@ an endless loop, or jobs training into one another's folders:
   `max_batch_size=0` (the basic sweeper);
 - a SLURM launcher on a machine without SLURM (`srun`, `sbatch`);
 - for Hydra's basic sweeper, the job list it will make (`BasicSweeper.split_arguments`): a
-  swept value listed twice (`regularizer.weight=0.1,0.1`), or jobs that differ only in keys
-  the job folder names leave out, would train into one folder; a sweep of no values
-  (`trainer.seed=range(0,0)`) would run nothing.
+  swept value listed twice (`regularizer.weight=0.1,0.1`), or two values the job folder
+  names write alike (a seed given as `0` and `00`), would train two jobs into one folder; a
+  sweep of no values (`trainer.seed=range(0,0)`) would run nothing.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import re
 import shutil
 from typing import Any
 
@@ -167,50 +165,39 @@ def check_jobs(config: DictConfig, overrides: list[Any]) -> None:
     _one_folder_each(config, overrides, jobs)
 
 
-def _as_in(config: DictConfig, o: Any, value: Any) -> Any:
-    """A swept value as the job's config will hold it: `00` for an integer field is 0."""
-    current = OmegaConf.select(config, o.key_or_group, default=None)
-    if isinstance(value, str) and type(current) in (int, float):
+def _as_in(config: DictConfig, key: str, text: str) -> Any:
+    """An override's value as the job's config will hold it: `00` for an integer field is 0."""
+    current = OmegaConf.select(config, key, default=None)
+    if type(current) in (int, float):
         try:
-            return type(current)(value)
+            return type(current)(text)
         except ValueError:
-            return value
-    return value
+            return text
+    return text
 
 
 def _one_folder_each(config: DictConfig, overrides: list[Any], jobs: list[list[str]]) -> None:
-    """Jobs whose folder names would be equal: the same overrides but for keys the folder
-    name leaves out (`hydra.job.config.override_dirname.exclude_keys`) and the template
-    does not name either (`hydra.sweep.subdir`; aectl's names the seed)."""
-    from hydra._internal.config_loader_impl import get_overrides_dirname
+    """Jobs whose folders would be one. aectl names a job's folder by its overrides of the
+    swept keys, then its seed (`aectl.config.job_dir`), so two jobs meet when they differ
+    only in what that name writes alike (a seed given as 0 and as 00)."""
+    from aectl.config import job_dir
 
-    template = str(OmegaConf.to_container(config.hydra.sweep, resolve=False).get("subdir"))
-    if "job.num" in template or "override_dirname" not in template:
-        return  # one folder per job number, or a naming this check does not know
-    named = set(re.findall(r"\$\{([\w.]+)\}", template))
-    by_line: dict[str, tuple[Any, Any]] = {}  # a job's override line -> (override, value)
-    for o in overrides:
-        if o.is_sweep_override():
-            pairs = zip(_values(o) or [], o.sweep_iterator(), strict=False)
-        else:
-            pairs = [(o.get_value_element_as_str(), o.value())]
-        for text, value in pairs:
-            line = f"{o.get_key_element()}={text}"
-            by_line[line] = (dataclasses.replace(o, input_line=line), value)
-    naming = config.hydra.job.config.override_dirname
-    exclude = list(naming.exclude_keys)
-    seen: dict[tuple, int] = {}
+    hydra = OmegaConf.to_container(config.hydra, resolve=False)
+    if job_dir.NAME not in str(hydra["sweep"].get("subdir")):
+        return  # a naming of the user's own (by job number, say): not aectl's to check
+    filed = {"overrides": {"task": hydra["overrides"]["task"]}, "sweeper": hydra["sweeper"]}
+    try:
+        swept = job_dir.swept_keys_of({"hydra": filed})
+    except ValueError:
+        return
+    seed = OmegaConf.select(config, job_dir.SEED, default=None)
+    seen: dict[tuple[str, Any], int] = {}
     for num, job in enumerate(jobs):
-        parsed = [by_line[line][0] for line in job]
-        values = {
-            by_line[line][0].key_or_group: _as_in(config, *by_line[line])
-            for line in job
-            if by_line[line][0].key_or_group in named
-        }
-        folder = (
-            get_overrides_dirname(parsed, exclude, naming.item_sep, naming.kv_sep),
-            tuple(sorted((k, repr(v)) for k, v in values.items())),
+        here = {k.lstrip("+~"): v for k, _, v in (line.partition("=") for line in job)}
+        job_seed = (
+            _as_in(config, job_dir.SEED, here[job_dir.SEED]) if job_dir.SEED in here else seed
         )
+        folder = (",".join(job_dir.differing(job, swept)), repr(job_seed))
         if folder in seen:
             other = seen[folder]
             differ = sorted({line.split("=", 1)[0] for line in set(job) ^ set(jobs[other])})
@@ -218,7 +205,7 @@ def _one_folder_each(config: DictConfig, overrides: list[Any], jobs: list[list[s
             raise UserError(
                 differ[0].lstrip("+~") if differ else "hydra.sweep.subdir",
                 f"jobs {other} and {num} would train into one folder: they differ only in "
-                f"{keys}, which the folder name leaves out or writes alike; allowed: one value "
-                f"of {keys} per sweep, or a hydra.sweep.subdir that tells them apart",
+                f"{keys}, which the folder name writes alike; allowed: values that differ "
+                "as the job's config reads them",
             )
         seen[folder] = num
