@@ -87,7 +87,7 @@ def resume_command(
     the command's overrides as Hydra filed them (launcher and sweeper settings are in
     `hydra`); a sweep's come from its multirun.yaml."""
     if sweep_dir is not None:
-        filed = _filed_overrides(Path(sweep_dir) / "multirun.yaml")
+        filed = _filed_overrides(Path(sweep_dir))
         if filed is not None:
             task, hydra = filed
         keep = [o for o in hydra if not o.startswith(DROP_HYDRA)]
@@ -102,19 +102,19 @@ def resume_command(
     )
 
 
-def _filed_overrides(multirun: Path) -> tuple[list[str], list[str]] | None:
-    """The sweep command's overrides as its multirun.yaml files them, read as plain YAML
-    data (no YAML tags; `${...}` stays as typed, never resolved); None when the file is
-    missing or is not Hydra's record (the job's own overrides are used then)."""
-    import yaml
+def _filed_overrides(sweep_dir: Path) -> tuple[list[str], list[str]] | None:
+    """The sweep command's overrides as its multirun.yaml files them, read as plain data
+    (`aectl.config.job_dir.load_multirun`: no YAML tags, `${...}` stays as typed); None when
+    the file is missing or is not Hydra's record (the job's own overrides are used then)."""
+    from aectl.config.job_dir import load_multirun, sweep_task
 
     try:
-        with multirun.open("rb") as f:
-            data = yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-        task, hydra = (data["hydra"]["overrides"][k] for k in ("task", "hydra"))
-    except (OSError, yaml.YAMLError, ValueError, LookupError, TypeError):
+        multirun = load_multirun(sweep_dir)
+        task = sweep_task(multirun)
+    except ValueError:
         return None
-    lists = (task, hydra)
-    if not all(isinstance(x, list) and all(isinstance(o, str) for o in x) for x in lists):
+    filed = multirun["hydra"].get("overrides")
+    hydra = filed.get("hydra") if isinstance(filed, dict) else None
+    if not isinstance(hydra, list) or not all(isinstance(o, str) for o in hydra):
         return None
     return list(task), list(hydra)
