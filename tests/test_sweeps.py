@@ -240,6 +240,7 @@ def test_sweeps_that_cannot_run_as_asked_are_refused(overrides, field, says):
         ["experiment=onehot8", "trainer.seed=0,1"],
         ["+trainer=default", "trainer.max_epochs=1,2"],
         ["experiment=probe_mnist,stacked_cae", "dataset.limit=100,200"],  # digits has no limit
+        ["dataset=npz", "dataset.path=a.npz,b.npz"],  # a swept key whose default is ???
     ],
 )
 def test_sweeps_that_can_run_pass_the_checks(overrides):

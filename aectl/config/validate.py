@@ -53,10 +53,11 @@ def refuse_unknown_key(cfg: DictConfig, key: str) -> None:
     group, _, rest = key.partition(".")
     if group not in GROUP_FIELDS or group not in cfg:
         raise _unknown(key, list(GROUP_FIELDS))
-    node = cfg[group]
-    cls = OmegaConf.get_type(node)
-    if rest and dataclasses.is_dataclass(cls) and rest.split(".")[0] not in node:
-        known = [f.name for f in dataclasses.fields(cls)]
+    cls = OmegaConf.get_type(cfg[group])
+    if not rest or not dataclasses.is_dataclass(cls):
+        return
+    known = [f.name for f in dataclasses.fields(cls)]  # (`in` is False for a ??? value)
+    if rest.split(".")[0] not in known:
         raise _unknown(key, [f"{group}.{k}" for k in known if k[0] != "_"])
 
 
