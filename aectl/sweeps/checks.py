@@ -162,7 +162,7 @@ def check_jobs(config: DictConfig, overrides: list[Any]) -> None:
         (jobs,) = BasicSweeper.split_arguments(overrides, None)
     except Exception:  # a sweep kind the basic sweeper refuses: Hydra says so next
         return
-    _one_folder_each(config, overrides, jobs)
+    _one_folder_each(config, jobs)
 
 
 def _as_in(config: DictConfig, key: str, text: str) -> Any:
@@ -176,7 +176,7 @@ def _as_in(config: DictConfig, key: str, text: str) -> Any:
     return text
 
 
-def _one_folder_each(config: DictConfig, overrides: list[Any], jobs: list[list[str]]) -> None:
+def _one_folder_each(config: DictConfig, jobs: list[list[str]]) -> None:
     """Jobs whose folders would be one. aectl names a job's folder by its overrides of the
     swept keys, then its seed (`aectl.config.job_dir`), so two jobs meet when they differ
     only in what that name writes alike (a seed given as 0 and as 00)."""
