@@ -67,3 +67,20 @@ def trained_run(run: Path, *overrides: str) -> Path:
     r = aectl("train", *overrides, f"hydra.run.dir={run}")
     assert r.returncode == 0, r.stderr[-3000:]
     return run
+
+
+def npz_header_only(path: Path, shape: tuple[int, ...], descr: str = "<f8") -> Path:
+    """An .npz whose x.npy header declares `shape` but holds almost no data: what the
+    archive says, before anything is read."""
+    import io
+    import zipfile
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    header = {"descr": descr, "fortran_order": False, "shape": shape}
+    np.lib.format.write_array_header_1_0(buf, header)
+    buf.write(bytes(64))
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("x.npy", buf.getvalue())
+    return path

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import gzip
 import pickle
+import shutil
 import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import MNIST_DIR, aectl, trained_run
+from conftest import MNIST_DIR, aectl, npz_header_only, trained_run
 
 pytestmark = pytest.mark.slow
 TINY = ["trainer.max_epochs=1", "trainer.device=cpu"]
@@ -28,6 +29,17 @@ def idx_images(path: Path, n: int, truncate: int = 0) -> Path:
 def idx_labels(path: Path, n: int) -> Path:
     path.write_bytes(struct.pack(">II", 0x00000801, n) + bytes(n))
     return path
+
+
+def one_image_twice(t: Path) -> Path:
+    """Class folders where b/copy.png is a link to a/0.png: one image under two paths."""
+    from PIL import Image
+
+    for rel in ("a/0.png", "a/1.png", "b/2.png"):
+        (t / "images" / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("L", (6, 6), len(rel)).save(t / "images" / rel)
+    (t / "images" / "b" / "copy.png").symlink_to(t / "images" / "a" / "0.png")
+    return t / "images"
 
 
 @pytest.fixture(scope="module")
@@ -185,18 +197,106 @@ CASES = {
         lambda t, run: ["arch.hidden=[32]", f"hydra.run.dir={run}", "trainer.resume=auto"],
         "trainer.resume: the checkpoint is of another run (arch.hidden [128, 64] -> [32])",
     ),
+    # issue 11: malformed inputs
+    "+typo=1": (
+        lambda t, run: ["+typo=1"],
+        "typo: unknown key (aectl's config has no free-form keys); allowed: dataset, arch",
+    ),
+    "+trainer.max_epoch=5": (
+        lambda t, run: ["+trainer.max_epoch=5"],
+        "trainer.max_epoch: unknown key (did you mean trainer.max_epochs?",
+    ),
+    "seed beyond 2**32-1": (
+        lambda t, run: ["trainer.seed=4294967296"],
+        "trainer.seed: got 4294967296; allowed: an integer 0..4294967295",
+    ),
+    "code_dim beyond memory": (
+        lambda t, run: ["arch.code_dim=1000000000000"],
+        "arch.code_dim: got 1000000000000; the model would hold 129,000,000,033,216 parameters",
+    ),
+    "npz wider than memory": (
+        lambda t, run: [
+            "dataset=npz",
+            f"dataset.path={npz_header_only(t / 'w.npz', (10, 10**12))}",
+        ],
+        "dataset.key: array 'x' in ",
+    ),
+    "float64 npz beyond float32": (
+        lambda t, run: [
+            "dataset=npz",
+            f"dataset.path={np.savez(t / 'f.npz', x=np.full((50, 3), 1e300)) or t / 'f.npz'}",
+        ],
+        "holds float64 values up to 1e+300 in magnitude, beyond float32's range",
+    ),
+    "dataset path with '='": (
+        lambda t, run: ["dataset=npz", f"dataset.path={t}/a=b.npz"],
+        "dataset.path: got '",
+    ),
+    "dataset path with ','": (
+        lambda t, run: ["dataset=npz", f"dataset.path={t}/a,b.npz"],
+        "a list of values; allowed: -m to sweep over them, or one value in quotes, ",
+    ),
+    "dataset path with non-ASCII letters": (
+        lambda t, run: ["dataset=npz", f"dataset.path={t}/données.npz"],
+        "cannot read unquoted (it holds 'é'); allowed: the value in quotes, ",
+    ),
+    "image folder: one image under two paths": (
+        lambda t, run: ["dataset=image_folder", f"dataset.root={one_image_twice(t)}"],
+        "are one image (a link), which would land in both the training and the validation",
+    ),
+    "sweep: a value listed twice": (
+        lambda t, run: ["-m", "regularizer.weight=0.1,0.1"],
+        "regularizer.weight: got 0.1,0.1, which lists 0.1 twice: two jobs would train into one",
+    ),
+    "sweep: no values": (
+        lambda t, run: ["-m", "trainer.seed=range(0,0)"],
+        "trainer.seed: got range(0,0), which holds no values, so the sweep would run no job",
+    ),
+    "sweep: n_jobs=0": (
+        lambda t, run: [
+            "-m",
+            "hydra/launcher=parallel",
+            "hydra.launcher.n_jobs=0",
+            "trainer.seed=0,1",
+        ],
+        "hydra.launcher.n_jobs: got 0; allowed: a non-zero integer",
+    ),
+    "sweep: SLURM launcher without SLURM": (
+        lambda t, run: ["-m", "hydra/launcher=slurm", "trainer.seed=0,1"],
+        "hydra/launcher=slurm: this machine has no SLURM",
+    ),
+    "sweep: Optuna n_trials=0": (
+        lambda t, run: ["-m", "hparams_search=optuna_lambda", "hydra.sweeper.n_trials=0"],
+        "hydra.sweeper.n_trials: got 0; allowed: an integer >= 1",
+    ),
+    "sweep: +trainer.max_epoch=5": (
+        lambda t, run: ["-m", "+trainer.max_epoch=5", "trainer.seed=0,1"],
+        "trainer.max_epoch: unknown key (did you mean trainer.max_epochs?",
+    ),
+    "sweep: swept +trainer.max_epoch": (
+        lambda t, run: ["-m", "+trainer.max_epoch=1,2"],
+        "trainer.max_epoch: unknown key (did you mean trainer.max_epochs?",
+    ),
+}
+NEEDS = {  # cases that only mean something on some machines
+    "sweep: SLURM launcher without SLURM": pytest.mark.skipif(
+        bool(shutil.which("srun") or shutil.which("sbatch")), reason="this machine has SLURM"
+    ),
 }
 
 
-@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("case", [pytest.param(c, marks=NEEDS.get(c, ())) for c in CASES])
 def test_bad_input(case, trained, tmp_path):
     make_args, needle = CASES[case]
     args = make_args(tmp_path, trained)
     fresh = not any(a.startswith("hydra.run.dir=") for a in args)
     if fresh:
         args.append(f"hydra.run.dir={tmp_path / 'run'}")
+    if "-m" in args:  # a refused sweep leaves no sweep folder either
+        args.append(f"hydra.sweep.dir={tmp_path / 'sweep'}")
     before = snapshot(trained)
-    r = aectl("train", *TINY, *args)
+    flags = [a for a in args if a == "-m"]  # before the overrides, as argparse wants
+    r = aectl("train", *flags, *TINY, *(a for a in args if a != "-m"))
     assert r.returncode == 2, (r.stdout[-2000:], r.stderr[-2000:])
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, r.stderr
@@ -207,6 +307,31 @@ def test_bad_input(case, trained, tmp_path):
     assert not changed, f"files of the existing run changed: {changed}"
     if fresh:  # a refused run leaves no folder (Hydra's .hydra/ and empty log included)
         assert not (tmp_path / "run").exists(), sorted((tmp_path / "run").rglob("*"))
+    assert not (tmp_path / "sweep").exists(), sorted((tmp_path / "sweep").rglob("*"))
+
+
+@pytest.mark.parametrize("value", ["", "null", "''"])
+def test_an_empty_run_folder_is_refused_never_the_current_folder(tmp_path, value):
+    here = tmp_path / "here"
+    here.mkdir()
+    r = aectl("train", *TINY, f"hydra.run.dir={value}", cwd=here)
+    assert r.returncode == 2, (r.stdout[-2000:], r.stderr[-2000:])
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("aectl: error: hydra.run.dir: got "), r.stderr
+    assert list(here.iterdir()) == []
+
+
+def test_eval_with_a_corrupt_hydra_record(trained, tmp_path):
+    run = Path(shutil.copytree(trained, tmp_path / "run"))
+    record = run / ".hydra" / "hydra.yaml"
+    record.write_text(record.read_text()[:200] + "\n  - [unclosed")
+    before = snapshot(run)
+    r = aectl("eval", str(run))
+    assert r.returncode == 2, (r.stdout[-2000:], r.stderr[-2000:])
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"aectl: error: RUN_DIR: {record} "), r.stderr
+    assert "is not readable YAML" in lines[0] and "Traceback" not in r.stdout + r.stderr
+    assert snapshot(run) == before
 
 
 def test_unwritable_output_folder(tmp_path):

@@ -319,3 +319,54 @@ def test_sweep_resume_hint_keeps_the_launcher_and_sweeper_settings(tmp_path):
         "hydra.launcher.n_jobs=2",
         f"hydra.sweep.dir={sweep}",
     ]
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["/tmp/a=b.npz", "/tmp/données.npz", "/tmp/数据/x.npz", "/tmp/a(1).npz", "/tmp/it's=1.npz"],
+)
+def test_a_value_hydra_cannot_read_unquoted_is_refused_with_its_quoted_form(value):
+    """The suggested override, split as a shell splits it, is read by Hydra's own parser as
+    exactly the value the user meant, and passes."""
+    import shlex
+
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from aectl.commands.train import check_command_line
+    from aectl.errors import UserError
+
+    with pytest.raises(Exception):  # noqa: B017 (the reference: Hydra's grammar refuses it)
+        OverridesParser.create().parse_override(f"dataset.path={value}")
+    with pytest.raises(UserError) as e:
+        check_command_line(["dataset=npz", f"dataset.path={value}"])
+    assert e.value.field == "dataset.path" and "cannot read unquoted" in e.value.message
+    (word,) = shlex.split(e.value.message.split("in quotes, ", 1)[1])
+    assert OverridesParser.create().parse_override(word).value() == value
+    check_command_line(["dataset=npz", word])
+
+
+@pytest.mark.parametrize(
+    "args,field,says",
+    [
+        (["dataset.path=/tmp/a,b.npz"], "dataset.path", "a list of values; allowed: -m"),
+        (["regularizer.weight=0.1,0.2"], "regularizer.weight", "a list of values"),
+        (["hydra.run.dir="], "hydra.run.dir", "got ''; allowed: a folder path"),
+        (["hydra.run.dir=null"], "hydra.run.dir", "allowed: a folder path"),
+        (["hydra.run.dir=''"], "hydra.run.dir", "allowed: a folder path"),
+        (["-m", "hydra.sweep.dir=", "trainer.seed=0,1"], "hydra.sweep.dir", "a folder path"),
+        (["-m", "hydra.sweep.subdir=", "trainer.seed=0,1"], "hydra.sweep.subdir", "folder"),
+        (["-m", "trainer.seed=0,1"], None, None),
+        (["hydra.run.dir=.", "dataset.path='/tmp/a,b=c.npz'"], None, None),
+        (["trainer.seed=range(1,"], None, None),  # Hydra's own message follows
+    ],
+)
+def test_command_line_checks_before_hydra(args, field, says):
+    from aectl.commands.train import check_command_line
+    from aectl.errors import UserError
+
+    if field is None:
+        check_command_line(args)
+        return
+    with pytest.raises(UserError) as e:
+        check_command_line(args)
+    assert e.value.field == field and says in e.value.message, str(e.value)

@@ -55,12 +55,26 @@ def test_cli_overrides_mix_with_presets():
         ("trainer.loss=l3", "trainer.loss"),
         ("arch.activation=swish9", "arch.activation"),
         ("dataset.val_fraction=1.5", "dataset.val_fraction"),
+        ("trainer.seed=-1", "trainer.seed"),
+        ("trainer.seed=4294967296", "trainer.seed"),
     ],
 )
 def test_out_of_range_values_name_their_field(override, field):
     with pytest.raises(UserError) as e:
         validate(compose(override))
     assert str(e.value).startswith(field + ":")
+
+
+def test_seeds_span_what_every_generator_takes():
+    """0..2**32-1: numpy's legacy seeding takes exactly these (the reference)."""
+    import numpy as np
+
+    for seed in (0, 2**32 - 1):
+        assert validate(compose(f"trainer.seed={seed}")).trainer.seed == seed
+        np.random.seed(seed)
+    for seed in (-1, 2**32):
+        with pytest.raises(ValueError):
+            np.random.seed(seed)
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from conftest import npz_header_only
 
 from aectl.config import dataset as schemas
 from aectl.data import (
@@ -571,6 +572,63 @@ def test_image_folder_errors(tmp_path):
         schemas.ImageFolderConfig(root="x", size=0)
 
 
+def image_tree(root: Path, files: list[str]) -> Path:
+    from PIL import Image
+
+    for i, rel in enumerate(files):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("L", (4 + i, 4), 10 * i).save(root / rel)
+    return root
+
+
+def test_image_folder_lists_as_torchvision_does(tmp_path):
+    """The reference: torchvision's ImageFolder listing (classes, order, extensions) of an
+    ordinary tree, with nested folders, other files, and a link to an image outside it."""
+    from torchvision.datasets import ImageFolder
+
+    root = image_tree(tmp_path / "root", ["b/2.png", "a/x/1.png", "a/0.png", "a/y/z/3.jpg"])
+    (root / "a" / "notes.txt").write_text("not an image")
+    outside = image_tree(tmp_path / "elsewhere", ["o.png"])
+    (root / "b" / "linked.png").symlink_to(outside / "o.png")
+    assert image_folder.samples(str(root)) == (
+        ImageFolder(str(root)).classes,
+        ImageFolder(str(root)).samples,
+    )
+
+
+def test_image_folder_reads_each_file_of_a_symlink_loop_once(tmp_path):
+    """Links back up the tree (a loop) are not followed; torchvision's own walk follows them
+    until the path is too long, listing each image dozens of times."""
+    from torchvision.datasets import ImageFolder
+
+    files = ["a/0.png", "a/sub/1.png", "b/2.png"]
+    plain = image_tree(tmp_path / "plain", files)
+    looped = image_tree(tmp_path / "looped", files)
+    (looped / "a" / "sub" / "back").symlink_to(looped / "a")
+    (looped / "b" / "self").symlink_to(".", target_is_directory=True)
+    assert len(ImageFolder(str(looped)).samples) > 3  # the bug this fixes
+    want = [(os.path.relpath(p, plain), c) for p, c in ImageFolder(str(plain)).samples]
+    _, got = image_folder.samples(str(looped))
+    assert [(os.path.relpath(p, looped), c) for p, c in got] == want
+    d = image_folder.load(root=str(looped), size=4, val_fraction=0.0)
+    assert d.train_x.shape[0] == 3
+
+
+@pytest.mark.parametrize("link", ["file", "folder", "hard link", "root"])
+def test_image_folder_refuses_one_image_under_two_paths(tmp_path, link):
+    root = image_tree(tmp_path / "root", ["a/0.png", "a/1.png", "b/2.png"])
+    if link == "file":
+        (root / "b" / "copy.png").symlink_to(root / "a" / "0.png")
+    elif link == "folder":
+        (root / "b" / "also_a").symlink_to(root / "a")
+    elif link == "hard link":
+        os.link(root / "a" / "0.png", root / "b" / "copy.png")
+    else:
+        (root / "c").symlink_to(root)  # a class folder that is the root itself
+    with raises_user_error("dataset.root", str(root / "a" / "0.png"), "one image", "both"):
+        image_folder.load(root=str(root))
+
+
 # --------------------------------------------------------------------------- npz
 
 
@@ -671,6 +729,34 @@ def test_npz_errors(tmp_path):
         npz.load(path=str(tmp_path / "single.npy"))
     with raises_user_error("dataset.scale", "auto"):
         schemas.NpzConfig(path="x", scale="zscore")
+
+
+def test_npz_array_larger_than_memory_is_refused_from_its_header(tmp_path):
+    from aectl.data.base import ram_bytes
+
+    wide = npz_header_only(tmp_path / "wide.npz", (10, 10**12))
+    with np.load(wide) as z, z.zip.open("x.npy") as f:  # the reference: numpy's own reader
+        np.lib.format.read_magic(f)
+        shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+    assert shape == (10, 10**12) and 10 * 10**12 * (dtype.itemsize + 4) > ram_bytes()
+    with raises_user_error("dataset.key", "(10, 1000000000000)", "float64", "at most"):
+        npz.load(path=str(wide))
+
+
+def test_npz_float64_beyond_float32_is_named(tmp_path):
+    big = np.ones((20, 3))
+    big[3, 1] = -1e300
+    np.savez(tmp_path / "a.npz", x=big, nan=np.where(big > 0, big, np.nan), ok=big / 1e300)
+    with np.errstate(over="ignore"):
+        assert not np.isfinite(big.astype(np.float32)).all()  # the reference: numpy's cast
+    with raises_user_error("dataset.key", "float64", "1e+300", "beyond float32's range"):
+        npz.load(path=str(tmp_path / "a.npz"))
+    with raises_user_error("dataset.key", "NaN or infinite"):
+        npz.load(path=str(tmp_path / "a.npz"), key="nan")
+    assert npz.load(path=str(tmp_path / "a.npz"), key="ok", val_fraction=0.0).train_x.shape == (
+        20,
+        3,
+    )
 
 
 # --------------------------------------------------------------------------- configs

@@ -215,3 +215,27 @@ def test_eval_reads_runs_saved_before_the_newer_checks(tmp_path):
         torch.save(state, run / "checkpoints" / name)
     assert evaluate.main([str(run), "--device", "cpu"]) == 0
     assert json.loads((run / "eval.json").read_text())["samples"] == 20
+
+
+@pytest.mark.parametrize(
+    "text,says",
+    [
+        (b"hydra: [unclosed\n", "is not readable YAML"),
+        (b"hydra:\n  runtime: \x80\x81\n", "is not readable YAML"),
+        (b"hydra: 5\n", "holds no hydra.runtime section"),
+        (b"- a list\n", "holds no hydra.runtime section"),
+        (b"hydra:\n  runtime:\n    cwd: [a, b]\n", "hydra.runtime.cwd is ['a', 'b']"),
+    ],
+    ids=["cut off", "not text", "wrong type", "a list", "cwd a list"],
+)
+def test_a_corrupt_hydra_record_is_one_line_exit_2(linear_run, tmp_path, capsys, text, says):
+    run = tmp_path / "run"
+    shutil.copytree(linear_run, run)
+    (run / "eval.json").unlink(missing_ok=True)
+    record = run / ".hydra" / "hydra.yaml"
+    record.parent.mkdir(exist_ok=True)
+    record.write_bytes(text)
+    assert evaluate.main([str(run), "--device", "cpu"]) == 2
+    err = one_line_error(capsys, "RUN_DIR")
+    assert str(record) in err and says in err and "allowed: " in err, err
+    assert not (run / "eval.json").exists()

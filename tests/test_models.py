@@ -103,3 +103,51 @@ def test_onehot8_three_hidden_units_learn_identity(tmp_path):
 )
 def test_completeness_compares_the_code_with_the_input_size(code_dim, want):
     assert mlp.build((1, 8, 8), code_dim=code_dim, hidden=[]).completeness == want
+
+
+def mlp_parameters(widths: list[int]) -> int:
+    """By the definition: encoder Linear(a, b) and its mirror Linear(b, a), each with a bias."""
+    return sum(a * b + b + b * a + a for a, b in zip(widths[:-1], widths[1:]))
+
+
+def test_a_model_too_big_for_memory_is_refused_before_anything_is_allocated(monkeypatch):
+    from conftest import compose
+
+    from aectl.config.validate import validate
+    from aectl.errors import UserError
+    from aectl.training import build
+
+    cpu = torch.device("cpu")
+    huge = validate(compose("arch.code_dim=1000000000000"))  # 2 TB of weights per layer
+    with pytest.raises(UserError) as e:
+        build.check_fits(huge, (1, 8, 8), cpu)
+    n = mlp_parameters([64, 128, 64, 10**12])
+    assert e.value.field == "arch.code_dim" and f"{n:,} parameters" in e.value.message
+    deep = validate(compose())  # 64-128-64-16: fits in 4 bytes a parameter, and not in one less
+    n = mlp_parameters([64, 128, 64, 16])
+    monkeypatch.setattr(build, "ram_bytes", lambda: 4 * n)
+    build.check_fits(deep, (1, 8, 8), cpu)
+    monkeypatch.setattr(build, "ram_bytes", lambda: 4 * n - 1)
+    with pytest.raises(UserError) as e:
+        build.check_fits(deep, (1, 8, 8), cpu)
+    assert e.value.field == "arch.hidden" and f"{n:,} parameters" in e.value.message
+
+
+@pytest.mark.parametrize("preset", ["deep", "conv", "contractive"])
+def test_counting_the_weights_draws_no_random_number(preset):
+    """The count is made on torch's meta device: the model built after it has the weights
+    a model built without it has (seeded runs keep their numbers)."""
+    from conftest import compose
+
+    from aectl.config.validate import validate
+    from aectl.training import build
+
+    cfg = validate(compose(f"model={preset}"))
+    shape = (1, 8, 8)
+    torch.manual_seed(0)
+    plain = build.instantiate("arch", cfg.arch, input_shape=shape)
+    torch.manual_seed(0)
+    build.check_fits(cfg, shape, torch.device("cpu"))
+    checked = build.instantiate("arch", cfg.arch, input_shape=shape)
+    for (k, a), b in zip(plain.state_dict().items(), checked.state_dict().values(), strict=True):
+        assert torch.equal(a, b), k

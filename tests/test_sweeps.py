@@ -169,6 +169,150 @@ def test_planned_jobs_are_the_product_of_the_swept_values_or_optunas_trials():
     assert _planned_jobs(None) is None
 
 
+def sweep_config(*overrides: str):
+    """The config `aectl train -m OVERRIDES` composes before any job (what the sweep
+    callback's on_multirun_start sees), composed in-process."""
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.types import RunMode
+
+    from aectl.paths import configs_dir
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(configs_dir()), version_base="1.3"):
+        return GlobalHydra.instance().hydra.compose_config(
+            "train", list(overrides), run_mode=RunMode.MULTIRUN
+        )
+
+
+@pytest.mark.parametrize(
+    "overrides,field,says",
+    [
+        (["regularizer.weight=0.1,0.1"], "regularizer.weight", "lists 0.1 twice"),
+        (["model=sparse", "regularizer.weight=0.1,1e-1"], "regularizer.weight", "twice"),
+        (["model=deep,conv,deep"], "model", "lists deep twice"),
+        (["trainer.seed=0,00"], "trainer.seed", "would train into one folder"),
+        (["trainer.seed=range(0,0)"], "trainer.seed", "holds no values"),
+        (["hydra/launcher=parallel", "hydra.launcher.n_jobs=0"], "hydra.launcher.n_jobs", "got 0"),
+        (
+            ["hparams_search=optuna_lambda", "hydra.sweeper.n_trials=0"],
+            "hydra.sweeper.n_trials",
+            "got 0",
+        ),
+        (
+            ["hparams_search=optuna_lambda", "hydra.sweeper.n_jobs=0"],
+            "hydra.sweeper.n_jobs",
+            "got 0",
+        ),
+        (
+            ["hydra.sweeper.max_batch_size=0", "trainer.seed=0,1"],
+            "hydra.sweeper.max_batch_size",
+            "got 0",
+        ),
+        (["+typo=1", "trainer.seed=0,1"], "typo", "unknown key"),
+        (
+            ["+trainer.max_epoch=5", "trainer.seed=0,1"],
+            "trainer.max_epoch",
+            "did you mean trainer.max_epochs?",
+        ),
+        (["+trainer.max_epoch=1,2"], "trainer.max_epoch", "did you mean trainer.max_epochs?"),
+        (["+typo=1,2"], "typo", "unknown key"),
+    ],
+)
+def test_sweeps_that_cannot_run_as_asked_are_refused(overrides, field, says):
+    from aectl.errors import UserError
+    from aectl.sweeps.checks import check_sweep
+
+    with pytest.raises(UserError) as e:
+        check_sweep(sweep_config(*overrides))
+    assert e.value.field == field and says in e.value.message, str(e.value)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["regularizer.weight=0.1,0.2", "trainer.seed=range(0,3)"],
+        ["model=deep,conv", "trainer.seed=0,1"],
+        ["trainer.device=cpu,cuda", "trainer.seed=0,1"],
+        ["trainer.seed=0,00", "hydra.sweep.subdir=${hydra.job.num}"],
+        ["hydra/launcher=parallel", "hydra.launcher.n_jobs=-1", "trainer.seed=0,1"],
+        ["hparams_search=optuna_lambda", "hydra.sweeper.n_trials=2"],
+        ["experiment=onehot8", "trainer.seed=0,1"],
+        ["+trainer=default", "trainer.max_epochs=1,2"],
+        ["experiment=probe_mnist,stacked_cae", "dataset.limit=100,200"],  # digits has no limit
+        ["dataset=npz", "dataset.path=a.npz,b.npz"],  # a swept key whose default is ???
+    ],
+)
+def test_sweeps_that_can_run_pass_the_checks(overrides):
+    from aectl.sweeps.checks import check_sweep
+
+    check_sweep(sweep_config(*overrides))
+
+
+def hydra_job_folders(tmp_path: Path, *overrides: str) -> list[str]:
+    """Each job's folder as Hydra and aectl's naming make it: the basic sweeper's job list
+    and multirun.yaml, each job's config composed as the launcher composes it, then
+    `hydra.sweep.subdir` resolved."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf, open_dict
+
+    where = f"hydra.sweep.dir={tmp_path}"
+    OmegaConf.save(sweep_config(*overrides, where), tmp_path / "multirun.yaml")
+    parsed = OverridesParser.create().parse_overrides(list(overrides))
+    (jobs,) = BasicSweeper.split_arguments(parsed, None)
+    folders = []
+    try:
+        for num, job in enumerate(jobs):
+            cfg = sweep_config(*job, where)
+            with open_dict(cfg):  # as the launcher does
+                cfg.hydra.job.num = num
+            HydraConfig.instance().set_config(cfg)
+            folders.append(str(cfg.hydra.sweep.subdir))
+    finally:
+        HydraConfig.instance().cfg = None  # later in-process tests: no Hydra app is running
+    return folders
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["trainer.device=cpu,cuda", "trainer.seed=0,1"],
+        ["trainer.seed=0,00"],
+        ["model=sparse", "regularizer.weight=0.1,1e-1"],
+        ["model=deep,conv", "trainer.seed=0,1"],
+        ["trainer.seed=0,00", "hydra.sweep.subdir=${hydra.job.num}"],
+    ],
+)
+def test_the_one_folder_check_agrees_with_the_folders_jobs_get(overrides, tmp_path):
+    from aectl.errors import UserError
+    from aectl.sweeps.checks import check_sweep
+
+    folders = hydra_job_folders(tmp_path, *overrides)
+    try:
+        check_sweep(sweep_config(*overrides))
+        refused = False
+    except UserError:
+        refused = True
+    assert refused == (len(set(folders)) < len(folders)), folders
+
+
+@pytest.mark.parametrize("found", [True, False])
+def test_a_slurm_sweep_needs_slurm_on_this_machine(monkeypatch, found):
+    from aectl.errors import UserError
+    from aectl.sweeps import checks
+
+    monkeypatch.setattr(checks.shutil, "which", lambda c: f"/usr/bin/{c}" if found else None)
+    cfg = sweep_config("hydra/launcher=slurm", "trainer.seed=0,1")
+    if found:
+        checks.check_sweep(cfg)
+        return
+    with pytest.raises(UserError) as e:
+        checks.check_sweep(cfg)
+    assert e.value.field == "hydra/launcher=slurm" and "srun and sbatch" in e.value.message
+
+
 @pytest.mark.slow
 def test_summarize_rejects_a_missing_or_non_sweep_folder(tmp_path):
     for bad, needle in ((tmp_path / "nope", "is not a folder"), (tmp_path, "holds no sweep")):

@@ -19,11 +19,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from omegaconf import OmegaConf
-
 from aectl import lock
 from aectl.config.run import RunConfig
-from aectl.config.stored import stored_config
+from aectl.config.stored import launch_folder, stored_config
 from aectl.errors import OneLineParser, UserError
 
 if TYPE_CHECKING:
@@ -52,10 +50,7 @@ def parser() -> argparse.ArgumentParser:
 def launch_dir(run_dir: Path):
     """Work in the folder `aectl train` was launched from (Hydra records it), so the run's
     relative dataset paths point where they did."""
-    hydra_yaml = run_dir / ".hydra" / "hydra.yaml"
-    cwd = None
-    if hydra_yaml.is_file():
-        cwd = OmegaConf.load(hydra_yaml).hydra.runtime.get("cwd")
+    cwd = launch_folder(run_dir / ".hydra" / "hydra.yaml")  # plain YAML data, nothing resolved
     if not cwd or not Path(cwd).is_dir():
         yield
         return

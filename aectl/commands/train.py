@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import shlex
 import shutil
 import sys
 import threading
@@ -28,7 +29,7 @@ from aectl.config.register import register_all
 from aectl.errors import UserError, one_line
 from aectl.paths import configs_dir
 from aectl.training.job import job_config
-from aectl.training.resume import refuse_used_folder, resume_command
+from aectl.training.resume import SAFE_VALUE, hydra_value, refuse_used_folder, resume_command
 
 register_all()
 
@@ -151,6 +152,67 @@ def refuse_used_run_dir(args: list[str]) -> None:
         args.append("hydra.output_subdir=.hydra/resume_${now:%Y-%m-%d_%H-%M-%S}")
 
 
+FOLDER_KEYS = ("hydra.run.dir", "hydra.sweep.dir", "hydra.sweep.subdir")
+
+
+def check_command_line(args: list[str]) -> None:
+    """Refuse, before Hydra runs, overrides it would misread or reject in its grammar's words:
+    a value its grammar cannot read unquoted (`=`, `(`, non-ASCII letters: say how to quote
+    it), a list of values without -m, and an empty or null run folder (Hydra would write
+    into the current folder)."""
+    from hydra._internal.utils import get_args_parser
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import ValueType
+
+    parsed, _ = get_args_parser().parse_known_args(args)
+    parser = OverridesParser.create()
+    for line in parsed.overrides:
+        key, _, raw = line.partition("=")
+        key = key.lstrip("+~")
+        try:
+            o = parser.parse_override(line)
+        except Exception:
+            if _parses(parser, key, raw):
+                bad = dict.fromkeys(c for c in raw if not SAFE_VALUE.fullmatch(c))
+                raise UserError(
+                    key,
+                    f"got {raw!r}, which Hydra's override grammar cannot read unquoted "
+                    f"(it holds {', '.join(map(repr, bad))}); allowed: the value in quotes, "
+                    f"{_quoted(key, raw)}",
+                ) from None
+            continue  # Hydra's own message follows
+        if o.key_or_group in FOLDER_KEYS and (o.value() is None or str(o.value()).strip() == ""):
+            raise UserError(
+                o.key_or_group,
+                f"got {raw!r}; allowed: a folder path (an empty one would be the current "
+                f"folder; leave {o.key_or_group} out for aectl's default)",
+            )
+        if not parsed.multirun and o.value_type == ValueType.SIMPLE_CHOICE_SWEEP:
+            raise UserError(
+                key,
+                f"got {raw!r}, a list of values; allowed: -m to sweep over them, or one value "
+                f"in quotes, {_quoted(key, raw)}",
+            )
+
+
+def _parses(parser, key: str, raw: str) -> bool:
+    """Whether `raw`, quoted, is a value Hydra reads (and not a call of one of its grammar's
+    functions, like `range(1,`, which quoting would only hide)."""
+    if raw.split("(", 1)[0].strip() in parser.functions.functions:
+        return False
+    try:
+        parser.parse_override(f"{key}={hydra_value(raw)}")
+    except Exception:
+        return False
+    return True
+
+
+def _quoted(key: str, raw: str) -> str:
+    """`key='value'` for Hydra, as one shell word."""
+    override = f"{key}={hydra_value(raw)}"
+    return f'"{override}"' if not set(override) & set('"$`\\!') else shlex.quote(override)
+
+
 def print_help() -> None:
     """Hydra's help for `aectl train`, without the `schema/*` groups: those are the typed
     bases the options extend (aectl/config/), not options a user picks."""
@@ -208,6 +270,7 @@ def main(args: list[str]) -> int:
                 file=sys.stderr,
             )
             return 2
+        check_command_line(args)
         refuse_used_run_dir(args)
         sys.argv = ["aectl train", *args]
         if "--help" in args or "-h" in args:

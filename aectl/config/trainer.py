@@ -15,6 +15,7 @@ PRECISIONS = ("32", "bf16")
 # (optimizer included); "max-autotune-no-cudagraphs" tunes the matrix products and fuses
 # their epilogues (slow to compile: it times candidate kernels for every shape).
 COMPILE_MODES = ("default", "max-autotune-no-cudagraphs")
+MAX_SEED = 2**32 - 1
 
 
 @schema("trainer", "default")
@@ -48,6 +49,12 @@ class TrainerConfig:
         )
         require(
             self.batch_size >= 1, "trainer.batch_size", self.batch_size, "allowed: an integer >= 1"
+        )
+        require(
+            isinstance(self.seed, int) and 0 <= self.seed <= MAX_SEED,
+            "trainer.seed",
+            self.seed,
+            f"allowed: an integer 0..{MAX_SEED} (2**32-1)",
         )
         require(
             self.device in DEVICES, "trainer.device", self.device, f"allowed: {', '.join(DEVICES)}"

@@ -29,10 +29,11 @@ def validate(cfg: DictConfig) -> RunConfig:
     return RunConfig(**{k: obj[k] for k in GROUP_FIELDS})
 
 
-def unknown_keys(cfg: DictConfig) -> None:
-    """Refuse top-level keys that are not config groups and group keys no schema has."""
+def unknown_keys(cfg: DictConfig, ignore: tuple[str, ...] = ()) -> None:
+    """Refuse top-level keys that are not config groups and group keys no schema has
+    (top-level keys in `ignore` are not looked at: a sweep's config holds `hydra`)."""
     for key in cfg:
-        if key not in GROUP_FIELDS:
+        if key not in GROUP_FIELDS and key not in ignore:
             raise _unknown(str(key), list(GROUP_FIELDS))
     for group in GROUP_FIELDS:
         if group not in cfg:
@@ -45,6 +46,19 @@ def unknown_keys(cfg: DictConfig) -> None:
         for key in node:
             if key not in known:
                 raise _unknown(f"{group}.{key}", [f"{group}.{k}" for k in known if k[0] != "_"])
+
+
+def refuse_unknown_key(cfg: DictConfig, key: str) -> None:
+    """Refuse a dotted key (e.g. a swept `trainer.max_epoch`) that no schema in `cfg` has."""
+    group, _, rest = key.partition(".")
+    if group not in GROUP_FIELDS or group not in cfg:
+        raise _unknown(key, list(GROUP_FIELDS))
+    cls = OmegaConf.get_type(cfg[group])
+    if not rest or not dataclasses.is_dataclass(cls):
+        return
+    known = [f.name for f in dataclasses.fields(cls)]  # (`in` is False for a ??? value)
+    if rest.split(".")[0] not in known:
+        raise _unknown(key, [f"{group}.{k}" for k in known if k[0] != "_"])
 
 
 def _unknown(key: str, allowed: list[str]) -> UserError:

@@ -7,6 +7,7 @@ DataLoader.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -15,6 +16,15 @@ import torch
 from aectl.errors import require
 
 IMAGE, VECTOR, ONEHOT, MANIFOLD = "image", "vector", "onehot", "manifold"
+
+
+def ram_bytes() -> int | None:
+    """The machine's memory in all (None when it cannot be told): a loader's data, and a
+    model's weights on the CPU, must fit in it."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
 
 
 @dataclass

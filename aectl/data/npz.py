@@ -6,6 +6,7 @@ vectors, unless `image` says otherwise; uint8 pixels are scaled to [0, 1] by def
 
 from __future__ import annotations
 
+import math
 import os
 import zipfile
 
@@ -13,7 +14,7 @@ import numpy as np
 import torch
 
 from aectl.config.dataset import check_npz
-from aectl.data.base import IMAGE, VECTOR, Data, split
+from aectl.data.base import IMAGE, VECTOR, Data, ram_bytes, split
 from aectl.data.paths import resolve
 from aectl.errors import UserError
 
@@ -41,10 +42,46 @@ def _open(path: str):
     return z
 
 
+def _header(z, key: str) -> tuple[tuple[int, ...], np.dtype] | None:
+    """(shape, dtype) from the .npy header inside the archive, read before the array is;
+    None when the header is not one numpy's public readers take (the load then says)."""
+    readers = {(1, 0): np.lib.format.read_array_header_1_0}
+    readers[(2, 0)] = np.lib.format.read_array_header_2_0
+    try:
+        with z.zip.open(f"{key}.npy") as f:
+            read = readers.get(np.lib.format.read_magic(f))
+            if read is None:
+                return None
+            shape, _, dtype = read(f)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
+    return tuple(shape), dtype
+
+
+def _fits(z, path: str, key: str, field: str) -> None:
+    """Refuse an array that cannot fit in memory as it is read (its own bytes plus the
+    float32 copy aectl trains on), from its header, before anything is allocated."""
+    header, ram = _header(z, key), ram_bytes()
+    if header is None or ram is None:
+        return
+    shape, dtype = header
+    count = math.prod(shape)
+    need = count * (dtype.itemsize + 4)
+    if need > ram:
+        raise UserError(
+            field,
+            f"array {key!r} in {path} has shape {shape} ({dtype}): {need / 2**30:,.1f} GiB "
+            f"to read and convert to float32, more than this machine's {ram / 2**30:,.1f} GiB; "
+            f"allowed: an array of at most {ram // (dtype.itemsize + 4):,} values "
+            "(save fewer or smaller samples)",
+        )
+
+
 def _get(z, path: str, key: str, field: str) -> np.ndarray:
     if key not in z.files:
         present = ", ".join(z.files) or "none"
         raise UserError(field, f"no array {key!r} in {path}; keys present: {present}")
+    _fits(z, path, key, field)
     try:
         a = z[key]
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
@@ -77,6 +114,20 @@ def _channels_last(shape: tuple[int, ...], layout: str, key: str, full: str) -> 
             "allowed: nchw, nhwc",
         )
     return last and not first
+
+
+def _not_finite(a: np.ndarray, key: str, full: str) -> None:
+    """Why the float32 samples are not all finite: the array's own NaN or infinities, or
+    (float64 and wider) finite values beyond float32's range, which became infinite."""
+    if np.isfinite(a).all():
+        top, f32 = float(np.abs(a).max()), float(np.finfo(np.float32).max)
+        raise UserError(
+            "dataset.key",
+            f"array {key!r} in {full} holds {a.dtype} values up to {top:.3g} in magnitude, "
+            f"beyond float32's range (±{f32:.3g}), which aectl trains in; allowed: values "
+            f"within ±{f32:.3g} (rescale the array, e.g. divide it by {top:.3g}, before saving)",
+        )
+    raise UserError("dataset.key", f"array {key!r} in {full} holds NaN or infinite values")
 
 
 def load(
@@ -139,9 +190,10 @@ def load(
 
     a = a[:limit]
     raw_dtype = str(a.dtype)
-    x = torch.from_numpy(np.ascontiguousarray(a).astype(np.float32, copy=False))
+    with np.errstate(over="ignore"):  # values beyond float32: said in one line below
+        x = torch.from_numpy(np.ascontiguousarray(a).astype(np.float32, copy=False))
     if not torch.isfinite(x).all():
-        raise UserError("dataset.key", f"array {key!r} in {full} holds NaN or infinite values")
+        _not_finite(a, key, full)
     lo, hi = float(x.min()), float(x.max())
     subtract, divide = 0.0, 1.0
     if scale == "div255" or (scale == "auto" and raw_dtype == "uint8"):

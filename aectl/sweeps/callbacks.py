@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -23,7 +24,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from aectl.errors import one_line
+from aectl.errors import UserError, one_line
 from aectl.sweeps.status import read_status, write_status
 
 
@@ -42,6 +43,13 @@ def error_line(exc: BaseException) -> str:
 
 class JobCallback(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from aectl.sweeps.checks import check_sweep
+
+        try:
+            check_sweep(config)  # a sweep that cannot run as asked: one line, nothing written
+        except UserError as e:  # Hydra turns a callback's exceptions into warnings: exit here
+            print(f"aectl: error: {e}", file=sys.stderr)
+            sys.exit(e.exit_code)
         root = Path(str(config.hydra.sweep.dir))
         root.mkdir(parents=True, exist_ok=True)
         if not (root / "multirun.yaml").exists():

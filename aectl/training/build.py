@@ -17,10 +17,11 @@ from hydra.utils import instantiate as hydra_instantiate
 
 from aectl.config.run import RunConfig
 from aectl.config.schema import targets
-from aectl.data.base import Data
+from aectl.data.base import Data, ram_bytes
 from aectl.errors import UserError
 from aectl.models.autoencoder import Autoencoder
 from aectl.regularizers.base import Regularizer
+from aectl.training import device as devices
 
 
 def instantiate(group: str, node: Any, **kwargs: Any) -> Any:
@@ -54,10 +55,56 @@ def build_model(
     cfg: RunConfig, data: Data, device: torch.device
 ) -> tuple[Autoencoder, Regularizer]:
     """The model (its initial weights drawn from the global RNG) and the regularizer."""
+    check_fits(cfg, data.shape, device)
     model: Autoencoder = instantiate("arch", cfg.arch, input_shape=data.shape).to(device)
     reg: Regularizer = instantiate("regularizer", cfg.regularizer)
     reg.check(model, data)
     return model, reg
+
+
+def check_fits(cfg: RunConfig, input_shape: tuple[int, ...], device: torch.device) -> None:
+    """Refuse a model whose float32 weights alone exceed the memory it is built in (the
+    machine's, then the device's), counted on torch's meta device first (shapes only:
+    nothing is allocated, no random number is drawn), naming the architecture's largest
+    size field."""
+    field, value = _largest_size(cfg.arch)
+    sizes = [m for m in (ram_bytes(), devices.memory_bytes(device)) if m]
+    have = min(sizes) if sizes else None
+    allowed = "allowed: sizes whose weights fit in memory" + (
+        f" ({_gib(have)}: at most {have // 4:,} float32 parameters)" if have else ""
+    )
+    try:
+        with torch.device("meta"):
+            meta = instantiate("arch", cfg.arch, input_shape=input_shape)
+    except (RuntimeError, OverflowError, TypeError, ValueError, InstantiationException) as e:
+        cause = e.__cause__ or e
+        first = (str(cause).strip().splitlines() or [type(cause).__name__])[0][:120]
+        raise UserError(
+            field, f"got {value}; the model cannot be built ({first}); {allowed}"
+        ) from None
+    n = sum(p.numel() for p in meta.parameters())
+    if have is not None and 4 * n > have:
+        raise UserError(
+            field,
+            f"got {value}; the model would hold {n:,} parameters ({_gib(4 * n)} as float32) "
+            f"for inputs of shape {tuple(input_shape)}; {allowed}",
+        )
+
+
+def _largest_size(arch: Any) -> tuple[str, Any]:
+    """(`arch.<field>`, value) of the integer or integer-list field with the largest number."""
+    best, size = ("arch", None), -1
+    for f in dataclasses.fields(arch):
+        value = getattr(arch, f.name)
+        ints = value if isinstance(value, (list, tuple)) else [value]
+        ints = [v for v in ints if isinstance(v, int) and not isinstance(v, bool)]
+        if ints and max(ints) > size:
+            best, size = (f"arch.{f.name}", value), max(ints)
+    return best
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:,.1f} GiB"
 
 
 def optimizer(cfg: RunConfig, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from aectl.data.base import ram_bytes
 from aectl.errors import UserError
 
 
@@ -21,3 +22,11 @@ def pick(name: str, field: str = "trainer.device") -> torch.device:
     ):
         raise UserError(field, "got 'mps' but MPS is not available; allowed: auto, cpu")
     return torch.device(name)
+
+
+def memory_bytes(device: torch.device) -> int | None:
+    """How much memory `device` has in all (None when it cannot be told): the GPU's own, or
+    the machine's RAM for the CPU (and for MPS, which shares it)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory
+    return ram_bytes()

@@ -36,8 +36,6 @@ def starting_state(run_dir: Path, resume: str | None) -> dict[str, Any] | None:
     remove_stale(run_dir / "checkpoints")  # a write that a crash cut short
     if resume is None:
         return None
-    from aectl.training import checkpoint  # torch: kept out of the pre-check above
-
     if resume == "auto":
         path = run_dir / LAST
         if not path.exists() and (run_dir / BEST).exists():
@@ -47,10 +45,22 @@ def starting_state(run_dir: Path, resume: str | None) -> dict[str, Any] | None:
                 "from scratch over the run's only checkpoint; give trainer.resume=<path to "
                 "best.pt> to continue from it, or choose another folder",
             )
-        return checkpoint.load(path, "trainer.resume") if path.exists() else None
+        return _load(path) if path.exists() else None
     from aectl.data.paths import resolve
 
-    return checkpoint.load(resolve(resume), "trainer.resume")
+    return _load(Path(resolve(resume)))
+
+
+def _load(path: Path) -> dict[str, Any]:
+    """The checkpoint, whose stored config passed the checks a config read from a run
+    folder gets (`aectl.config.stored`): a checkpoint naming a callable that is not one of
+    aectl's builders is not continued."""
+    from aectl.config.stored import stored_config
+    from aectl.training import checkpoint
+
+    state = checkpoint.load(path, "trainer.resume")
+    stored_config(state.get("config"), str(path), "trainer.resume")
+    return state
 
 
 # ---- the command that continues an interrupted run or sweep -------------------------------
@@ -77,10 +87,9 @@ def resume_command(
     the command's overrides as Hydra filed them (launcher and sweeper settings are in
     `hydra`); a sweep's come from its multirun.yaml."""
     if sweep_dir is not None:
-        multirun = Path(sweep_dir) / "multirun.yaml"
-        if multirun.is_file():
-            filed = _load_yaml(multirun).hydra.overrides
-            task, hydra = list(filed.task), list(filed.hydra)
+        filed = _filed_overrides(Path(sweep_dir))
+        if filed is not None:
+            task, hydra = filed
         keep = [o for o in hydra if not o.startswith(DROP_HYDRA)]
         return shlex.join(
             ["aectl", "train", "-m", *task, *keep, f"hydra.sweep.dir={hydra_value(sweep_dir)}"]
@@ -93,7 +102,19 @@ def resume_command(
     )
 
 
-def _load_yaml(path: Path):
-    from omegaconf import OmegaConf
+def _filed_overrides(sweep_dir: Path) -> tuple[list[str], list[str]] | None:
+    """The sweep command's overrides as its multirun.yaml files them, read as plain data
+    (`aectl.config.job_dir.load_multirun`: no YAML tags, `${...}` stays as typed); None when
+    the file is missing or is not Hydra's record (the job's own overrides are used then)."""
+    from aectl.config.job_dir import load_multirun, sweep_task
 
-    return OmegaConf.load(path)
+    try:
+        multirun = load_multirun(sweep_dir)
+        task = sweep_task(multirun)
+    except ValueError:
+        return None
+    filed = multirun["hydra"].get("overrides")
+    hydra = filed.get("hydra") if isinstance(filed, dict) else None
+    if not isinstance(hydra, list) or not all(isinstance(o, str) for o in hydra):
+        return None
+    return list(task), list(hydra)
