@@ -110,26 +110,6 @@ def write_with(path: str | os.PathLike, save: Callable[[IO[bytes]], Any], **kw: 
     return write_bytes(path, buf.getbuffer(), **kw)
 
 
-def same_as(src: str | os.PathLike, path: str | os.PathLike, *, what: str = "file") -> Path:
-    """`path` becomes a second name of the complete file `src` (a hard link, made under a
-    temporary name and renamed over `path`, then the folder fsync'd): no second copy of the
-    bytes is written. Where the file system has no hard links, the bytes are copied."""
-    src, path = Path(src), Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.link.tmp")
-    try:
-        tmp.unlink(missing_ok=True)
-        os.link(src, tmp)
-    except OSError:
-        return write_bytes(path, src.read_bytes(), durable=True, what=what)
-    try:
-        os.replace(tmp, path)
-        fsync_dir(path.parent)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise WriteError(path, reason(e), what) from None
-    return path
-
-
 def remove_stale(folder: Path) -> None:
     """Temporary files a killed process left behind (`.<name>.*.tmp`)."""
     for stale in folder.glob(".*.tmp"):

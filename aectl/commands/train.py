@@ -15,7 +15,6 @@ import os
 import shlex
 import shutil
 import sys
-import threading
 from pathlib import Path
 from typing import NoReturn
 
@@ -233,18 +232,6 @@ def unknown_flags(args: list[str]) -> list[str]:
     return [a for a in unknown if a.startswith("-")]
 
 
-def preload() -> None:
-    """Import the training engine (torch: the biggest part of startup) in a background
-    thread while Hydra composes the config in this one; the task function's own import
-    then finds it loaded, or waits for it. Skipped for --help/--cfg, which need no torch."""
-
-    def load() -> None:
-        with contextlib.suppress(Exception):  # the task function's import reports errors
-            import aectl.training.run  # noqa: F401
-
-    threading.Thread(target=load, name="aectl-preload", daemon=True).start()
-
-
 def mode_from_command_line(args: list[str]):
     """Hydra composes the whole config once only to read `hydra.mode` before composing it
     again to run (`Hydra.get_mode`); aectl's configs never set it, so the mode is the
@@ -276,11 +263,6 @@ def main(args: list[str]) -> int:
         if "--help" in args or "-h" in args:
             print_help()
         else:
-            if not any(
-                a.startswith(("--cfg", "-c", "--info", "-i", "--shell-completion", "-sc"))
-                for a in args
-            ):
-                preload()
             mode_from_command_line(args)
             train_main()
     except KeyboardInterrupt:  # a second Ctrl-C: stop now (checkpoint writes are atomic)

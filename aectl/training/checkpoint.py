@@ -8,6 +8,7 @@ previous checkpoint intact; it is loaded with `weights_only=True`.
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import warnings
@@ -20,9 +21,15 @@ from aectl import atomic
 from aectl.errors import UserError
 
 
-def save(state: dict[str, Any], path: str | os.PathLike) -> Path:
-    """Serialise, then write atomically and durably (fsync'd file and folder)."""
-    return atomic.write_with(path, lambda f: torch.save(state, f), durable=True, what="checkpoint")
+def save(state: dict[str, Any], *paths: str | os.PathLike) -> Path:
+    """Serialise once, then write to each path atomically and durably (fsync'd file and
+    folder): last.pt, and best.pt when the epoch is the best (a copy, not a second name:
+    a file written into one must never change the other)."""
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    for path in paths:
+        atomic.write_bytes(path, buf.getbuffer(), durable=True, what="checkpoint")
+    return Path(paths[0])
 
 
 def load(path: str | os.PathLike, field: str = "checkpoint") -> dict[str, Any]:

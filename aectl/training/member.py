@@ -17,7 +17,6 @@ from typing import Any
 
 import torch
 
-from aectl import atomic
 from aectl.analysis.codes import code_stats
 from aectl.config.run import RunConfig
 from aectl.data.base import Data
@@ -66,7 +65,10 @@ class Member:
             return "last.pt keeps the last finite state"
         return "it happened before the first checkpoint"
 
-    def save(self, window_rows: torch.Tensor, position: Position | None = None) -> dict:
+    def save(
+        self, window_rows: torch.Tensor, position: Position | None = None, best: bool = False
+    ) -> dict:
+        """last.pt (and best.pt when `best`), from the member's state now."""
         state = to_checkpoint(
             self.model,
             self.optimizer_state(),
@@ -77,7 +79,8 @@ class Member:
             rng=self.rng() if self.rng is not None else None,
             extra={"fingerprint": self.fingerprint},
         )
-        checkpoint.save(state, self.run_dir / LAST)
+        paths = [self.run_dir / LAST] + ([self.run_dir / BEST] if best else [])
+        checkpoint.save(state, *paths)
         return state
 
 
@@ -153,9 +156,6 @@ def epoch_numbers(m: Member, means, val_recon: float, val_term: float, stats) ->
 
 
 def save_epoch(m: Member, window_rows: torch.Tensor) -> None:
-    """last.pt, and best.pt when this epoch is the best so far (the same bytes: a second
-    name of last.pt, which the next epoch's last.pt replaces with a new file)."""
+    """last.pt, and best.pt (the same bytes, serialised once) when this epoch is the best."""
     with m.timed("checkpoints"):
-        m.save(window_rows)
-        if m.state.best_epoch == m.state.epoch:
-            atomic.same_as(m.run_dir / LAST, m.run_dir / BEST, what="checkpoint")
+        m.save(window_rows, best=m.state.best_epoch == m.state.epoch)
