@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import torch
 
+from aectl.config.dataset import held_out_share
 from aectl.data.base import IMAGE, Data, split
 
 
-def load(val_fraction: float = 0.1, split_seed: int = 0) -> Data:
+def load(val_fraction: float = 0.1, split_seed: int = 0, test_fraction: float | None = 0.0) -> Data:
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
@@ -18,6 +19,7 @@ def load(val_fraction: float = 0.1, split_seed: int = 0) -> Data:
         y,
         val_fraction=val_fraction,
         seed=split_seed,
+        test_fraction=held_out_share(test_fraction, official=False),
         shape=(1, 8, 8),
         kind=IMAGE,
         name="digits",

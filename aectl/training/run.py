@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from aectl import analysis, atomic
 from aectl.config.metrics import objective
 from aectl.config.run import RunConfig
+from aectl.config.stored import keep_old_behaviour
 from aectl.config.validate import validate
 from aectl.data.base import ONEHOT
 from aectl.errors import require
@@ -54,6 +55,8 @@ def setup(cfg: RunConfig, run_dir: Path) -> tuple[Member, Any, LossWindow]:
     """(the member, its step function, its logging window), ready for the first step."""
     t = cfg.trainer
     start = starting_state(run_dir, t.resume)
+    if start is not None:  # a run saved by an earlier aectl continues as it was trained
+        keep_old_behaviour(cfg, start.get("config"))
     device = devices.pick(t.device)
     seed_everything(t.seed)
     data, model, reg = build(cfg, device)
