@@ -129,8 +129,9 @@ def train_stage(
             opt.zero_grad(set_to_none=True)
             total.backward()
             opt.step()
-            sums += torch.stack([total.detach(), recon.detach(), reg.penalty(term.detach())])
-        mean_loss, mean_recon, mean_penalty = (sums / math.ceil(n / batch)).tolist()
+            parts = torch.stack([total.detach(), recon.detach(), reg.penalty(term.detach())])
+            sums += parts * len(idx)  # per-sample sums, as the epochs after the stages
+        mean_loss, mean_recon, mean_penalty = (sums / n).tolist()
         if not math.isfinite(mean_loss):
             raise UserError(
                 "training",
