@@ -14,6 +14,7 @@ import torch
 from conftest import compose
 
 from aectl.data import digits
+from aectl.models import conv, mlp
 
 TINY = ("trainer.device=cpu", "trainer.log_every_n_steps=5", "trainer.picture_every_n_epochs=5")
 
@@ -76,3 +77,77 @@ def test_stopped_mid_epoch_then_resumed_ends_bitwise_with_the_same_epoch_figures
     assert all(torch.equal(done[k], now[k]) for k in done)
     for key in ("train/loss", "train/recon", "val/recon"):
         assert got[key] == ref[key], key
+
+
+def _bce_definition(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """−[t log σ(z) + (1 − t) log(1 − σ(z))], mean over elements, with 1 − σ(z) as σ(−z)."""
+    return -(t * torch.log(torch.sigmoid(z)) + (1 - t) * torch.log(torch.sigmoid(-z))).mean()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_bce_from_logits_is_the_definition_at_saturation(dtype):
+    """The step's BCE (decoded from a sigmoid model's logits) against autograd on the
+    definition in float64, at logits ±20 and ±40 with targets 0, 1 and 0.3; the clamped
+    BCE of aectl 0.1 gives an output saturated on the wrong side no gradient."""
+    from aectl.training.step import decoded_loss
+
+    z = torch.tensor([[-40.0, -20.0, 20.0, 40.0]] * 3, dtype=torch.float64)
+    t = torch.tensor([[1.0] * 4, [0.0] * 4, [0.3] * 4], dtype=torch.float64)
+    ref_z = z.clone().requires_grad_(True)
+    ref = _bce_definition(ref_z, t)
+    ref.backward()
+    model = mlp.build((4,), code_dim=4, hidden=[], output_activation="sigmoid").to(dtype)
+    with torch.no_grad():  # decoder = identity: the code is the output's logits
+        model.decoder[0].weight.copy_(torch.eye(4))
+        model.decoder[0].bias.zero_()
+    h = z.to(dtype).requires_grad_(True)
+    got = decoded_loss(model, h, t.to(dtype), "bce")
+    got.backward()
+    assert got.item() == pytest.approx(ref.item(), rel=1e-6 if dtype == torch.float32 else 1e-12)
+    tol = {"rtol": 1e-5, "atol": 1e-9} if dtype == torch.float32 else {"rtol": 1e-10, "atol": 1e-15}
+    torch.testing.assert_close(h.grad.double(), ref_z.grad, **tol)
+    assert ref_z.grad[0, 1].item() == pytest.approx(-1 / 12)  # logit -20, target 1: pulled up
+
+    h.grad = None
+    decoded_loss(model, h, t.to(dtype), "bce_clamped").backward()
+    assert h.grad[0, 1] == 0  # aectl 0.1's clamp: no pull at all
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: mlp.build((1, 8, 8), hidden=[32], code_activation="sigmoid"),
+        lambda: mlp.build((1, 8, 8), hidden=[], code_activation="sigmoid", tied=True),
+        lambda: conv.build((1, 8, 8), code_activation="sigmoid"),
+    ],
+    ids=["mlp", "tied", "conv"],
+)
+def test_the_logits_are_the_inputs_of_the_sigmoids(build):
+    """σ(encode_logits(x)) is the code and σ(decode_logits(h)) the output, bit for bit (that
+    the parameters' names did not change, the old run folders' tests check)."""
+    torch.manual_seed(0)
+    model = build()
+    x = torch.rand(5, 1, 8, 8)
+    h = model.encode(x)
+    assert model.has_logits and model.has_code_logits
+    assert torch.equal(torch.sigmoid(model.encode_logits(x)), h)
+    assert torch.equal(torch.sigmoid(model.decode_logits(h)), model.decode(h))
+
+
+def test_runs_saved_before_the_exact_losses_keep_the_clamped_ones():
+    """A stored config without bce_from_logits / from_logits was trained with aectl 0.1's
+    clamped BCE and KL: it is rebuilt (eval) and resumed with them, bit for bit."""
+    from omegaconf import OmegaConf
+
+    from aectl.config.stored import keep_old_behaviour, stored_config
+    from aectl.config.validate import validate
+
+    cfg = compose("model=sparse_kl", "trainer.loss=bce")
+    stored = OmegaConf.to_container(cfg, resolve=True)
+    assert validate(cfg).trainer.step_loss == "bce" and validate(cfg).regularizer.from_logits
+    del stored["trainer"]["bce_from_logits"], stored["regularizer"]["from_logits"]
+    old = stored_config(stored, "old.pt")
+    assert old.trainer.step_loss == "bce_clamped" and old.regularizer.from_logits is False
+    resumed = validate(cfg)
+    keep_old_behaviour(resumed, stored)
+    assert resumed.trainer.step_loss == "bce_clamped" and resumed.regularizer.from_logits is False

@@ -107,7 +107,7 @@ def measure(cfg: RunConfig, data, model, reg, x: torch.Tensor) -> dict[str, floa
     from aectl.training.measure import jacobian_fro, reconstruction, validation_pass
 
     batch = cfg.trainer.batch_size
-    val = validation_pass(model, reg, x, cfg.trainer.loss, batch)
+    val = validation_pass(model, reg, x, cfg.trainer.step_loss, batch)
     model.eval()
     out: dict[str, float | None] = reconstruction(model, x, batch, data.is_image)
     out["penalty"] = reg.penalty(val.term)

@@ -77,6 +77,8 @@ def stage_model(layer: Layer, k: int) -> Autoencoder:
         output_activation=_activation_name(layer.mirror_act),
         arch=f"layerwise-stage{k + 1}",
         single_layer=(layer.linear, layer.act),
+        code_act=layer.act,
+        output_act=layer.mirror_act,
     )
 
 
@@ -161,7 +163,7 @@ def pretrain(
             lambda p: optimizer(cfg, p),
             epochs=t.layerwise_epochs,
             batch=t.batch_size,
-            loss=t.loss,
+            loss=t.step_loss,
             writer=writer,
         )
         metrics.update(m)

@@ -14,7 +14,7 @@ import torch
 
 from aectl.models.autoencoder import Autoencoder
 from aectl.regularizers.base import Regularizer
-from aectl.training.step import losses, reconstruction_loss
+from aectl.training.step import decoded_loss, losses, reconstruction_loss
 
 JACOBIAN_SAMPLES = 1000  # mean ‖J‖_F is estimated on at most this many samples
 JACOBIAN_CHUNK = 100
@@ -61,10 +61,10 @@ def reconstruction(
     sums = {"mse": 0.0, "bce": 0.0}
     bce_ok = model.output_activation == "sigmoid" and x.min() >= 0 and x.max() <= 1
     for xb in x.split(batch):
-        x_hat = model(xb)
-        sums["mse"] += reconstruction_loss(x_hat, xb, "mse").item() * len(xb)
-        if bce_ok:
-            sums["bce"] += reconstruction_loss(x_hat, xb, "bce").item() * len(xb)
+        h = model.encode(xb)
+        sums["mse"] += reconstruction_loss(model.decode(h), xb, "mse").item() * len(xb)
+        if bce_ok:  # from the logits: exact however saturated
+            sums["bce"] += decoded_loss(model, h, xb, "bce").item() * len(xb)
     mse = sums["mse"] / len(x)
     return {
         "recon/mse": mse,

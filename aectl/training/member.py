@@ -88,7 +88,7 @@ def close_epoch(m: Member, means: list[float], epoch_s: float, epoch_steps: int)
     # This epoch's own rate: the overall one also holds compiling and capturing, which
     # the first steps of each batch shape pay (trainer.compile=true).
     epoch_sps = epoch_steps * t.batch_size / max(epoch_s, 1e-9)
-    val = validation_pass(m.model, m.reg, m.data.val_x, t.loss, t.batch_size)
+    val = validation_pass(m.model, m.reg, m.data.val_x, t.step_loss, t.batch_size)
     stats = {k: v.item() for k, v in code_stats(val.codes).items()}
     val_penalty = m.reg.penalty(val.term)
     m.log.epoch(

@@ -86,7 +86,12 @@ def setup(cfg: RunConfig, run_dir: Path) -> tuple[Member, Any, LossWindow]:
         set_rng_state(start["rng"])
     trainable = not model.solved_in_closed_form
     step = make_step(
-        model, reg, opt if trainable else None, t.loss, compile=t.compile, precision=t.precision
+        model,
+        reg,
+        opt if trainable else None,
+        t.step_loss,
+        compile=t.compile,
+        precision=t.precision,
     )
     config = cfg.as_dict()
     atomic.write_text(run_dir / "config.yaml", OmegaConf.to_yaml(config))
