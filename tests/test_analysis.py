@@ -101,7 +101,7 @@ def test_arch_pca_run_is_fitted_not_trained(tmp_path):
     train(cfg, tmp_path)
     state = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)
     assert state["epoch"] == 1  # one evaluation pass, not five epochs
-    data = digits.load()
+    data = digits.load(test_fraction=None)  # the run's training split
     fresh = pca.build(data.shape, code_dim=12)
     pca.fit(fresh, data.train_x)
     for key, value in fresh.state_dict().items():
@@ -238,19 +238,65 @@ def test_sparsity_numbers_count_near_zero_codes():
     g = torch.Generator().manual_seed(0)
     h = torch.rand(400, 10, generator=g) + 0.1
     h[torch.rand(400, 10, generator=g) < 0.7] = 0.0
-    h[:, 3] = 0.004  # below NEAR_ZERO: a dead unit
+    h[:, 3] = 1e-4  # far below 1% of the code's RMS (about 0.4): a dead unit
     data = split(h, None, val_fraction=0.0, seed=0, shape=(10,), kind=VECTOR, name="t", scaling={})
     numbers, pics = sparsity.sparsity(
         fn_model(lambda x: x, code_dim=10, input_shape=(10,)), data, data.train_x
     )
-    a = h.numpy()
-    assert numbers["sparsity/frac_near_zero"] == pytest.approx((np.abs(a) < 1e-2).mean())
+    a = h.double().numpy()
+    below = 0.01 * np.sqrt((a**2).mean())
+    assert numbers["sparsity/near_zero_below"] == pytest.approx(below, rel=1e-6)
+    assert numbers["sparsity/frac_near_zero"] == pytest.approx((np.abs(a) < below).mean())
+    assert numbers["sparsity/frac_exact_zero"] == pytest.approx((a == 0).mean())
     assert numbers["sparsity/active_units_per_sample"] == pytest.approx(
-        (np.abs(a) >= 1e-2).sum(1).mean()
+        (np.abs(a) >= below).sum(1).mean()
     )
     assert numbers["sparsity/frac_dead_units"] == pytest.approx(0.1)
     assert numbers["sparsity/mean_activation"] == pytest.approx(a.mean(), rel=1e-5)
     assert set(pics) == {"code_histogram"}  # not image data: no filters
+
+
+def _hoyer(a: np.ndarray) -> float:
+    """Hoyer (2004), per row, averaged: (√n − ‖a‖₁/‖a‖₂) / (√n − 1)."""
+    n = a.shape[1]
+    ratio = np.abs(a).sum(1) / np.linalg.norm(a, axis=1)
+    return float(((np.sqrt(n) - ratio) / (np.sqrt(n) - 1)).mean())
+
+
+def test_sparsity_does_not_depend_on_the_codes_scale():
+    """A code with exactly half its values 0 scores the same whatever it is multiplied by
+    (a fixed |h| < 0.01 gave 0.505, 0.542, 0.842, 1.000 at x1, x0.1, x0.01, x0.001)."""
+    g = torch.Generator().manual_seed(1)
+    h = torch.randn(500, 16, generator=g, dtype=torch.float64).abs() + 0.05
+    off = torch.rand(500, 16, generator=g).argsort(1)[:, :8]  # 8 of the 16 units off per row
+    h.scatter_(1, off, 0.0)
+    h[:250, 0] = 0.2 * h[:250, 0] * torch.rand(250, generator=g)  # small, not zero, values too
+    model = fn_model(lambda x: x, code_dim=16, input_shape=(16,))
+    seen = []
+    for scale in (1.0, 0.1, 0.01, 0.001):
+        x = (h * scale).float()
+        data = split(
+            x, None, val_fraction=0.0, seed=0, shape=(16,), kind=VECTOR, name="t", scaling={}
+        )
+        numbers, _ = sparsity.sparsity(model, data, data.train_x)
+        a = x.double().numpy()
+        assert numbers["sparsity/frac_exact_zero"] == 0.5
+        below = 0.01 * np.sqrt((a**2).mean())
+        assert numbers["sparsity/frac_near_zero"] == pytest.approx((np.abs(a) < below).mean())
+        assert numbers["sparsity/hoyer"] == pytest.approx(_hoyer(a), rel=1e-6)
+        seen.append((numbers["sparsity/frac_near_zero"], numbers["sparsity/hoyer"]))
+    assert all(s[0] == seen[0][0] for s in seen) and seen[0][0] > 0.5  # the small values count
+    assert all(s[1] == pytest.approx(seen[0][1], rel=1e-6) for s in seen)
+
+
+@pytest.mark.parametrize("k", [1, 4, 16])
+def test_hoyer_of_k_equal_active_units_of_16(k):
+    from aectl.analysis.codes import hoyer
+
+    h = torch.zeros(3, 16)
+    h[:, :k] = 2.5
+    assert hoyer(h).item() == pytest.approx((4 - math.sqrt(k)) / 3)  # (√n − √k)/(√n − 1)
+    assert hoyer(torch.zeros(2, 16)).item() == 1.0 and hoyer(torch.ones(4, 1)) is None
 
 
 def test_filters_are_the_first_layer_weights_as_tiles_most_active_first():

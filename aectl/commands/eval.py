@@ -104,15 +104,9 @@ def load_run(run_dir: Path, which: str, device: torch.device):
 
 def measure(cfg: RunConfig, data, model, reg, x: torch.Tensor) -> dict[str, float | None]:
     """Reconstruction, penalty and Jacobian numbers (sparsity comes with the analyses)."""
-    from aectl.training.measure import jacobian_fro, reconstruction, validation_pass
+    from aectl.training.measure import report
 
-    batch = cfg.trainer.batch_size
-    val = validation_pass(model, reg, x, cfg.trainer.step_loss, batch)
-    model.eval()
-    out: dict[str, float | None] = reconstruction(model, x, batch, data.is_image)
-    out["penalty"] = reg.penalty(val.term)
-    out["jacobian/fro_mean"] = jacobian_fro(model, x)
-    return out
+    return report(model, reg, data, x, cfg.trainer.step_loss, cfg.trainer.batch_size)
 
 
 def table(run_dir: Path, meta: dict[str, Any], numbers: dict[str, Any]):
