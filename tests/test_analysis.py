@@ -335,10 +335,12 @@ def test_probe_reads_linearly_separable_codes_and_not_random_labels():
     y = torch.randint(0, 5, (1500,), generator=g)
     x = 3 * nn.functional.one_hot(y, 5).float() + 0.3 * torch.randn(1500, 5, generator=g)
     ident = fn_model(lambda v: v, code_dim=5, input_shape=(5,))
-    separable, pics = probe.probe(ident, labelled(x, y))
+    d = labelled(x, y)
+    separable, pics = probe.probe(ident, d, d.val_x, d.val_y)
     assert separable["probe/accuracy"] > 0.99
     shuffled = y[torch.randperm(1500, generator=g)]
-    noise, _ = probe.probe(ident, labelled(x, shuffled))
+    d = labelled(x, shuffled)
+    noise, _ = probe.probe(ident, d, d.val_x, d.val_y)
     assert noise["probe/accuracy"] < noise["probe/majority_rate"] + 0.12
     assert pics["probe_confusion"].shape[0] == 3
 

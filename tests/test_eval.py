@@ -49,10 +49,10 @@ def one_line_error(capsys, field):
 
 
 def test_numbers_match_a_numpy_recomputation_from_the_checkpoint(linear_run):
-    assert evaluate.main([str(linear_run)]) == 0
+    assert evaluate.main([str(linear_run)]) == 0  # by default: last.pt on the test split
     out = json.loads((linear_run / "eval.json").read_text())
-    state, w = weights(linear_run)
-    x = digits.load().val_x.flatten(1).double().numpy()  # the run's split: val_fraction 0.1, seed 0
+    state, w = weights(linear_run, "last")
+    x = digits.load(test_fraction=None).test_x.flatten(1).double().numpy()  # the run's split
     h = x @ w["encoder.1.weight"].T + w["encoder.1.bias"]
     x_hat = h @ w["decoder.0.weight"].T + w["decoder.0.bias"]
     mse = ((x_hat - x) ** 2).mean()
@@ -69,10 +69,11 @@ def test_numbers_match_a_numpy_recomputation_from_the_checkpoint(linear_run):
     assert out["penalty"] == 0.0
     assert (out["epoch"], out["checkpoint"], out["split"], out["samples"]) == (
         state["epoch"],
-        "best",
-        "val",
+        "last",
+        "test",
         len(x),
     )
+    assert "note" not in out and out["psnr_peak"]["value"] == 1.0  # digits: divided by 16
     assert out["probe/majority_rate"] < out["probe/accuracy"] <= 1.0
     assert {"pca/max_angle_deg", "pca/mse_ratio"} <= set(
         out
@@ -143,7 +144,7 @@ def test_relative_dataset_paths_resolve_from_the_launch_folder(tmp_path, monkeyp
     "args,field",
     [
         ([], "aectl eval"),
-        (["{run}", "--split", "test"], "aectl eval"),
+        (["{run}", "--split", "holdout"], "aectl eval"),
         (["{run}", "--checkpoint", "middle"], "aectl eval"),
         (["{tmp}/nowhere"], "RUN_DIR"),
         pytest.param(
@@ -167,7 +168,7 @@ def test_missing_or_corrupt_checkpoint_is_one_line_exit_2(linear_run, tmp_path, 
     run = tmp_path / "run"
     shutil.copytree(linear_run, run)
     (run / "checkpoints" / "best.pt").unlink()
-    assert evaluate.main([str(run)]) == 2
+    assert evaluate.main([str(run), "--checkpoint", "best"]) == 2
     assert "this run holds: last" in one_line_error(capsys, "--checkpoint")
     (run / "checkpoints" / "last.pt").write_bytes(b"not a checkpoint")
     assert evaluate.main([str(run), "--checkpoint", "last"]) == 2

@@ -151,3 +151,101 @@ def test_runs_saved_before_the_exact_losses_keep_the_clamped_ones():
     resumed = validate(cfg)
     keep_old_behaviour(resumed, stored)
     assert resumed.trainer.step_loss == "bce_clamped" and resumed.regularizer.from_logits is False
+
+
+def test_eval_and_metrics_json_agree_for_the_same_checkpoint_and_split(tmp_path):
+    """The end of a run and `aectl eval` measure a checkpoint on a split with the same code
+    from the same seed: equal numbers, the random Hutchinson penalty included. By default
+    eval takes the checkpoint the run's analyses describe (here trainer.analyze=best)."""
+    from aectl.commands import eval as evaluate
+
+    metrics = train(
+        tmp_path,
+        "model=contractive",
+        "arch.hidden=[32]",
+        "regularizer.method=hutchinson",
+        "trainer.max_epochs=3",
+        "trainer.analyze=best",
+    )
+    assert metrics["analyzed"] == {
+        "checkpoint": "best",
+        "epoch": metrics["best_epoch"],
+        "split": "test",
+    }
+    for which in ("best", "last"):
+        args = ["--device", "cpu"] if which == "best" else ["--checkpoint", "last"]
+        out = evaluate.run(evaluate.parser().parse_args([str(tmp_path), *args]))
+        assert (out["checkpoint"], out["split"], out["samples"]) == (which, "test", 180)
+        for key in ("recon/mse", "recon/bce", "recon/psnr_db", "penalty", "jacobian/fro_mean"):
+            assert out[key] == metrics[f"test/{which}/{key}"], (which, key)
+        assert out["penalty"] > 0
+    best = evaluate.run(evaluate.parser().parse_args([str(tmp_path), "--checkpoint", "best"]))
+    analysed = [k for k in metrics if k.startswith(("sparsity/", "probe/"))]
+    assert len(analysed) >= 8
+    assert {k: best[k] for k in analysed} == {k: metrics[k] for k in analysed}
+
+
+def _npz(tmp_path, name, array, **kw):
+    from aectl.data import npz
+
+    path = tmp_path / f"{name}.npz"
+    np.savez(path, x=array)
+    return npz.load(path=str(path), val_fraction=0.0, **kw)
+
+
+def test_psnr_peak_is_the_datas_own(tmp_path):
+    from aectl.training.measure import psnr_peak
+
+    rng = np.random.default_rng(0)
+    u8 = rng.integers(0, 256, (20, 1, 5, 5), dtype=np.uint8)
+    f255 = rng.uniform(0, 250, (20, 1, 5, 5)).astype(np.float32)
+    f01 = rng.uniform(0, 1, (20, 1, 5, 5)).astype(np.float32)
+    assert psnr_peak(_npz(tmp_path, "a", u8)) == (1.0, "scaled to [0, 1] (divided by 255.0)")
+    assert psnr_peak(_npz(tmp_path, "b", u8, scale="none")) == (255.0, "unscaled 8-bit pixels")
+    assert psnr_peak(_npz(tmp_path, "c", f01)) == (1.0, "values in [0, 1]")
+    assert psnr_peak(_npz(tmp_path, "d", f255, scale="minmax"))[0] == 1.0
+    peak, why = psnr_peak(_npz(tmp_path, "e", f255))
+    assert (
+        peak == pytest.approx(float(f255.max()))
+        and why == "the largest value in the training split"
+    )
+    assert psnr_peak(digits.load())[0] == 1.0
+
+
+def test_psnr_of_float_images_in_0_255_uses_their_peak(tmp_path):
+    """Hand-computed: 10·log10(peak² / MSE), the MSE from the checkpoint's weights in numpy
+    and the peak the largest training value (PSNR with peak 1 said -36.8 dB for such data)."""
+    from aectl.commands import eval as evaluate
+    from aectl.data import npz
+
+    x = np.random.default_rng(1).uniform(0, 255, (200, 1, 5, 5)).astype(np.float32)
+    np.savez(tmp_path / "a.npz", x=x)
+    run = tmp_path / "run"
+    data_args = ("dataset=npz", f"dataset.path={tmp_path / 'a.npz'}")
+    train(
+        run, *data_args, "arch.hidden=[]", "arch.output_activation=identity", "trainer.max_epochs=1"
+    )
+    out = evaluate.run(evaluate.parser().parse_args([str(run)]))
+    w = torch.load(run / "checkpoints" / "last.pt", weights_only=True)["model"]
+    w = {k: v.double().numpy() for k, v in w.items()}
+    data = npz.load(path=str(tmp_path / "a.npz"), test_fraction=None)
+    xt = data.test_x.flatten(1).double().numpy()
+    h = xt @ w["encoder.1.weight"].T + w["encoder.1.bias"]
+    mse = ((h @ w["decoder.0.weight"].T + w["decoder.0.bias"] - xt) ** 2).mean()
+    peak = float(data.train_x.max())
+    assert out["psnr_peak"] == {"value": peak, "from": "the largest value in the training split"}
+    assert out["recon/psnr_db"] == pytest.approx(10 * np.log10(peak**2 / mse), rel=1e-5)
+    assert out["recon/psnr_db"] > 0
+
+
+def test_nothing_is_selected_on_the_test_split():
+    """best.pt, sweeps' trainer.monitor and Optuna see validation and training numbers only."""
+    from aectl.config.metrics import METRICS, MONITORS
+    from aectl.config.validate import validate
+    from aectl.errors import UserError
+
+    assert not [m for m in MONITORS if m.startswith("test")]
+    assert {kind for _, kind, _ in METRICS.values()} == {"validation", "training"}
+    with pytest.raises(UserError) as e:
+        validate(compose("trainer.monitor=test/last/recon/mse"))
+    assert e.value.field == "trainer.monitor"

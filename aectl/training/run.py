@@ -1,7 +1,8 @@
 """`aectl train`'s one job, top to bottom: set up, fit, finish; returns the monitored metric.
 
 `setup` builds everything from the typed config (or continues a checkpoint), `loop.fit`
-trains, `finish` runs the analyses and writes metrics.json. The same `setup` and `finish`
+trains, `finish` measures the test split, runs the analyses (`final`) and writes
+metrics.json. The same `setup` and `finish`
 serve each member of a vmap group (`aectl.sweeps.vmap`), so a member's folder is a run's.
 """
 
@@ -13,7 +14,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from aectl import analysis, atomic
+from aectl import atomic
 from aectl.config.metrics import objective
 from aectl.config.run import RunConfig
 from aectl.config.stored import keep_old_behaviour
@@ -27,6 +28,7 @@ from aectl.training import checkpoint, checks, layerwise
 from aectl.training import device as devices
 from aectl.training.build import build, optimizer
 from aectl.training.fast_step import make_step
+from aectl.training.final import final_numbers
 from aectl.training.loop import Group, fit
 from aectl.training.member import Member
 from aectl.training.resume import starting_state
@@ -111,7 +113,7 @@ def header(m: Member, device: torch.device, resumed: bool) -> None:
     d, model, s = m.data, m.model, m.state
     console.print(
         f"[bold]aectl train[/]  device={device}  data={d.name} {tuple(d.shape)} "
-        f"train={len(d.train_x)} val={len(d.val_x)}  arch={model.arch} "
+        f"train={len(d.train_x)} val={len(d.val_x)} test={d.sizes()['test']}  arch={model.arch} "
         f"code_dim={model.code_dim} ([bold]{model.completeness}[/]: input size "
         f"{model.input_size})  regularizer={m.reg.describe()}"
     )
@@ -126,7 +128,7 @@ def finish(m: Member) -> float:
     s = m.state
     metrics = dict(s.metrics)
     metrics.update(s.stages)
-    metrics.update(analysis.analyze(m.run_dir, m.model, m.data, m.log.writer, s.step))
+    metrics.update(final_numbers(m))  # test/{last,best}/*, the analyses of trainer.analyze's
     metrics.update(
         {
             "completeness": m.model.completeness,
