@@ -213,6 +213,15 @@ def test_jacobian_tangent_is_exact_for_encoders_of_known_geometry(circle):
         fn_model(lambda x: x.norm(dim=1, keepdim=True), code_dim=1), circle, curve
     )
     assert across["tangents/jacobian_abs_cos"] < 1e-3
+    # h = A x: J = A at every point, singular values 3 and 0.5 (numpy's SVD agrees).
+    a = torch.tensor([[1.8, 2.4], [-0.4, 0.3], [0.0, 0.0]])
+    s = np.linalg.svd(a.double().numpy(), compute_uv=False)
+    linear_map, _ = tangents.tangents(fn_model(lambda x: x @ a.T, code_dim=3), circle, curve)
+    assert s[:2] == pytest.approx([3.0, 0.5])
+    assert linear_map["tangents/singular_value_ratio"] == pytest.approx(s[1] / s[0], rel=1e-5)
+    assert linear_map["tangents/jacobian_fro_on_curve"] == pytest.approx(
+        np.linalg.norm(a.numpy()), rel=1e-5
+    )
 
 
 def test_local_pca_recovers_the_tangent_of_clean_data():
@@ -221,14 +230,25 @@ def test_local_pca_recovers_the_tangent_of_clean_data():
     assert numbers["tangents/local_pca_abs_cos"] > 0.99
 
 
-def test_contractive_run_is_sensitive_along_the_tangent_only(tmp_path):
+def test_the_contractive_penalty_flattens_the_jacobian_off_the_curve(tmp_path):
+    """experiment=cae_tangents against the same network at regularizer.weight=0. Both find
+    the tangent (|cos| near 1 needs no penalty: reconstruction makes the code follow the
+    curve); the penalty is what makes the encoder ignore the normal direction (s₂/s₁) and
+    shrinks the Jacobian (‖J‖_F on the curve)."""
     from aectl.training.run import train
 
-    train(compose("experiment=cae_tangents", "trainer.device=cpu"), tmp_path)
-    metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert metrics["tangents/jacobian_abs_cos"] > 0.9
-    assert metrics["tangents/singular_value_ratio"] < 0.5  # flat(ter) off the curve
-    assert read_png(tmp_path / "analysis" / "tangents.png").std() > 10
+    runs = {}
+    for name, weight in (("cae", []), ("plain", ["regularizer.weight=0"])):
+        (tmp_path / name).mkdir()
+        train(compose("experiment=cae_tangents", "trainer.device=cpu", *weight), tmp_path / name)
+        runs[name] = json.loads((tmp_path / name / "metrics.json").read_text())
+    cae, plain = runs["cae"], runs["plain"]
+    assert cae["tangents/jacobian_abs_cos"] > 0.9 and plain["tangents/jacobian_abs_cos"] > 0.9
+    ratio = "tangents/singular_value_ratio"
+    assert cae[ratio] < 0.5 * plain[ratio], (cae[ratio], plain[ratio])
+    fro = "tangents/jacobian_fro_on_curve"
+    assert cae[fro] < 0.5 * plain[fro], (cae[fro], plain[fro])
+    assert read_png(tmp_path / "cae" / "analysis" / "tangents.png").std() > 10
 
 
 # ---------------------------------------------------------------------------- sparsity
