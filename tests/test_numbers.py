@@ -113,6 +113,21 @@ def test_bce_from_logits_is_the_definition_at_saturation(dtype):
     assert h.grad[0, 1] == 0  # aectl 0.1's clamp: no pull at all
 
 
+def test_bernoulli_nll_is_the_per_sample_sum_of_the_definition():
+    """The Bernoulli likelihood a later model can reuse: −log p(x | logits), summed over the
+    pixels of each sample, exact at saturation (float64 definition as above)."""
+    from aectl.training.step import bernoulli_nll
+
+    z = torch.tensor([[[-40.0, 20.0], [3.0, -0.5]], [[40.0, -20.0], [0.0, 7.0]]])
+    t = torch.tensor([[[1.0, 0.0], [0.3, 1.0]], [[0.0, 1.0], [0.5, 0.0]]])
+    ref = -(
+        t * torch.log(torch.sigmoid(z.double())) + (1 - t) * torch.log(torch.sigmoid(-z.double()))
+    )
+    got = bernoulli_nll(z, t)
+    assert got.shape == (2,)
+    torch.testing.assert_close(got.double(), ref.flatten(1).sum(1), rtol=1e-6, atol=0)
+
+
 @pytest.mark.parametrize(
     "build",
     [
