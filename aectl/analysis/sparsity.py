@@ -84,13 +84,15 @@ def _histogram(h: torch.Tensor, numbers: dict[str, float]) -> torch.Tensor:
         ax.axvline(edge, color="tab:red", lw=0.8, ls="--")
     ax.set_xlabel("code activation")
     ax.set_ylabel("count (log)")
-    hoyer_text = f", Hoyer {numbers['sparsity/hoyer']:.2f}" if "sparsity/hoyer" in numbers else ""
+    hoyer_text = (
+        f"; Hoyer sparsity {numbers['sparsity/hoyer']:.2f}" if "sparsity/hoyer" in numbers else ""
+    )
     ax.set_title(
         f"{numbers['sparsity/frac_exact_zero']:.1%} exactly 0, "
-        f"{numbers['sparsity/frac_near_zero']:.1%} near 0 (|h| < {NEAR_ZERO:g}·RMS = {below:.2g}); "
+        f"{numbers['sparsity/frac_near_zero']:.1%} near 0 (|h| < {NEAR_ZERO:g}·RMS = {below:.2g})\n"
         f"{numbers['sparsity/active_units_per_sample']:.1f} of {h.shape[1]} units active per "
         f"sample{hoyer_text}",
-        fontsize=8,
+        fontsize=9,
     )
     fig.tight_layout()
     return pictures.figure_to_tensor(fig)
