@@ -91,8 +91,7 @@ def test_arch_pca_run_is_fitted_not_trained(tmp_path):
     from aectl.training.run import train
 
     cfg = compose(
-        "model=linear",
-        "arch=pca",
+        "model=pca",
         "arch.code_dim=12",
         "trainer.device=cpu",
         "trainer.max_epochs=5",

@@ -54,7 +54,7 @@ def test_numbers_match_a_numpy_recomputation_from_the_checkpoint(linear_run):
     state, w = weights(linear_run, "last")
     x = digits.load(test_fraction=None).test_x.flatten(1).double().numpy()  # the run's split
     h = x @ w["encoder.1.weight"].T + w["encoder.1.bias"]
-    x_hat = h @ w["decoder.0.weight"].T + w["decoder.0.bias"]
+    x_hat = h @ w["encoder.1.weight"] + w["decoder.0.bias"]  # model=linear is tied
     mse = ((x_hat - x) ** 2).mean()
     assert out["recon/mse"] == pytest.approx(mse, rel=1e-5)
     assert out["recon/psnr_db"] == pytest.approx(10 * math.log10(1 / mse), rel=1e-5)

@@ -88,7 +88,7 @@ def reconstruction(
             sums["bce"] += decoded_loss(model, h, xb, "bce").item() * len(xb)
     mse = sums["mse"] / len(x)
     psnr = None
-    if peak is not None:
+    if peak:  # (an all-zero training split has no peak)
         psnr = 10 * math.log10(peak**2 / mse) if mse > 0 else math.inf
     return {
         "recon/mse": mse,

@@ -1,9 +1,9 @@
 """`aectl train`'s one job, top to bottom: set up, fit, finish; returns the monitored metric.
 
 `setup` builds everything from the typed config (or continues a checkpoint), `loop.fit`
-trains, `finish` measures the test split, runs the analyses (`final`) and writes
-metrics.json. The same `setup` and `finish`
-serve each member of a vmap group (`aectl.sweeps.vmap`), so a member's folder is a run's.
+trains, `finish` measures the test split and runs the analyses (`final`), then writes
+metrics.json. The same `setup` and `finish` serve each member of a vmap group
+(`aectl.sweeps.vmap`), so a member's folder is a run's.
 """
 
 from __future__ import annotations
