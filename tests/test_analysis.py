@@ -91,8 +91,7 @@ def test_arch_pca_run_is_fitted_not_trained(tmp_path):
     from aectl.training.run import train
 
     cfg = compose(
-        "model=linear",
-        "arch=pca",
+        "model=pca",
         "arch.code_dim=12",
         "trainer.device=cpu",
         "trainer.max_epochs=5",
@@ -101,7 +100,7 @@ def test_arch_pca_run_is_fitted_not_trained(tmp_path):
     train(cfg, tmp_path)
     state = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)
     assert state["epoch"] == 1  # one evaluation pass, not five epochs
-    data = digits.load()
+    data = digits.load(test_fraction=None)  # the run's training split
     fresh = pca.build(data.shape, code_dim=12)
     pca.fit(fresh, data.train_x)
     for key, value in fresh.state_dict().items():
@@ -213,6 +212,15 @@ def test_jacobian_tangent_is_exact_for_encoders_of_known_geometry(circle):
         fn_model(lambda x: x.norm(dim=1, keepdim=True), code_dim=1), circle, curve
     )
     assert across["tangents/jacobian_abs_cos"] < 1e-3
+    # h = A x: J = A at every point, singular values 3 and 0.5 (numpy's SVD agrees).
+    a = torch.tensor([[1.8, 2.4], [-0.4, 0.3], [0.0, 0.0]])
+    s = np.linalg.svd(a.double().numpy(), compute_uv=False)
+    linear_map, _ = tangents.tangents(fn_model(lambda x: x @ a.T, code_dim=3), circle, curve)
+    assert s[:2] == pytest.approx([3.0, 0.5])
+    assert linear_map["tangents/singular_value_ratio"] == pytest.approx(s[1] / s[0], rel=1e-5)
+    assert linear_map["tangents/jacobian_fro_on_curve"] == pytest.approx(
+        np.linalg.norm(a.numpy()), rel=1e-5
+    )
 
 
 def test_local_pca_recovers_the_tangent_of_clean_data():
@@ -221,14 +229,25 @@ def test_local_pca_recovers_the_tangent_of_clean_data():
     assert numbers["tangents/local_pca_abs_cos"] > 0.99
 
 
-def test_contractive_run_is_sensitive_along_the_tangent_only(tmp_path):
+def test_the_contractive_penalty_flattens_the_jacobian_off_the_curve(tmp_path):
+    """experiment=cae_tangents against the same network at regularizer.weight=0. Both find
+    the tangent (|cos| near 1 needs no penalty: reconstruction makes the code follow the
+    curve); the penalty is what makes the encoder ignore the normal direction (s₂/s₁) and
+    shrinks the Jacobian (‖J‖_F on the curve)."""
     from aectl.training.run import train
 
-    train(compose("experiment=cae_tangents", "trainer.device=cpu"), tmp_path)
-    metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert metrics["tangents/jacobian_abs_cos"] > 0.9
-    assert metrics["tangents/singular_value_ratio"] < 0.5  # flat(ter) off the curve
-    assert read_png(tmp_path / "analysis" / "tangents.png").std() > 10
+    runs = {}
+    for name, weight in (("cae", []), ("plain", ["regularizer.weight=0"])):
+        (tmp_path / name).mkdir()
+        train(compose("experiment=cae_tangents", "trainer.device=cpu", *weight), tmp_path / name)
+        runs[name] = json.loads((tmp_path / name / "metrics.json").read_text())
+    cae, plain = runs["cae"], runs["plain"]
+    assert cae["tangents/jacobian_abs_cos"] > 0.9 and plain["tangents/jacobian_abs_cos"] > 0.9
+    ratio = "tangents/singular_value_ratio"
+    assert cae[ratio] < 0.5 * plain[ratio], (cae[ratio], plain[ratio])
+    fro = "tangents/jacobian_fro_on_curve"
+    assert cae[fro] < 0.5 * plain[fro], (cae[fro], plain[fro])
+    assert read_png(tmp_path / "cae" / "analysis" / "tangents.png").std() > 10
 
 
 # ---------------------------------------------------------------------------- sparsity
@@ -238,19 +257,65 @@ def test_sparsity_numbers_count_near_zero_codes():
     g = torch.Generator().manual_seed(0)
     h = torch.rand(400, 10, generator=g) + 0.1
     h[torch.rand(400, 10, generator=g) < 0.7] = 0.0
-    h[:, 3] = 0.004  # below NEAR_ZERO: a dead unit
+    h[:, 3] = 1e-4  # far below 1% of the code's RMS (about 0.4): a dead unit
     data = split(h, None, val_fraction=0.0, seed=0, shape=(10,), kind=VECTOR, name="t", scaling={})
     numbers, pics = sparsity.sparsity(
         fn_model(lambda x: x, code_dim=10, input_shape=(10,)), data, data.train_x
     )
-    a = h.numpy()
-    assert numbers["sparsity/frac_near_zero"] == pytest.approx((np.abs(a) < 1e-2).mean())
+    a = h.double().numpy()
+    below = 0.01 * np.sqrt((a**2).mean())
+    assert numbers["sparsity/near_zero_below"] == pytest.approx(below, rel=1e-6)
+    assert numbers["sparsity/frac_near_zero"] == pytest.approx((np.abs(a) < below).mean())
+    assert numbers["sparsity/frac_exact_zero"] == pytest.approx((a == 0).mean())
     assert numbers["sparsity/active_units_per_sample"] == pytest.approx(
-        (np.abs(a) >= 1e-2).sum(1).mean()
+        (np.abs(a) >= below).sum(1).mean()
     )
     assert numbers["sparsity/frac_dead_units"] == pytest.approx(0.1)
     assert numbers["sparsity/mean_activation"] == pytest.approx(a.mean(), rel=1e-5)
     assert set(pics) == {"code_histogram"}  # not image data: no filters
+
+
+def _hoyer(a: np.ndarray) -> float:
+    """Hoyer (2004), per row, averaged: (√n − ‖a‖₁/‖a‖₂) / (√n − 1)."""
+    n = a.shape[1]
+    ratio = np.abs(a).sum(1) / np.linalg.norm(a, axis=1)
+    return float(((np.sqrt(n) - ratio) / (np.sqrt(n) - 1)).mean())
+
+
+def test_sparsity_does_not_depend_on_the_codes_scale():
+    """A code with exactly half its values 0 scores the same whatever it is multiplied by
+    (a fixed |h| < 0.01 gave 0.505, 0.542, 0.842, 1.000 at x1, x0.1, x0.01, x0.001)."""
+    g = torch.Generator().manual_seed(1)
+    h = torch.randn(500, 16, generator=g, dtype=torch.float64).abs() + 0.05
+    off = torch.rand(500, 16, generator=g).argsort(1)[:, :8]  # 8 of the 16 units off per row
+    h.scatter_(1, off, 0.0)
+    h[:250, 0] = 0.2 * h[:250, 0] * torch.rand(250, generator=g)  # small, not zero, values too
+    model = fn_model(lambda x: x, code_dim=16, input_shape=(16,))
+    seen = []
+    for scale in (1.0, 0.1, 0.01, 0.001):
+        x = (h * scale).float()
+        data = split(
+            x, None, val_fraction=0.0, seed=0, shape=(16,), kind=VECTOR, name="t", scaling={}
+        )
+        numbers, _ = sparsity.sparsity(model, data, data.train_x)
+        a = x.double().numpy()
+        assert numbers["sparsity/frac_exact_zero"] == 0.5
+        below = 0.01 * np.sqrt((a**2).mean())
+        assert numbers["sparsity/frac_near_zero"] == pytest.approx((np.abs(a) < below).mean())
+        assert numbers["sparsity/hoyer"] == pytest.approx(_hoyer(a), rel=1e-6)
+        seen.append((numbers["sparsity/frac_near_zero"], numbers["sparsity/hoyer"]))
+    assert all(s[0] == seen[0][0] for s in seen) and seen[0][0] > 0.5  # the small values count
+    assert all(s[1] == pytest.approx(seen[0][1], rel=1e-6) for s in seen)
+
+
+@pytest.mark.parametrize("k", [1, 4, 16])
+def test_hoyer_of_k_equal_active_units_of_16(k):
+    from aectl.analysis.codes import hoyer
+
+    h = torch.zeros(3, 16)
+    h[:, :k] = 2.5
+    assert hoyer(h).item() == pytest.approx((4 - math.sqrt(k)) / 3)  # (√n − √k)/(√n − 1)
+    assert hoyer(torch.zeros(2, 16)).item() == 1.0 and hoyer(torch.ones(4, 1)) is None
 
 
 def test_filters_are_the_first_layer_weights_as_tiles_most_active_first():
@@ -289,10 +354,12 @@ def test_probe_reads_linearly_separable_codes_and_not_random_labels():
     y = torch.randint(0, 5, (1500,), generator=g)
     x = 3 * nn.functional.one_hot(y, 5).float() + 0.3 * torch.randn(1500, 5, generator=g)
     ident = fn_model(lambda v: v, code_dim=5, input_shape=(5,))
-    separable, pics = probe.probe(ident, labelled(x, y))
+    d = labelled(x, y)
+    separable, pics = probe.probe(ident, d, d.val_x, d.val_y)
     assert separable["probe/accuracy"] > 0.99
     shuffled = y[torch.randperm(1500, generator=g)]
-    noise, _ = probe.probe(ident, labelled(x, shuffled))
+    d = labelled(x, shuffled)
+    noise, _ = probe.probe(ident, d, d.val_x, d.val_y)
     assert noise["probe/accuracy"] < noise["probe/majority_rate"] + 0.12
     assert pics["probe_confusion"].shape[0] == 3
 

@@ -95,7 +95,7 @@ CASES = {
     "batch size < 1": (lambda t, run: ["trainer.batch_size=0"], "trainer.batch_size: got 0"),
     "batch size > data": (
         lambda t, run: ["trainer.batch_size=5000"],
-        "trainer.batch_size: got 5000; allowed: 1..1617",
+        "trainer.batch_size: got 5000; allowed: 1..1437",
     ),
     "lr <= 0": (lambda t, run: ["optim.lr=-0.01"], "optim.lr: got -0.01; allowed: a number > 0"),
     "max_epochs < 1": (lambda t, run: ["trainer.max_epochs=0"], "trainer.max_epochs: got 0"),

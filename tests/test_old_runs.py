@@ -58,3 +58,22 @@ def test_an_old_finished_run_evaluates_to_its_old_numbers(tmp_path):
     for key in ("recon/mse", "recon/bce", "jacobian/fro_mean", "probe/accuracy"):
         assert result[key] == pytest.approx(before[key], rel=1e-6), key
     assert result["epoch"] == before["epoch"] and result["samples"] == before["samples"]
+
+
+def test_an_old_run_without_a_test_split_is_measured_on_val_with_a_note(tmp_path, capsys):
+    """Saved before the test split existed: by default eval measures the validation split
+    it was trained with (last.pt: what its analyses described) and says so; asking for
+    the test split is one line."""
+    from aectl.commands import eval as evaluate
+
+    run = copy("finished", tmp_path)
+    result = evaluate.run(evaluate.parser().parse_args([str(run), "--device", "cpu"]))
+    before = json.loads((run / "eval_before.json").read_text())
+    assert (result["split"], result["checkpoint"], result["samples"]) == ("val", "last", 180)
+    assert "no test split" in result["note"] and "no test split" in capsys.readouterr().out
+    assert result["recon/mse"] == pytest.approx(before["recon/mse"], rel=1e-6)
+    assert evaluate.main([str(run), "--split", "test", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.startswith("aectl: error: --split: test; allowed: val, train") and err.count("\n") == 1
+    )

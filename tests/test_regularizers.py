@@ -142,3 +142,46 @@ def test_forward_mode_prints_no_torch_deprecation_warning(method, arch):
         [sys.executable, "-W", "error::FutureWarning", "-c", code], capture_output=True, text=True
     )
     assert r.returncode == 0, r.stderr[-2000:]
+
+
+def _kl_definition(rho: float, a: torch.Tensor) -> torch.Tensor:
+    """Σ_j KL(ρ ‖ ρ̂_j), ρ̂_j = mean_i σ(a_ij), written as defined (1 − σ(a) as σ(−a), the
+    same number, so float64 can hold 1 − ρ̂ at a = 40)."""
+    rate, rest = torch.sigmoid(a).mean(0), torch.sigmoid(-a).mean(0)
+    return (rho * torch.log(rho / rate) + (1 - rho) * torch.log((1 - rho) / rest)).sum()
+
+
+SATURATED = [  # logits of 4 samples (rows) x 6 sigmoid code units
+    [40.0, -40.0, 20.0, -20.0, 40.0, -40.0],
+    [40.0, -40.0, 20.0, -20.0, -40.0, -40.0],
+    [40.0, -40.0, 20.0, -20.0, 20.0, -40.0],
+    [40.0, -40.0, 20.0, -20.0, -20.0, 20.0],
+]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_sparse_kl_from_logits_is_the_definition_at_saturation(dtype):
+    """Value and gradient of the trained path (the code's logits through the model) against
+    autograd on the definition in float64, at logits ±20 and ±40; the clamped KL of aectl
+    0.1 gives a saturated unit no gradient at all."""
+    a = torch.tensor(SATURATED, dtype=torch.float64)
+    ref_a = a.clone().requires_grad_(True)
+    ref = _kl_definition(0.05, ref_a)
+    ref.backward()
+    model = mlp.build((6,), code_dim=6, hidden=[], code_activation="sigmoid").to(dtype)
+    with torch.no_grad():  # encoder = identity: the input is the code's logits
+        model.encoder[1].weight.copy_(torch.eye(6))
+        model.encoder[1].bias.zero_()
+    x = a.to(dtype).requires_grad_(True)
+    h, term = SparseKL(weight=1.0, target=0.05).encode_and_term(model, x)
+    term.backward()
+    torch.testing.assert_close(h, torch.sigmoid(x))
+    assert term.item() == pytest.approx(ref.item(), rel=1e-6 if dtype == torch.float32 else 1e-12)
+    tol = {"rtol": 1e-5, "atol": 1e-7} if dtype == torch.float32 else {"rtol": 1e-10, "atol": 1e-15}
+    torch.testing.assert_close(x.grad.double(), ref_a.grad, **tol)
+    assert ref_a.grad[:, 0].abs().min() > 0.2  # a unit stuck at 1 is pulled back toward ρ
+
+    old = SparseKL(weight=1.0, target=0.05, from_logits=False)
+    x.grad = None
+    old.encode_and_term(model, x)[1].backward()
+    assert x.grad[:, :4].abs().max() == 0  # aectl 0.1: saturated units felt nothing

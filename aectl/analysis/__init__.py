@@ -38,8 +38,8 @@ def code_table(model: Autoencoder, data: Data) -> Result:
     return numbers, {"code_table": pictures.onehot_table(x, h, model.decode(h).flatten(1))}
 
 
-def run_all(model: Autoencoder, data: Data, x: torch.Tensor) -> Result:
-    """Every analysis that applies to this model and data, on the samples `x`."""
+def run_all(model: Autoencoder, data: Data, x: torch.Tensor, y: torch.Tensor | None) -> Result:
+    """Every analysis that applies to this model and data, on the samples `x` (labels `y`)."""
     # imported here, each when it applies: scikit-learn, scipy and torchvision load only
     # when a run reaches its analyses (never before the first training step)
     from aectl.analysis import pca_compare, sparsity
@@ -56,10 +56,10 @@ def run_all(model: Autoencoder, data: Data, x: torch.Tensor) -> Result:
     parts.append(sparsity.sparsity(model, data, x))
     if data.kind == ONEHOT:
         parts.append(code_table(model, data))
-    if data.train_y is not None and data.val_y is not None and len(data.train_y.unique()) > 1:
+    if data.train_y is not None and y is not None and len(data.train_y.unique()) > 1:
         from aectl.analysis import probe
 
-        parts.append(probe.probe(model, data))
+        parts.append(probe.probe(model, data, x, y))
     numbers: dict[str, float] = {}
     images: dict[str, torch.Tensor] = {}
     for n, p in parts:
@@ -78,13 +78,14 @@ def analyze(
     folder: str = "analysis",
     split: str = "val",
 ) -> dict[str, float]:
-    """Run the analyses on `split` ("val" or "train"), write the pictures, return the numbers.
+    """Run the analyses on `split` ("test", "val" or "train"), write the pictures, return
+    the numbers.
 
     `writer` is the run's torch SummaryWriter (None: pictures go to PNG files only).
     """
     was_training = model.training
-    x = data.val_x if split == "val" else data.train_x
-    numbers, images = run_all(model, data, x)
+    x, y = data.samples(split)
+    numbers, images = run_all(model, data, x, y)
     out = Path(run_dir) / folder
     for name, img in images.items():
         pictures.save_png(img, out / f"{name}.png")

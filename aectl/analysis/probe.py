@@ -1,7 +1,8 @@
 """Linear probe: how much label information the frozen codes carry, linearly.
 
 Logistic regression (scikit-learn, on standardised codes) is fitted on the training
-split's codes and scored on the validation split's; the encoder is not touched. Reported
+split's codes and scored on another split's (test at the end of a run, the split `aectl
+eval` measures); the encoder is not touched. Reported
 with the majority-class rate, the accuracy a probe gets from codes that carry nothing.
 The picture is the validation confusion matrix.
 """
@@ -27,13 +28,15 @@ plt = pictures.pyplot()  # Agg; this module is imported only when an analysis ru
 MAX_ITER = 500
 
 
-def probe(model: Autoencoder, data: Data) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
-    """Needs labels (data.train_y, data.val_y)."""
+def probe(
+    model: Autoencoder, data: Data, x: torch.Tensor, y: torch.Tensor
+) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
+    """Fitted on the training split (needs data.train_y), scored on the samples x, labels y."""
     h_train, h_val = (
         codes(model, data.train_x).cpu().numpy(),
-        codes(model, data.val_x).cpu().numpy(),
+        codes(model, x).cpu().numpy(),
     )
-    y_train, y_val = data.train_y.cpu().numpy(), data.val_y.cpu().numpy()
+    y_train, y_val = data.train_y.cpu().numpy(), y.cpu().numpy()
     clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=MAX_ITER))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -42,7 +45,7 @@ def probe(model: Autoencoder, data: Data) -> tuple[dict[str, float], dict[str, t
     numbers = {
         "probe/accuracy": float((pred == y_val).mean()),
         "probe/train_accuracy": float(clf.score(h_train, y_train)),
-        "probe/majority_rate": float(torch.bincount(data.val_y.cpu()).max() / len(y_val)),
+        "probe/majority_rate": float(torch.bincount(y.cpu()).max() / len(y_val)),
     }
     fig, ax = plt.subplots(figsize=(5, 4.5))
     with warnings.catch_warnings():  # a tiny validation split may hold one label only
@@ -57,7 +60,7 @@ def probe(model: Autoencoder, data: Data) -> tuple[dict[str, float], dict[str, t
             text_kw={"fontsize": 6},
         )
     ax.set_title(
-        f"linear probe on frozen codes: val accuracy {numbers['probe/accuracy']:.3f}", fontsize=9
+        f"linear probe on frozen codes: accuracy {numbers['probe/accuracy']:.3f}", fontsize=9
     )
     fig.tight_layout()
     return numbers, {"probe_confusion": pictures.figure_to_tensor(fig)}

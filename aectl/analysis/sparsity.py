@@ -1,11 +1,19 @@
 """Sparse codes: how many units are active per sample, and what the first layer learned.
 
 A sparse autoencoder (L1 or KL penalty) leaves most code units near zero for any one input,
-and its first-layer weights become localised stroke-like filters on images. The numbers
-are the fraction of near-zero code values (|h| < codes.NEAR_ZERO), the mean activation,
-the mean number of active units per sample and the fraction of units never active; the
-pictures are a histogram of code values and, for image data, the first layer's weights as
-image tiles (one per unit, most active first, each scaled to its own range).
+and its first-layer weights become localised stroke-like filters on images. The numbers,
+each independent of the code's scale (a code times 0.001 scores the same):
+
+- `frac_exact_zero`: the share of code values that are exactly 0 (ReLU codes switch off);
+- `frac_near_zero`: the share below NEAR_ZERO (1%) of the code's RMS over the split
+  (`near_zero_below` is that threshold), counting sigmoid or tanh units that are nearly off;
+- `hoyer`: Hoyer's sparsity per sample, (√n − ‖h‖₁/‖h‖₂)/(√n − 1), averaged: 1 when one
+  of the n units carries the code, 0 when all carry it equally; no threshold at all;
+- `active_units_per_sample` and `frac_dead_units` (never active), by the relative threshold;
+  `mean_activation`.
+
+The pictures are a histogram of code values and, for image data, the first layer's weights
+as image tiles (one per unit, most active first, each scaled to its own range).
 """
 
 from __future__ import annotations
@@ -16,7 +24,7 @@ import torch
 from torch import nn
 from torchvision.utils import make_grid
 
-from aectl.analysis.codes import NEAR_ZERO, code_stats, codes
+from aectl.analysis.codes import NEAR_ZERO, codes, hoyer, near_zero_threshold
 from aectl.data.base import Data
 from aectl.models.autoencoder import Autoencoder
 from aectl.record import pictures
@@ -44,13 +52,19 @@ def sparsity(
     model: Autoencoder, data: Data, x: torch.Tensor
 ) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
     h = codes(model, x).cpu()
-    active = h.abs() >= NEAR_ZERO
+    below = near_zero_threshold(h)
+    active = h.abs() >= below
     numbers = {
-        "sparsity/frac_near_zero": code_stats(h)["code/frac_near_zero"].item(),
-        "sparsity/mean_activation": code_stats(h)["code/mean_activation"].item(),
+        "sparsity/frac_exact_zero": (h == 0).float().mean().item(),
+        "sparsity/frac_near_zero": (~active).float().mean().item(),
+        "sparsity/near_zero_below": below.item(),
+        "sparsity/mean_activation": h.mean().item(),
         "sparsity/active_units_per_sample": active.sum(1).float().mean().item(),
         "sparsity/frac_dead_units": (~active.any(0)).float().mean().item(),
     }
+    score = hoyer(h)
+    if score is not None:
+        numbers["sparsity/hoyer"] = score.item()
     out = {"code_histogram": _histogram(h, numbers)}
     w = first_layer_filters(model, data)
     if w is not None:
@@ -66,13 +80,19 @@ def sparsity(
 def _histogram(h: torch.Tensor, numbers: dict[str, float]) -> torch.Tensor:
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.hist(h.flatten().numpy(), bins=100, color="tab:blue", log=True)
-    for edge in (-NEAR_ZERO, NEAR_ZERO):
+    below = numbers["sparsity/near_zero_below"]
+    for edge in (-below, below):
         ax.axvline(edge, color="tab:red", lw=0.8, ls="--")
     ax.set_xlabel("code activation")
     ax.set_ylabel("count (log)")
+    hoyer_text = (
+        f"; Hoyer sparsity {numbers['sparsity/hoyer']:.2f}" if "sparsity/hoyer" in numbers else ""
+    )
     ax.set_title(
-        f"{numbers['sparsity/frac_near_zero']:.1%} near zero (|h| < {NEAR_ZERO:g}), "
-        f"{numbers['sparsity/active_units_per_sample']:.1f} of {h.shape[1]} units active per sample",
+        f"{numbers['sparsity/frac_exact_zero']:.1%} exactly 0, "
+        f"{numbers['sparsity/frac_near_zero']:.1%} near 0 (|h| < {NEAR_ZERO:g}·RMS = {below:.2g})\n"
+        f"{numbers['sparsity/active_units_per_sample']:.1f} of {h.shape[1]} units active per "
+        f"sample{hoyer_text}",
         fontsize=9,
     )
     fig.tight_layout()

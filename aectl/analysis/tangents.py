@@ -5,9 +5,15 @@ where reconstruction needs it: along the data manifold (Rifai et al., 2011). So 
 on the curve, J's leading right-singular vector (the input direction the code reacts to
 most) should be the curve's tangent. The picture draws it as a segment at points along the
 curve, next to the tangent estimated by local PCA of each point's nearest training samples
-(the classic comparison); the numbers are the mean |cos| of each with the true tangent
-(`Curve.tangent`) and the mean ratio of J's second to first singular value (0 = flat off
-the manifold).
+(the classic comparison), and J's sensitivity ellipse (axes along its right-singular
+vectors, in the ratio of its singular values). The numbers are the mean |cos| of each
+direction with the true tangent (`Curve.tangent`), the mean ratio s₂/s₁ of J's second to
+first singular value (0: flat off the manifold) and the mean ‖J‖_F on the curve.
+
+The |cos| alone is no evidence of contraction: an unregularized network with the same
+layers already finds the tangent, since reconstruction needs the code to follow the curve.
+What the penalty changes is how much the code ignores the other directions (s₂/s₁) and how
+small J is (‖J‖_F): compare with the same run at regularizer.weight=0.
 """
 
 from __future__ import annotations
@@ -63,23 +69,41 @@ def tangents(
     true = curve.tangent(t).to(v_jac.dtype)
     cos_jac = (v_jac * true).sum(1).abs()
     cos_pca = (v_pca * true).sum(1).abs()
+    ratio = s[:, 1] / s[:, 0].clamp_min(1e-12) if s.shape[1] > 1 else torch.zeros(len(s))
     numbers = {
         "tangents/jacobian_abs_cos": cos_jac.mean().item(),
         "tangents/local_pca_abs_cos": cos_pca.mean().item(),
-        "tangents/singular_value_ratio": (s[:, 1] / s[:, 0].clamp_min(1e-12)).mean().item()
-        if s.shape[1] > 1
-        else 0.0,
+        "tangents/singular_value_ratio": ratio.mean().item(),
+        "tangents/jacobian_fro_on_curve": s.pow(2).sum(1).sqrt().mean().item(),
     }
-    return numbers, {"tangents": _picture(data, curve, p.cpu(), v_jac, v_pca, numbers)}
+    v_other = vh[:, 1] if vh.shape[1] > 1 else torch.zeros_like(v_jac)
+    picture = _picture(data, curve, p.cpu(), (v_jac, v_other, ratio), v_pca, numbers)
+    return numbers, {"tangents": picture}
 
 
-def _picture(data, curve, p, v_jac, v_pca, numbers) -> torch.Tensor:
+def _picture(data, curve, p, jac, v_pca, numbers) -> torch.Tensor:
+    from matplotlib.patches import Ellipse
+
+    v_jac, _, ratio = jac
     x = data.train_x.cpu().numpy()
     c = curve.points(torch.linspace(*curve.t_range, 600)).numpy()
     half = 0.06 * float((data.train_x.max(0).values - data.train_x.min(0).values).max())
     fig, ax = plt.subplots(figsize=(6, 6))
     ax.scatter(x[:, 0], x[:, 1], s=3, alpha=0.2, color="tab:gray", label="data")
     ax.plot(c[:, 0], c[:, 1], color="0.4", ls="--", lw=0.8, label="true curve")
+    for i in range(len(p)):  # J's sensitivity: 1 along v₁, s₂/s₁ along v₂
+        angle = float(torch.rad2deg(torch.atan2(v_jac[i, 1], v_jac[i, 0])))
+        ax.add_patch(
+            Ellipse(
+                (float(p[i, 0]), float(p[i, 1])),
+                2 * half,
+                2 * half * float(ratio[i]),
+                angle=angle,
+                facecolor="tab:orange",
+                alpha=0.35,
+                label="J's sensitivity (s₂/s₁ across)" if i == 0 else None,
+            )
+        )
     for v, style, label in (
         (v_pca, dict(color="tab:blue", lw=4, alpha=0.45), "local PCA tangent"),
         (v_jac, dict(color="tab:red", lw=1.6), "leading right-singular vector of J"),
@@ -93,7 +117,9 @@ def _picture(data, curve, p, v_jac, v_pca, numbers) -> torch.Tensor:
     ax.set_aspect("equal")
     ax.set_title(
         f"mean |cos| with the true tangent: Jacobian {numbers['tangents/jacobian_abs_cos']:.3f}, "
-        f"local PCA {numbers['tangents/local_pca_abs_cos']:.3f}",
+        f"local PCA {numbers['tangents/local_pca_abs_cos']:.3f}\n"
+        f"on the curve: s₂/s₁ {numbers['tangents/singular_value_ratio']:.3f}, "
+        f"‖J‖_F {numbers['tangents/jacobian_fro_on_curve']:.3g}",
         fontsize=9,
     )
     ax.legend(loc="upper right", fontsize=7)

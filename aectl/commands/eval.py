@@ -7,6 +7,12 @@ Frobenius norm of the encoder Jacobian, the linear probe and every analysis that
 reconstruction grid and the analysis pictures under `<run>/eval/` (and to the run's
 TensorBoard, tagged `eval/...`). The data are rebuilt from the run's own config, relative
 paths from the folder the run was launched in.
+
+By default it measures the test split (the run never selected anything on it) of the
+checkpoint the run's own analyses describe (`trainer.analyze`, last unless set): the same
+numbers as the run's metrics.json (`test/last/...` and the analyses). A run without a test
+split (saved before aectl had one, or `dataset.test_fraction=0`) is measured on its
+validation split, with a note saying so.
 """
 
 from __future__ import annotations
@@ -28,7 +34,11 @@ if TYPE_CHECKING:
     import torch
 
 CHECKPOINTS = ("best", "last")
-SPLITS = ("val", "train")
+SPLITS = ("test", "val", "train")
+NO_TEST = (
+    "this run has no test split (saved before aectl had one, or dataset.test_fraction=0): "
+    "measured on the validation split, which chose best.pt"
+)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -37,10 +47,16 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder written by `aectl train`")
     p.add_argument(
-        "--checkpoint", choices=CHECKPOINTS, default="best", help="which checkpoint (default: best)"
+        "--checkpoint",
+        choices=CHECKPOINTS,
+        default=None,
+        help="which checkpoint (default: the one the run's analyses describe, trainer.analyze)",
     )
     p.add_argument(
-        "--split", choices=SPLITS, default="val", help="samples to measure on (default: val)"
+        "--split",
+        choices=SPLITS,
+        default=None,
+        help="samples to measure on (default: test; val for a run without a test split)",
     )
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
     return p
@@ -60,6 +76,18 @@ def launch_dir(run_dir: Path):
         yield
     finally:
         os.chdir(here)
+
+
+def analyzed_checkpoint(run_dir: Path) -> str:
+    """The checkpoint the run's end-of-run analyses describe: its config.yaml's
+    trainer.analyze, or last (what runs saved before trainer.analyze analysed)."""
+    import yaml
+
+    try:
+        value = yaml.safe_load((run_dir / "config.yaml").read_text())["trainer"]["analyze"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return "last"
+    return value if value in CHECKPOINTS else "last"
 
 
 def checkpoint_path(run_dir: Path, which: str) -> Path:
@@ -100,15 +128,9 @@ def load_run(run_dir: Path, which: str, device: torch.device):
 
 def measure(cfg: RunConfig, data, model, reg, x: torch.Tensor) -> dict[str, float | None]:
     """Reconstruction, penalty and Jacobian numbers (sparsity comes with the analyses)."""
-    from aectl.training.measure import jacobian_fro, reconstruction, validation_pass
+    from aectl.training.measure import report
 
-    batch = cfg.trainer.batch_size
-    val = validation_pass(model, reg, x, cfg.trainer.loss, batch)
-    model.eval()
-    out: dict[str, float | None] = reconstruction(model, x, batch, data.is_image)
-    out["penalty"] = reg.penalty(val.term)
-    out["jacobian/fro_mean"] = jacobian_fro(model, x)
-    return out
+    return report(model, reg, data, x, cfg.trainer.step_loss, cfg.trainer.batch_size)
 
 
 def table(run_dir: Path, meta: dict[str, Any], numbers: dict[str, Any]):
@@ -125,8 +147,26 @@ def table(run_dir: Path, meta: dict[str, Any], numbers: dict[str, Any]):
     return t
 
 
+def samples(data, split: str | None) -> tuple[str, Any, str | None]:
+    """(the split measured, its samples, a note or None): test by default, validation for
+    data without a test split; asking for a test split the run does not have is refused."""
+    if split is None:
+        split = "test" if data.test_x is not None else "val"
+        note = None if split == "test" else NO_TEST
+    else:
+        note = None
+    if data.samples(split)[0] is None:
+        raise UserError(
+            "--split",
+            "test; allowed: val, train (this run has no test split: saved before aectl had "
+            "one, or dataset.test_fraction=0)",
+        )
+    return split, data.samples(split)[0], note
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    checkpoint_path(Path(args.run_dir), args.checkpoint)  # bad input: one line, at once
+    which = args.checkpoint or analyzed_checkpoint(Path(args.run_dir))
+    checkpoint_path(Path(args.run_dir), which)  # bad input: one line, at once
 
     from torch.utils.tensorboard import SummaryWriter
 
@@ -135,21 +175,26 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from aectl.record import pictures
     from aectl.record.progress import console
     from aectl.training import device as devices
+    from aectl.training.measure import psnr_peak
     from aectl.training.seeding import seed_everything
 
     run_dir = Path(args.run_dir)
-    cfg, state, data, model, reg = load_run(
-        run_dir, args.checkpoint, devices.pick(args.device, "--device")
-    )
-    seed_everything(cfg.trainer.seed)
-    x = data.val_x if args.split == "val" else data.train_x
-    meta = {
-        "checkpoint": args.checkpoint,
-        "split": args.split,
+    cfg, state, data, model, reg = load_run(run_dir, which, devices.pick(args.device, "--device"))
+    split, x, note = samples(data, args.split)
+    meta: dict[str, Any] = {
+        "checkpoint": which,
+        "split": split,
         "epoch": state.get("epoch"),
         "step": state.get("step"),
         "samples": len(x),
     }
+    if note:
+        meta["note"] = note
+        console.print(f"note: {note}")
+    if data.is_image:
+        peak, source = psnr_peak(data)
+        meta["psnr_peak"] = {"value": peak, "from": source}
+    seed_everything(cfg.trainer.seed)  # each block from the seed, as at the end of training
     numbers = measure(cfg, data, model, reg, x)
     step = int(state.get("step") or 0)
     writer = SummaryWriter(log_dir=str(run_dir))
@@ -157,8 +202,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         img = pictures.model_picture(replace(data, val_x=x), model, reg, cfg.trainer.num_images)
         pictures.save_png(img, run_dir / "eval" / "reconstructions.png")
         writer.add_image("eval/reconstructions", img, step)
+        seed_everything(cfg.trainer.seed)
         numbers.update(
-            analysis.analyze(run_dir, model, data, writer, step, folder="eval", split=args.split)
+            analysis.analyze(run_dir, model, data, writer, step, folder="eval", split=split)
         )
     finally:
         writer.close()

@@ -10,18 +10,28 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from aectl.config.schema import schema
 from aectl.errors import require
+
+TEST_FRACTION = 0.1  # the test split of a data set without an official one
 
 
 @dataclass
 class DatasetConfig:
     """Fields every dataset option shares."""
 
+    # What a stored config that lacks a field meant (runs saved before the field existed):
+    # aectl.config.stored fills these in instead of today's defaults.
+    OLD_DEFAULTS: ClassVar[dict[str, Any]] = {"test_fraction": 0.0}
+
     _target_: str = "???"
     val_fraction: float = 0.1  # share of samples held out for validation (0: validate on train)
-    split_seed: int = 0  # seed of the train/val permutation
+    split_seed: int = 0  # seed of the train/val/test permutation
+    # share of samples held out as the test split; null: the data set's official test split
+    # where it has one, else 0.1 (0: no test split)
+    test_fraction: float | None = None
 
     def __post_init__(self) -> None:
         require(
@@ -30,6 +40,25 @@ class DatasetConfig:
             self.val_fraction,
             "allowed: 0 <= value < 1",
         )
+        check_test_fraction(self.test_fraction, self.val_fraction)
+
+
+def check_test_fraction(test_fraction: float | None, val_fraction: float) -> None:
+    require(
+        test_fraction is None or 0.0 <= test_fraction < 1.0 - val_fraction,
+        "dataset.test_fraction",
+        test_fraction,
+        f"allowed: null (the official test split, else {TEST_FRACTION:g}), or "
+        f"0 <= value < 1 - dataset.val_fraction ({1.0 - val_fraction:g})",
+    )
+
+
+def held_out_share(test_fraction: float | None, official: bool) -> float:
+    """The share of samples to hold out as test: `test_fraction`, or for null 0 when the
+    data set brings its official test split and TEST_FRACTION when it does not."""
+    if test_fraction is None:
+        return 0.0 if official else TEST_FRACTION
+    return test_fraction
 
 
 def check_limit(limit: int | None) -> None:
@@ -56,6 +85,7 @@ class DigitsConfig(DatasetConfig):
 class Onehot8Config(DatasetConfig):
     _target_: str = "aectl.data.onehot8.load"
     val_fraction: float = 0.0  # validate on the same 8 patterns
+    test_fraction: float | None = 0.0  # nothing to hold out: the task is the 8 patterns
     repeat: int = 1  # tile the 8 patterns this many times (more than one batch per epoch)
 
     def __post_init__(self) -> None:
@@ -101,11 +131,14 @@ class IdxConfig(DatasetConfig):
     _target_: str = "aectl.data.idx.load"
     images: str = "???"  # IDX image file (magic 0x00000803), .gz or raw
     labels: str | None = None  # IDX label file (magic 0x00000801), or null for no labels
-    limit: int | None = None  # keep only the first N samples (null: all)
+    limit: int | None = None  # keep only the first N samples of each file (null: all)
+    test_images: str | None = None  # the official test split's IDX image file, or null
+    test_labels: str | None = None  # its labels (needed when `labels` is set), or null
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_idx(self.images, self.labels, self.limit)
+        check_idx_test(self.labels, self.test_images, self.test_labels, self.test_fraction)
 
 
 def check_idx(images: str, labels: str | None, limit: int | None) -> None:
@@ -119,14 +152,52 @@ def check_idx(images: str, labels: str | None, limit: int | None) -> None:
     check_limit(limit)
 
 
+def check_idx_test(
+    labels: str | None,
+    test_images: str | None,
+    test_labels: str | None,
+    test_fraction: float | None,
+) -> None:
+    """An official test split (`test_images`) comes with labels exactly when the training
+    file does, and is not combined with a share held out of the training file."""
+    require(
+        test_images is None or bool(test_images),
+        "dataset.test_images",
+        test_images,
+        "allowed: a path to an IDX image file, or null",
+    )
+    if test_images is None:
+        require(
+            test_labels is None,
+            "dataset.test_labels",
+            test_labels,
+            "allowed: null when dataset.test_images is null",
+        )
+        return
+    require(
+        not test_fraction,
+        "dataset.test_fraction",
+        test_fraction,
+        "allowed: null or 0 when dataset.test_images is set (the test split is that file)",
+    )
+    require(
+        (labels is None) == (test_labels is None),
+        "dataset.test_labels",
+        test_labels,
+        "allowed: a path to an IDX label file when dataset.labels is set, else null",
+    )
+
+
 @dataclass
 class TorchvisionConfig(DatasetConfig):
     """Fields shared by the torchvision options (each subclass sets `_target_`)."""
 
     root: str = "data"  # folder holding torchvision's layout, e.g. <root>/MNIST/raw
     download: bool = False  # fetch the files into root if missing (needs internet)
-    train: bool = True  # official split to load: train (true) or test (false)
-    limit: int | None = None  # keep only the first N samples (null: all)
+    # official split to train on: train (true; its official test split is the test split)
+    # or test (false; a share of it is held out as test)
+    train: bool = True
+    limit: int | None = None  # keep only the first N samples of each split (null: all)
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -48,6 +48,17 @@ METRICS: dict[str, tuple[str, str, str]] = {
         "last epoch's throughput (from epoch 2 on, free of compiling and capturing)",
     ),
     "whole_run/train_time_s": ("train_time_s", "training", "time spent in training steps"),
+    # the held-out test split, measured once at the end on each checkpoint: what to quote
+    "whole_run/test_last_recon_mse": (
+        "test/last/recon/mse",
+        "test",
+        "test split reconstruction MSE of last.pt (the number to report)",
+    ),
+    "whole_run/test_best_recon_mse": (
+        "test/best/recon/mse",
+        "test",
+        "test split reconstruction MSE of best.pt",
+    ),
 }
 # The tags these had before they were grouped (still accepted by trainer.monitor).
 RENAMED = {
@@ -64,13 +75,16 @@ MONITORS = tuple(dict.fromkeys([*(key for key, _, _ in METRICS.values()), *METRI
 # logged as the scalar `analysis/<key>` and declared as an HParams metric by every run, so
 # a sweep's HParams table has a column for each whatever its jobs are.
 ANALYSIS: dict[str, str] = {
-    "probe/accuracy": "linear probe on the frozen codes: validation accuracy",
+    "probe/accuracy": "linear probe on the frozen codes: accuracy on the analysed split",
     "probe/train_accuracy": "linear probe: accuracy on the training split it was fitted on",
-    "probe/majority_rate": "the most frequent validation label's share (a probe's floor)",
-    "sparsity/frac_near_zero": "fraction of validation code values with |h| < 0.01",
-    "sparsity/mean_activation": "mean validation code value",
-    "sparsity/active_units_per_sample": "code units active (|h| >= 0.01) per sample",
-    "sparsity/frac_dead_units": "fraction of code units never active on the validation split",
+    "probe/majority_rate": "the most frequent label's share in that split (a probe's floor)",
+    "sparsity/frac_exact_zero": "fraction of code values exactly 0 (ReLU codes)",
+    "sparsity/frac_near_zero": "fraction of code values below 1% of the code's RMS",
+    "sparsity/near_zero_below": "that threshold: 1% of the code's RMS over the split",
+    "sparsity/hoyer": "Hoyer's sparsity of each sample's code, averaged (0 dense, 1 one-hot)",
+    "sparsity/mean_activation": "mean code value",
+    "sparsity/active_units_per_sample": "code units active (above the threshold) per sample",
+    "sparsity/frac_dead_units": "fraction of code units never active on the split",
     "pca/max_angle_deg": "largest principal angle to PCA's subspace (degrees)",
     "pca/mean_angle_deg": "mean principal angle to PCA's subspace (degrees)",
     "pca/mse": "PCA's reconstruction MSE with as many components as the code",
@@ -83,6 +97,7 @@ ANALYSIS: dict[str, str] = {
     "tangents/jacobian_abs_cos": "contractive: mean |cos| of the Jacobian's top direction and the tangent",
     "tangents/local_pca_abs_cos": "mean |cos| of local PCA's top direction and the tangent",
     "tangents/singular_value_ratio": "mean ratio of the Jacobian's 2nd to 1st singular value",
+    "tangents/jacobian_fro_on_curve": "mean ||J||_F of the encoder on the curve",
     "onehot/patterns_reproduced": "onehot8: patterns whose output's argmax is the input's hot unit",
     "onehot/patterns": "onehot8: patterns shown",
 }
@@ -124,7 +139,7 @@ def declared_metrics(term: str | None) -> dict[str, tuple[str, str, str]]:
     analysis number. Ordered for the HParams dashboard, which shows the first five without
     clicking: validation reconstruction, this run's own penalty term, probe accuracy."""
     finals = final_metrics()
-    analysis = {ANALYSIS_PREFIX + key: (key, "validation", text) for key, text in ANALYSIS.items()}
+    analysis = {ANALYSIS_PREFIX + key: (key, "test", text) for key, text in ANALYSIS.items()}
     own = term_metrics(term) if term else {}
     first = [
         "val/recon",

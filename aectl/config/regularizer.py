@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from aectl.config.schema import knob, schema
 from aectl.errors import require
@@ -54,10 +54,16 @@ class SparseL1Config(RegularizerConfig):
 @schema("regularizer", "sparse_kl")
 @dataclass
 class SparseKLConfig(RegularizerConfig):
+    # runs saved before from_logits existed were trained with the clamped KL
+    OLD_DEFAULTS: ClassVar[dict[str, Any]] = {"from_logits": False}
+
     _target_: str = "aectl.regularizers.sparse_kl.SparseKL"
     term_name: ClassVar[str | None] = "code_kl"
     weight: float = knob(0.1, scale="log", stackable=True)
     target: float = knob(0.05, stackable=True)  # ρ, the desired mean activation of each unit
+    # true: the KL from the code's logits, exact at saturation; false: aectl 0.1's clamped
+    # rates (no gradient for a saturated unit), kept so its runs resume bit for bit
+    from_logits: bool = True
 
     def __post_init__(self) -> None:
         super().__post_init__()

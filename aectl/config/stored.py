@@ -54,6 +54,7 @@ def stored_config(stored: Any, source: str, field: str = "--checkpoint") -> RunC
         _only_plain_keys(node, group, where, field, top=bool(_builders(group)))
         if group != "trainer":  # a builder's former name (torch.optim.Adam) becomes its own
             node = {**node, "_target_": cls._target_}
+        node = {**old_defaults(cls, node), **node}
         try:
             merged = OmegaConf.merge(OmegaConf.structured(cls), node)
             groups[group] = OmegaConf.to_object(merged)
@@ -70,6 +71,27 @@ def _builders(group: str) -> list[str]:
     return sorted(
         {getattr(cls, "_target_", None) for cls in all_schemas().get(group, {}).values()} - {None}
     )
+
+
+def old_defaults(cls: type, node: dict) -> dict[str, Any]:
+    """The values of the fields a stored group lacks that its schema says runs saved before
+    the field existed had (`OLD_DEFAULTS`: e.g. no test split): an old run is rebuilt as it
+    was trained, not with today's defaults."""
+    return {k: v for k, v in getattr(cls, "OLD_DEFAULTS", {}).items() if k not in node}
+
+
+def keep_old_behaviour(cfg: RunConfig, stored: Any) -> None:
+    """Give `cfg` (the config a run resumes with) the old values of the fields its
+    checkpoint's stored config lacks, so a run saved by an earlier aectl continues as it
+    was trained (its train/val split, its arithmetic)."""
+    if not isinstance(stored, dict):
+        return
+    for group in GROUP_FIELDS:
+        node = stored.get(group)
+        if isinstance(node, dict):
+            mine = getattr(cfg, group)
+            for key, value in old_defaults(type(mine), node).items():
+                setattr(mine, key, value)
 
 
 def _schema_of(group: str, node: dict, where: str, field: str) -> type:

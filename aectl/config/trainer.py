@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from aectl.config.metrics import MONITORS
 from aectl.config.schema import knob, schema
@@ -16,11 +17,15 @@ PRECISIONS = ("32", "bf16")
 # their epilogues (slow to compile: it times candidate kernels for every shape).
 COMPILE_MODES = ("default", "max-autotune-no-cudagraphs")
 MAX_SEED = 2**32 - 1
+CHECKPOINTS = ("last", "best")  # what the end-of-run analyses may describe
 
 
 @schema("trainer", "default")
 @dataclass
 class TrainerConfig:
+    # runs saved before bce_from_logits existed were trained with the clamped BCE
+    OLD_DEFAULTS: ClassVar[dict[str, Any]] = {"bce_from_logits": False}
+
     max_epochs: int = knob(50)
     batch_size: int = knob(128)
     device: str = "auto"  # auto: CUDA, else MPS, else CPU
@@ -37,6 +42,18 @@ class TrainerConfig:
     layerwise: bool = False  # pretrain a deep encoder one layer at a time, then fine-tune
     layerwise_epochs: int = 10  # epochs per layer-wise stage
     monitor: str = "val/recon"  # what a job returns to sweepers (Optuna minimises it)
+    # true: BCE from the sigmoid output's logits, exact at saturation; false: aectl 0.1's
+    # BCE of outputs clamped to [1e-6, 1 - 1e-6] (no gradient once saturated), kept so its
+    # runs resume bit for bit
+    bce_from_logits: bool = True
+    analyze: str = "last"  # the checkpoint the end-of-run analyses describe: last | best
+
+    @property
+    def step_loss(self) -> str:
+        """The loss the step computes: mse, bce (from logits) or bce_clamped."""
+        if self.loss == "bce" and not self.bce_from_logits:
+            return "bce_clamped"
+        return self.loss
 
     def pictures_now(self, epoch: int) -> bool:
         """Whether epoch `epoch` (1-based) writes a reconstruction picture and histogram."""
@@ -84,6 +101,12 @@ class TrainerConfig:
             f"allowed: {', '.join(MONITORS)}",
         )
         require(self.loss in LOSSES, "trainer.loss", self.loss, f"allowed: {', '.join(LOSSES)}")
+        require(
+            self.analyze in CHECKPOINTS,
+            "trainer.analyze",
+            self.analyze,
+            f"allowed: {', '.join(CHECKPOINTS)}",
+        )
         require(
             self.log_every_n_steps >= 1,
             "trainer.log_every_n_steps",

@@ -1,8 +1,13 @@
-"""The in-memory dataset every loader returns, and the seeded train/val split.
+"""The in-memory dataset every loader returns, and the seeded train/val/test split.
 
 Autoencoder datasets here are small enough to live as one tensor on the training device,
 so every loader decodes its source once into a `Data` and training never touches a
 DataLoader.
+
+Three splits: training, validation (each epoch's numbers, best.pt, what sweeps minimise)
+and test (measured once, at the end of the run, and by `aectl eval`: the number to report).
+The test split is a data set's official one when it has one, else a seeded share of the
+samples held out like the validation split.
 """
 
 from __future__ import annotations
@@ -40,6 +45,9 @@ class Data:
     name: str
     scaling: dict[str, Any]  # how raw values became these floats (recorded in the run)
     extras: dict[str, Any] = field(default_factory=dict)  # e.g. the manifold's true curve
+    test_x: torch.Tensor | None = None  # (T, *shape), or None: this data has no test split
+    test_y: torch.Tensor | None = None
+    test_source: str = "none"  # where the test split came from, in words (metrics.json)
 
     @property
     def input_size(self) -> int:
@@ -60,7 +68,27 @@ class Data:
             val_x=move(self.val_x),
             train_y=move(self.train_y),
             val_y=move(self.val_y),
+            test_x=move(self.test_x),
+            test_y=move(self.test_y),
         )
+
+    def samples(self, split: str) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """(x, y) of the split "train", "val" or "test" (x is None when there is no test split)."""
+        return {
+            "train": (self.train_x, self.train_y),
+            "val": (self.val_x, self.val_y),
+            "test": (self.test_x, self.test_y),
+        }[split]
+
+    def sizes(self) -> dict[str, Any]:
+        """How many samples each split holds, and where the test split came from."""
+        n_test = 0 if self.test_x is None else len(self.test_x)
+        return {
+            "train": len(self.train_x),
+            "val": len(self.val_x),
+            "test": n_test,
+            "test_source": self.test_source,
+        }
 
 
 def split(
@@ -74,23 +102,54 @@ def split(
     name: str,
     scaling: dict[str, Any],
     extras: dict[str, Any] | None = None,
+    test_fraction: float = 0.0,
+    test: tuple[torch.Tensor, torch.Tensor | None, str] | None = None,
 ) -> Data:
-    """Seeded random train/val split. `val_fraction=0` validates on the training set."""
+    """Seeded random train/val/test split. `val_fraction=0` validates on the training set.
+
+    One permutation (seeded by `seed`) orders the samples: the first share is validation,
+    the next `test_fraction` is test, the rest trains; so the validation split does not
+    depend on `test_fraction`, and `test_fraction=0` is exactly the train/val split of
+    runs saved before aectl had a test split. `test` is an official test split instead,
+    (x, y, where it came from); the two cannot be combined.
+    """
     require(
         0.0 <= val_fraction < 1.0, "dataset.val_fraction", val_fraction, "allowed: 0 <= value < 1"
     )
+    require(
+        0.0 <= test_fraction < 1.0 - val_fraction,
+        "dataset.test_fraction",
+        test_fraction,
+        f"allowed: 0 <= value < 1 - dataset.val_fraction ({1.0 - val_fraction:g})",
+    )
+    if test is not None and test_fraction > 0:
+        raise ValueError("an official test split and a test_fraction cannot be combined")
     x = x.float().contiguous()
     n = x.shape[0]
     require(n >= 1, f"dataset ({name})", n, "the dataset holds no samples")
     n_val = int(round(n * val_fraction))
     if val_fraction > 0:
         n_val = min(max(n_val, 1), n - 1)
+    n_test = int(round(n * test_fraction))
+    if test_fraction > 0:
+        n_test = max(n_test, 1)
+    require(
+        n_val + n_test <= n - 1,
+        "dataset.test_fraction",
+        test_fraction,
+        f"too large for {n} samples: the training split would be empty",
+    )
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    va, te, tr = perm[:n_val], perm[n_val : n_val + n_test], perm[n_val + n_test :]
     if n_val == 0:
-        tr, va = perm, perm
-    else:
-        va, tr = perm[:n_val], perm[n_val:]
+        va = tr
     pick = lambda t, i: None if t is None else t[i].contiguous()  # noqa: E731
+    test_x, test_y, source = None, None, "none"
+    if test is not None:
+        test_x, test_y, source = test[0].float().contiguous(), test[1], test[2]
+    elif n_test:
+        test_x, test_y = x[te].contiguous(), pick(y, te)
+        source = f"{n_test} of the {n} samples (dataset.test_fraction={test_fraction:g})"
     return Data(
         train_x=x[tr].contiguous(),
         val_x=x[va].contiguous(),
@@ -101,4 +160,7 @@ def split(
         name=name,
         scaling=dict(scaling),
         extras=dict(extras or {}),
+        test_x=test_x,
+        test_y=test_y,
+        test_source=source,
     )

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from aectl.config.dataset import held_out_share
 from aectl.data.base import IMAGE, Data, split
 
 
@@ -33,7 +34,7 @@ def read() -> tuple[np.ndarray, np.ndarray]:
     return data[:, :-1].reshape(-1, 8, 8), data[:, -1].astype(np.int64)
 
 
-def load(val_fraction: float = 0.1, split_seed: int = 0) -> Data:
+def load(val_fraction: float = 0.1, split_seed: int = 0, test_fraction: float | None = 0.0) -> Data:
     images, labels = read()
     x = torch.as_tensor(images, dtype=torch.float32).unsqueeze(1) / 16.0  # (1797,1,8,8)
     y = torch.as_tensor(labels, dtype=torch.int64)
@@ -42,6 +43,7 @@ def load(val_fraction: float = 0.1, split_seed: int = 0) -> Data:
         y,
         val_fraction=val_fraction,
         seed=split_seed,
+        test_fraction=held_out_share(test_fraction, official=False),
         shape=(1, 8, 8),
         kind=IMAGE,
         name="digits",

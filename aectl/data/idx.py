@@ -13,7 +13,7 @@ import zlib
 import numpy as np
 import torch
 
-from aectl.config.dataset import check_idx
+from aectl.config.dataset import check_idx, check_idx_test, held_out_share
 from aectl.data.base import IMAGE, Data, split
 from aectl.data.paths import resolve
 from aectl.errors import UserError
@@ -101,35 +101,61 @@ def read_idx(path: str, field: str, *, ndim: int) -> np.ndarray:
     return parse_idx(read_bytes(path, field), path, field, ndim=ndim)
 
 
+def read_pair(
+    images: str, labels: str | None, limit: int | None, prefix: str = ""
+) -> tuple[torch.Tensor, torch.Tensor | None, str]:
+    """(images scaled to [0, 1] as (N, 1, H, W), labels or None, the image file's path) of
+    one IDX pair; `prefix` names the fields ("test_" for dataset.test_images/test_labels)."""
+    images_field, labels_field = f"dataset.{prefix}images", f"dataset.{prefix}labels"
+    images_path = os.path.abspath(resolve(images))
+    imgs = read_idx(images_path, images_field, ndim=3)
+    n = imgs.shape[0]
+    if n == 0:
+        raise UserError(images_field, f"{images_path} holds 0 images")
+    y = None
+    if labels is not None:
+        labels_path = os.path.abspath(resolve(labels))
+        lab = read_idx(labels_path, labels_field, ndim=1)
+        if lab.shape[0] != n:
+            raise UserError(
+                labels_field,
+                f"{labels_path} holds {lab.shape[0]} labels but {images_field} ({images_path}) holds {n} images",
+            )
+        y = torch.from_numpy(lab[:limit].astype(np.int64))
+    x = torch.from_numpy(imgs[:limit].copy()).unsqueeze(1).float().div_(255.0)  # (N,1,H,W)
+    return x, y, images_path
+
+
 def load(
     images: str,
     labels: str | None = None,
     limit: int | None = None,
     val_fraction: float = 0.1,
     split_seed: int = 0,
+    test_images: str | None = None,
+    test_labels: str | None = None,
+    test_fraction: float | None = 0.0,
 ) -> Data:
     check_idx(images, labels, limit)
-    images_path = os.path.abspath(resolve(images))
-    imgs = read_idx(images_path, "dataset.images", ndim=3)
-    n = imgs.shape[0]
-    if n == 0:
-        raise UserError("dataset.images", f"{images_path} holds 0 images")
-    y = None
-    if labels is not None:
-        labels_path = os.path.abspath(resolve(labels))
-        lab = read_idx(labels_path, "dataset.labels", ndim=1)
-        if lab.shape[0] != n:
+    check_idx_test(labels, test_images, test_labels, test_fraction)
+    x, y, images_path = read_pair(images, labels, limit)
+    test = None
+    if test_images is not None:
+        tx, ty, test_path = read_pair(test_images, test_labels, limit, "test_")
+        if tx.shape[1:] != x.shape[1:]:
             raise UserError(
-                "dataset.labels",
-                f"{labels_path} holds {lab.shape[0]} labels but dataset.images ({images_path}) holds {n} images",
+                "dataset.test_images",
+                f"{test_path} holds {tuple(tx.shape[2:])} images and dataset.images "
+                f"({images_path}) {tuple(x.shape[2:])}; allowed: images of one size",
             )
-        y = torch.from_numpy(lab[:limit].astype(np.int64))
-    x = torch.from_numpy(imgs[:limit].copy()).unsqueeze(1).float().div_(255.0)  # (N,1,H,W)
+        test = (tx, ty, f"official test split: IDX file {test_path}")
     return split(
         x,
         y,
         val_fraction=val_fraction,
         seed=split_seed,
+        test_fraction=held_out_share(test_fraction, official=test is not None),
+        test=test,
         shape=tuple(x.shape[1:]),
         kind=IMAGE,
         name="idx",

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
-from aectl.config.dataset import check_image_folder
+from aectl.config.dataset import check_image_folder, held_out_share
 from aectl.data.base import IMAGE, Data, split
 from aectl.data.paths import resolve
 from aectl.errors import UserError
@@ -144,6 +144,7 @@ def load(
     limit: int | None = None,
     val_fraction: float = 0.1,
     split_seed: int = 0,
+    test_fraction: float | None = 0.0,
 ) -> Data:
     from torchvision.datasets.folder import IMG_EXTENSIONS
 
@@ -175,6 +176,7 @@ def load(
         y,
         val_fraction=val_fraction,
         seed=split_seed,
+        test_fraction=held_out_share(test_fraction, official=False),
         shape=tuple(x.shape[1:]),
         kind=IMAGE,
         name="image_folder",

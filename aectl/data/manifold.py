@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from aectl.config.dataset import CURVES, check_manifold
+from aectl.config.dataset import CURVES, check_manifold, held_out_share
 from aectl.data.base import MANIFOLD, Data, split
 from aectl.errors import require
 
@@ -149,6 +149,7 @@ def load(
     n: int = 2000,
     noise: float = 0.05,
     seed: int = 0,
+    test_fraction: float | None = 0.0,
 ) -> Data:
     check_manifold(curve, n, noise)
     c = Curve(curve)
@@ -158,6 +159,7 @@ def load(
         None,
         val_fraction=val_fraction,
         seed=split_seed,
+        test_fraction=held_out_share(test_fraction, official=False),
         shape=(2,),
         kind=MANIFOLD,
         name="manifold",

@@ -13,7 +13,7 @@ import zipfile
 import numpy as np
 import torch
 
-from aectl.config.dataset import check_npz
+from aectl.config.dataset import check_npz, held_out_share
 from aectl.data.base import IMAGE, VECTOR, Data, ram_bytes, split
 from aectl.data.paths import resolve
 from aectl.errors import UserError
@@ -140,6 +140,7 @@ def load(
     val_fraction: float = 0.1,
     split_seed: int = 0,
     layout: str = "auto",
+    test_fraction: float | None = 0.0,
 ) -> Data:
     check_npz(path, key, labels_key, scale, limit, layout)
     full = os.path.abspath(resolve(path))
@@ -224,6 +225,7 @@ def load(
         y,
         val_fraction=val_fraction,
         seed=split_seed,
+        test_fraction=held_out_share(test_fraction, official=False),
         shape=tuple(x.shape[1:]),
         kind=IMAGE if is_image else VECTOR,
         name="npz",

@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import torch
 
-from aectl.config.dataset import check_onehot8
+from aectl.config.dataset import check_onehot8, held_out_share
 from aectl.data.base import ONEHOT, Data, split
 
 
-def load(val_fraction: float = 0.0, split_seed: int = 0, repeat: int = 1) -> Data:
+def load(
+    val_fraction: float = 0.0,
+    split_seed: int = 0,
+    repeat: int = 1,
+    test_fraction: float | None = 0.0,
+) -> Data:
     check_onehot8(repeat)
     x = torch.eye(8, dtype=torch.float32).repeat(repeat, 1)  # (8*repeat, 8)
     y = torch.arange(8, dtype=torch.int64).repeat(repeat)
@@ -21,6 +26,7 @@ def load(val_fraction: float = 0.0, split_seed: int = 0, repeat: int = 1) -> Dat
         y,
         val_fraction=val_fraction,
         seed=split_seed,
+        test_fraction=held_out_share(test_fraction, official=False),
         shape=(8,),
         kind=ONEHOT,
         name="onehot8",

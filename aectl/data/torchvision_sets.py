@@ -13,7 +13,7 @@ import os
 import numpy as np
 import torch
 
-from aectl.config.dataset import check_torchvision
+from aectl.config.dataset import check_torchvision, held_out_share
 from aectl.data.base import IMAGE, Data, split
 from aectl.data.paths import resolve
 from aectl.errors import UserError
@@ -38,27 +38,15 @@ def _one_line(e: BaseException) -> str:
     return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 
-def load_torchvision(
-    cls_name: str,
-    name: str,
-    *,
-    root: str,
-    download: bool,
-    train: bool,
-    limit: int | None,
-    val_fraction: float,
-    split_seed: int,
-) -> Data:
-    """Load torchvision.datasets.<cls_name> whole into a `Data` (images scaled to [0, 1])."""
+def _open(cls_name: str, root_abs: str, train: bool, download: bool):
+    """torchvision.datasets.<cls_name>(root, train=...), its failures as one-line UserErrors."""
     import torchvision.datasets as tvd
 
-    check_torchvision(root, limit)
     cls = getattr(tvd, cls_name)
-    root_abs = os.path.abspath(resolve(root))
     sub, files = LAYOUT[cls_name]
     folder = os.path.join(root_abs, sub)
     try:
-        ds = cls(root_abs, train=train, download=download)
+        return cls(root_abs, train=train, download=download)
     except Exception as e:  # torchvision signals missing/corrupt files with assorted errors
         missing = [f for f in files if not os.path.isfile(os.path.join(folder, f))]
         if missing and download:
@@ -79,6 +67,9 @@ def load_torchvision(
             "dataset.download=true, or replace them with intact copies",
         ) from None
 
+
+def _tensors(ds, limit: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(images scaled to [0, 1] as (N, C, H, W), int64 labels) of a torchvision data set."""
     data = ds.data[:limit]
     targets = ds.targets[:limit]
     if isinstance(data, np.ndarray):  # CIFAR: uint8 (N, H, W, C)
@@ -87,14 +78,43 @@ def load_torchvision(
         data = data.unsqueeze(1)
     else:
         data = data.permute(0, 3, 1, 2)
-    x = data.float().div_(255.0)
-    y = torch.as_tensor(targets, dtype=torch.int64)
+    return data.float().div_(255.0), torch.as_tensor(targets, dtype=torch.int64)
+
+
+def load_torchvision(
+    cls_name: str,
+    name: str,
+    *,
+    root: str,
+    download: bool,
+    train: bool,
+    limit: int | None,
+    val_fraction: float,
+    split_seed: int,
+    test_fraction: float | None = 0.0,
+) -> Data:
+    """Load torchvision.datasets.<cls_name> whole into a `Data` (images scaled to [0, 1]).
+
+    Training on the official train split (`train=True`) with `test_fraction` null, the
+    official test split (`train=False`) is the test split; otherwise `test_fraction` of the
+    loaded split is held out."""
+    check_torchvision(root, limit)
+    root_abs = os.path.abspath(resolve(root))
+    folder = os.path.join(root_abs, LAYOUT[cls_name][0])
+    ds = _open(cls_name, root_abs, train, download)
+    x, y = _tensors(ds, limit)
     which = "train" if train else "test"
+    test = None
+    if train and test_fraction is None:
+        tx, ty = _tensors(_open(cls_name, root_abs, False, download), limit)
+        test = (tx, ty, f"official test split: torchvision.datasets.{cls_name}(train=False)")
     return split(
         x,
         y,
         val_fraction=val_fraction,
         seed=split_seed,
+        test_fraction=held_out_share(test_fraction, official=test is not None),
+        test=test,
         shape=tuple(x.shape[1:]),
         kind=IMAGE,
         name=name,
@@ -118,6 +138,7 @@ def loader(cls_name: str, name: str):
         limit: int | None = None,
         val_fraction: float = 0.1,
         split_seed: int = 0,
+        test_fraction: float | None = 0.0,
     ) -> Data:
         return load_torchvision(
             cls_name,
@@ -128,6 +149,7 @@ def loader(cls_name: str, name: str):
             limit=limit,
             val_fraction=val_fraction,
             split_seed=split_seed,
+            test_fraction=test_fraction,
         )
 
     load.__doc__ = f"torchvision.datasets.{cls_name}, whole, as `Data`."

@@ -80,6 +80,8 @@ def build(
     return Autoencoder(
         nn.Sequential(*enc),
         nn.Sequential(*dec),
+        code_act=enc[-1],
+        output_act=dec[-1],
         input_shape=tuple(input_shape),
         code_dim=code_dim,
         code_activation=code_activation,

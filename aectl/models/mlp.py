@@ -74,4 +74,6 @@ def build(
         output_activation=output_activation,
         arch=arch,
         single_layer=single,
+        code_act=encoder[-1],
+        output_act=decoder[-2],  # before the Unflatten
     )

@@ -188,7 +188,10 @@ def declare(
             tag,
             display_name=tag,
             description=desc,
-            dataset_type=hp.Metric.VALIDATION if kind == "validation" else hp.Metric.TRAINING,
+            # HParams knows training and validation; the test split's metrics say so in words
+            dataset_type={"training": hp.Metric.TRAINING}.get(kind, hp.Metric.VALIDATION)
+            if kind != "test"
+            else None,
         )
         for tag, (_, kind, desc) in declared_metrics(term).items()
     ]

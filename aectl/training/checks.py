@@ -30,8 +30,8 @@ OUTPUT_RANGES = {
 
 def value_range(data: Data) -> tuple[float, float]:
     lo, hi = math.inf, -math.inf
-    for x in (data.train_x, data.val_x):
-        if x.numel():
+    for x in (data.train_x, data.val_x, data.test_x):
+        if x is not None and x.numel():
             a, b = torch.aminmax(x)
             lo, hi = min(lo, a.item()), max(hi, b.item())
     return lo, hi

@@ -44,7 +44,8 @@ Step = Callable[[torch.Tensor], torch.Tensor]
 class Autocast:
     """The model as `losses` sees it under bf16: bf16 inside the network, fp32 out of it.
 
-    Everything but encode/decode (single_layer, code_dim, ...) is the wrapped model's.
+    Everything but encode/decode and their logits (single_layer, code_dim, ...) is the
+    wrapped model's.
     """
 
     def __init__(self, model: Autoencoder, device_type: str, dtype: torch.dtype = torch.bfloat16):
@@ -68,6 +69,16 @@ class Autocast:
         with self._autocast():
             x_hat = self._model.decode(h)
         return x_hat.float()
+
+    def encode_logits(self, x: torch.Tensor) -> torch.Tensor:
+        with self._autocast():
+            a = self._model.encode_logits(x)
+        return a.float()
+
+    def decode_logits(self, h: torch.Tensor) -> torch.Tensor:
+        with self._autocast():
+            z = self._model.decode_logits(h)
+        return z.float()
 
 
 def make_step(

@@ -149,7 +149,7 @@ def stacked_step(members: list[Member], starts: list, device: torch.device):
     names = reg_stackables(cfg)
     hp = hyperparameters([m.reg for m in members], names, device)
     return make_stacked_step(
-        base, members[0].reg, t.loss, params, buffers, hp, opt,
+        base, members[0].reg, t.step_loss, params, buffers, hp, opt,
         compile=t.compile, precision=t.precision,
     )  # fmt: skip
 

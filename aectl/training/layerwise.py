@@ -77,6 +77,8 @@ def stage_model(layer: Layer, k: int) -> Autoencoder:
         output_activation=_activation_name(layer.mirror_act),
         arch=f"layerwise-stage{k + 1}",
         single_layer=(layer.linear, layer.act),
+        code_act=layer.act,
+        output_act=layer.mirror_act,
     )
 
 
@@ -129,8 +131,9 @@ def train_stage(
             opt.zero_grad(set_to_none=True)
             total.backward()
             opt.step()
-            sums += torch.stack([total.detach(), recon.detach(), reg.penalty(term.detach())])
-        mean_loss, mean_recon, mean_penalty = (sums / math.ceil(n / batch)).tolist()
+            parts = torch.stack([total.detach(), recon.detach(), reg.penalty(term.detach())])
+            sums += parts * len(idx)  # per-sample sums, as the epochs after the stages
+        mean_loss, mean_recon, mean_penalty = (sums / n).tolist()
         if not math.isfinite(mean_loss):
             raise UserError(
                 "training",
@@ -160,7 +163,7 @@ def pretrain(
             lambda p: optimizer(cfg, p),
             epochs=t.layerwise_epochs,
             batch=t.batch_size,
-            loss=t.loss,
+            loss=t.step_loss,
             writer=writer,
         )
         metrics.update(m)

@@ -66,7 +66,7 @@ def fit(g: Group, stop: GracefulStop, bar: TrainProgress) -> None:
             parts = g.step(g.train_x[idx])
             for m in g.members:
                 m.state.step += 1
-            sums += parts
+            sums += parts * idx.shape[1]  # per-sample sums: the short last batch weighs less
             full = g.window.add(parts)
             faults.hit("step")
             if full:
@@ -76,7 +76,7 @@ def fit(g: Group, stop: GracefulStop, bar: TrainProgress) -> None:
                 raise Interrupted(stop.signum)
         if g.window.filled:  # the epoch's last, partial window
             log_windows(g, bar, t_window)
-        means = (sums / n_batches).tolist()
+        means = (sums / len(g.train_x)).tolist()  # as validation: per-sample means
         epoch_s = time.perf_counter() - t_epoch  # training steps only, after the sync above
         end_epoch(g, bar, means, epoch_s, g.step_count - first_step)
         if stop.requested:
@@ -84,8 +84,8 @@ def fit(g: Group, stop: GracefulStop, bar: TrainProgress) -> None:
 
 
 def start_epoch(g: Group) -> tuple[torch.Tensor, int, torch.Tensor]:
-    """(each member's permutation, the first batch, the running sums): a new epoch, or the
-    one a mid-epoch checkpoint stopped in."""
+    """(each member's permutation, the first batch, the running per-sample sums of loss,
+    recon and term): a new epoch, or the one a mid-epoch checkpoint stopped in."""
     device = g.train_x.device
     if g.members[0].position is not None:
         positions = [m.position for m in g.members]

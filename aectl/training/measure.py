@@ -1,8 +1,9 @@
 """Numbers measured on a split with the model frozen: shared by the trainer and `aectl eval`.
 
 `validation_pass` is what every epoch ends with: reconstruction and penalty term on clean
-inputs (no corruption, no dropout), sample-weighted, plus the codes. `reconstruction` and
-`jacobian_fro` are the extra numbers `aectl eval` reports.
+inputs (no corruption, no dropout), sample-weighted, plus the codes. `report` is what
+`aectl eval` and the end of a run report on a split: `reconstruction` (PSNR against the
+data's own peak, `psnr_peak`), the penalty and `jacobian_fro`.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from dataclasses import dataclass
 
 import torch
 
+from aectl.data.base import Data
 from aectl.models.autoencoder import Autoencoder
 from aectl.regularizers.base import Regularizer
-from aectl.training.step import losses, reconstruction_loss
+from aectl.training.step import decoded_loss, losses, reconstruction_loss
 
 JACOBIAN_SAMPLES = 1000  # mean ‖J‖_F is estimated on at most this many samples
 JACOBIAN_CHUNK = 100
@@ -53,21 +55,56 @@ def jacobian_fro(model: Autoencoder, x: torch.Tensor) -> float:
     return torch.cat(norms).mean().item()
 
 
+def psnr_peak(data: Data) -> tuple[float, str]:
+    """The peak value PSNR is measured against, from how the data were scaled, and why:
+    1 for data scaled to (or lying in) [0, 1], 255 for unscaled 8-bit pixels, else the
+    largest value of the training split."""
+    s = data.scaling
+    divide = s.get("divide_by", 1.0)
+    if s.get("scale") == "minmax":
+        return 1.0, "min-max scaled to [0, 1]"
+    if divide != 1.0:  # a number, or a sentence (image folders mixing 8 and 16 bits)
+        return 1.0, f"scaled to [0, 1] (divided by {divide})"
+    if s.get("raw_dtype") == "uint8":
+        return 255.0, "unscaled 8-bit pixels"
+    lo, hi = data.train_x.min().item(), data.train_x.max().item()
+    if lo >= 0 and hi <= 1:
+        return 1.0, "values in [0, 1]"
+    return max(hi, -lo), "the largest value in the training split"
+
+
 @torch.no_grad()
 def reconstruction(
-    model: Autoencoder, x: torch.Tensor, batch: int, is_image: bool
+    model: Autoencoder, x: torch.Tensor, batch: int, peak: float | None
 ) -> dict[str, float | None]:
-    """MSE, BCE (when inputs and outputs lie in [0, 1]) and, for images, PSNR (peak 1)."""
+    """MSE, BCE (when inputs and outputs lie in [0, 1]) and, given a peak (images), PSNR
+    = 10 log10(peak² / MSE)."""
     sums = {"mse": 0.0, "bce": 0.0}
     bce_ok = model.output_activation == "sigmoid" and x.min() >= 0 and x.max() <= 1
     for xb in x.split(batch):
-        x_hat = model(xb)
-        sums["mse"] += reconstruction_loss(x_hat, xb, "mse").item() * len(xb)
-        if bce_ok:
-            sums["bce"] += reconstruction_loss(x_hat, xb, "bce").item() * len(xb)
+        h = model.encode(xb)
+        sums["mse"] += reconstruction_loss(model.decode(h), xb, "mse").item() * len(xb)
+        if bce_ok:  # from the logits: exact however saturated
+            sums["bce"] += decoded_loss(model, h, xb, "bce").item() * len(xb)
     mse = sums["mse"] / len(x)
+    psnr = None
+    if peak:  # (an all-zero training split has no peak)
+        psnr = 10 * math.log10(peak**2 / mse) if mse > 0 else math.inf
     return {
         "recon/mse": mse,
         "recon/bce": sums["bce"] / len(x) if bce_ok else None,
-        "recon/psnr_db": (10 * math.log10(1 / mse) if mse > 0 else math.inf) if is_image else None,
+        "recon/psnr_db": psnr,
     }
+
+
+def report(
+    model: Autoencoder, reg: Regularizer, data: Data, x: torch.Tensor, loss: str, batch: int
+) -> dict[str, float | None]:
+    """What `aectl eval` and the end of a run report about the samples `x`: reconstruction
+    (MSE, BCE, PSNR for images), the weighted penalty and the mean ‖J‖_F."""
+    val = validation_pass(model, reg, x, loss, batch)
+    model.eval()
+    out = reconstruction(model, x, batch, psnr_peak(data)[0] if data.is_image else None)
+    out["penalty"] = reg.penalty(val.term)
+    out["jacobian/fro_mean"] = jacobian_fro(model, x)
+    return out

@@ -105,7 +105,7 @@ def close_epoch(m: Member, means: list[float], epoch_s: float, epoch_steps: int)
     s.train_time_s += epoch_s
     s.epoch += 1
     with m.timed("validate"):
-        val = validation_pass(m.model, m.reg, m.data.val_x, t.loss, t.batch_size)
+        val = validation_pass(m.model, m.reg, m.data.val_x, t.step_loss, t.batch_size)
         stats = {k: v.item() for k, v in code_stats(val.codes).items()}
     pictured = t.pictures_now(s.epoch)
     numbers = epoch_numbers(m, means, val.recon, val.term, stats)

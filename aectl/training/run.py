@@ -1,8 +1,9 @@
 """`aectl train`'s one job, top to bottom: set up, fit, finish; returns the monitored metric.
 
 `setup` builds everything from the typed config (or continues a checkpoint), `loop.fit`
-trains, `finish` runs the analyses and writes metrics.json. The same `setup` and `finish`
-serve each member of a vmap group (`aectl.sweeps.vmap`), so a member's folder is a run's.
+trains, `finish` measures the test split and runs the analyses (`final`), then writes
+metrics.json. The same `setup` and `finish` serve each member of a vmap group
+(`aectl.sweeps.vmap`), so a member's folder is a run's.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from aectl import analysis, atomic, faults, lock
+from aectl import atomic, faults, lock
 from aectl.config.metrics import objective
 from aectl.config.run import RunConfig
-from aectl.config.stored import stored_config
+from aectl.config.stored import keep_old_behaviour, stored_config
 from aectl.config.validate import validate
 from aectl.data.base import ONEHOT
 from aectl.errors import require
@@ -30,6 +31,7 @@ from aectl.training import checkpoint, checks, fingerprint, layerwise
 from aectl.training import device as devices
 from aectl.training.build import build, optimizer
 from aectl.training.fast_step import make_step
+from aectl.training.final import final_numbers
 from aectl.training.loop import Group, fit
 from aectl.training.member import Member
 from aectl.training.resume import starting_state
@@ -85,6 +87,8 @@ def setup(cfg: RunConfig, run_dir: Path) -> tuple[Member, Any, LossWindow]:
     """(the member, its step function, its logging window), ready for the first step."""
     t = cfg.trainer
     start = starting_state(run_dir, t.resume)
+    if start is not None:  # a run saved by an earlier aectl continues as it was trained
+        keep_old_behaviour(cfg, start.get("config"))
     device = devices.pick(t.device)
     seed_everything(t.seed)
     data, model, reg = build(cfg, device)
@@ -97,7 +101,7 @@ def setup(cfg: RunConfig, run_dir: Path) -> tuple[Member, Any, LossWindow]:
         set_rng_state(start["rng"])
     trainable = not model.solved_in_closed_form
     step = make_step(
-        model, reg, opt if trainable else None, t.loss, compile=t.compile, precision=t.precision
+        model, reg, opt if trainable else None, t.step_loss, compile=t.compile, precision=t.precision
     )
     member = open_member(cfg, run_dir, data, model, reg, opt.state_dict, state, position)
     header(member, device, changed)
@@ -169,7 +173,7 @@ def header(m: Member, device: torch.device, changed: dict[str, Any] | None) -> N
     d, model, s = m.data, m.model, m.state
     console.print(
         f"[bold]aectl train[/]  device={device}  data={d.name} {tuple(d.shape)} "
-        f"train={len(d.train_x)} val={len(d.val_x)}  arch={model.arch} "
+        f"train={len(d.train_x)} val={len(d.val_x)} test={d.sizes()['test']}  arch={model.arch} "
         f"code_dim={model.code_dim} ([bold]{model.completeness}[/]: input size "
         f"{model.input_size})  regularizer={m.reg.describe()}"
     )
@@ -189,7 +193,8 @@ def finish(m: Member, stop: GracefulStop | None = None) -> float:
     metrics.update(s.stages)
     faults.hit("analysis")
     with m.timed("analyses"):
-        metrics.update(analysis.analyze(m.run_dir, m.model, m.data, m.log.writer, s.step))
+        # test/{last,best}/*, the analyses of trainer.analyze's checkpoint
+        metrics.update(final_numbers(m))
     if stop is not None and stop.requested:
         raise Interrupted(stop.signum)
     metrics.update(

@@ -36,7 +36,7 @@ class Position:
 
     perm: torch.Tensor  # this epoch's order of the training samples
     batch: int  # the next batch to train on
-    sums: torch.Tensor  # (3,) the epoch's running sums of loss, recon, term
+    sums: torch.Tensor  # (3,) the epoch's running sums of loss, recon, term over its samples
     log_filled: int  # rows of the logging window in use
 
 
@@ -57,6 +57,7 @@ def to_checkpoint(
             "perm": position.perm.cpu(),
             "batch": position.batch,
             "sums": position.sums.cpu(),
+            "sums_per_sample": True,  # aectl 0.1 summed batch means
             "log_filled": position.log_filled,
         }
     return {
@@ -101,10 +102,13 @@ def from_checkpoint(
     p = start.get("position")
     position = None
     if p is not None:
+        sums = p["sums"]
+        if not p.get("sums_per_sample"):  # aectl 0.1: sums of batch means, all batches full
+            sums = sums * start["config"]["trainer"]["batch_size"]
         position = Position(
             perm=p["perm"].to(device),
             batch=p["batch"],
-            sums=p["sums"].to(device),
+            sums=sums.to(device),
             log_filled=p.get("log_filled", start["step"] % log_every),
         )
     window = start.get("log_window")

@@ -12,14 +12,31 @@ from torch.nn import functional as F
 from aectl.models.autoencoder import Autoencoder
 from aectl.regularizers.base import Regularizer
 
-BCE_EPS = 1e-6
+BCE_EPS = 1e-6  # aectl 0.1's clamp of the outputs (`bce_clamped`)
 
 
 def reconstruction_loss(x_hat: torch.Tensor, x: torch.Tensor, loss: str) -> torch.Tensor:
-    """Mean over every element of the batch."""
+    """Mean over every element of the batch, from the outputs. BCE from outputs can only
+    clamp them (its gradient is 0 once an output saturates); `decoded_loss` uses the
+    logits when the model has them."""
     if loss == "mse":
         return F.mse_loss(x_hat, x)
     return F.binary_cross_entropy(x_hat.clamp(BCE_EPS, 1 - BCE_EPS), x)
+
+
+def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Per sample, −log p(x | logits) of independent Bernoulli pixels with p = σ(logits),
+    summed over the pixels: (batch,). Exact at any logit (torch's stable form)."""
+    return F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
+
+
+def decoded_loss(model: Autoencoder, h: torch.Tensor, x: torch.Tensor, loss: str) -> torch.Tensor:
+    """The reconstruction loss of the code h against x, mean over every element: "bce" is
+    computed from the decoder's logits when its output is a sigmoid (exact value and
+    gradient however saturated), "bce_clamped" and any other output from the outputs."""
+    if loss == "bce" and model.has_logits:
+        return F.binary_cross_entropy_with_logits(model.decode_logits(h), x)
+    return reconstruction_loss(model.decode(h), x, loss)
 
 
 def losses(
@@ -32,8 +49,7 @@ def losses(
     """
     x_in = reg.corrupt(x) if train else x
     h, term = reg.encode_and_term(model, x_in)
-    x_hat = model.decode(reg.code(h) if train else h)
-    recon = reconstruction_loss(x_hat, x, loss)
+    recon = decoded_loss(model, reg.code(h) if train else h, x, loss)
     if term is None:
         return recon, recon, torch.zeros((), device=x.device)
     return recon + reg.penalty(term), recon, term

@@ -1,0 +1,88 @@
+"""What a finished run reports, once: the test split measured on both checkpoints, and the
+analyses on the checkpoint `trainer.analyze` names.
+
+Model selection (best.pt, `trainer.monitor`, Optuna) sees only the validation split; the
+test split is measured here, after training, for last.pt and best.pt alike
+(`test/last/...`, `test/best/...` in metrics.json): the numbers to quote. The analyses
+(PCA comparison, vector field, tangents, sparsity, probe) describe one checkpoint, on the
+test split when there is one (else validation), and metrics.json says which
+(`analyzed`). Each block starts from the run's seed, as `aectl eval` does, so evaluating
+the same checkpoint on the same split gives the same numbers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from aectl import analysis
+from aectl.record.progress import console
+from aectl.training import checkpoint
+from aectl.training.measure import psnr_peak, report
+from aectl.training.member import BEST, Member
+from aectl.training.seeding import seed_everything
+
+
+def reporting_split(data) -> str:
+    """The split reported numbers come from: test, or validation for data without one."""
+    return "test" if data.test_x is not None else "val"
+
+
+def final_numbers(m: Member) -> dict[str, Any]:
+    """test/{last,best}/* and the analyses of `trainer.analyze`'s checkpoint; the model
+    holds the last weights again afterwards."""
+    t, data = m.cfg.trainer, m.data
+    last = {k: v.detach().clone() for k, v in m.model.state_dict().items()}
+    out: dict[str, Any] = {"splits": data.sizes()}
+    order = [c for c in ("last", "best") if c != t.analyze] + [t.analyze]  # analysed last
+    try:
+        for which in order:
+            epoch = _load(m, which, last)
+            if epoch is None:
+                continue
+            if data.test_x is not None:
+                seed_everything(t.seed)
+                numbers = report(m.model, m.reg, data, data.test_x, t.step_loss, t.batch_size)
+                out.update({f"test/{which}/{k}": v for k, v in numbers.items()})
+            if which == t.analyze:
+                split = reporting_split(data)
+                seed_everything(t.seed)
+                out.update(
+                    analysis.analyze(
+                        m.run_dir, m.model, data, m.log.writer, m.state.step, split=split
+                    )
+                )
+                out["analyzed"] = {"checkpoint": which, "epoch": epoch, "split": split}
+    finally:
+        m.model.load_state_dict(last)
+    if data.is_image:
+        peak, source = psnr_peak(data)
+        out["psnr_peak"] = {"value": peak, "from": source}
+    _print(out, t.loss)
+    return out
+
+
+def _load(m: Member, which: str, last: dict[str, torch.Tensor]) -> int | None:
+    """Put checkpoint `which`'s weights into the model; its epoch (None: no such file)."""
+    if which == "last":
+        m.model.load_state_dict(last)
+        return m.state.epoch
+    path = m.run_dir / BEST
+    if not path.is_file():
+        return None
+    state = checkpoint.load(path)
+    checkpoint.load_model_state(m.model, state)
+    return state["epoch"]
+
+
+def _print(out: dict[str, Any], loss: str) -> None:
+    key = f"recon/{loss}"
+    if f"test/last/{key}" not in out:
+        return
+    line = (
+        f"test split ({out['splits']['test']} samples): {key} {out[f'test/last/{key}']:.5g} (last)"
+    )
+    if f"test/best/{key}" in out:
+        line += f", {out[f'test/best/{key}']:.5g} (best)"
+    console.print(line)
