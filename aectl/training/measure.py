@@ -16,7 +16,7 @@ import torch
 from aectl.data.base import Data
 from aectl.models.autoencoder import Autoencoder
 from aectl.regularizers.base import Regularizer
-from aectl.training.step import decoded_loss, losses, reconstruction_loss
+from aectl.training.step import decoded_loss, reconstruction_loss
 
 JACOBIAN_SAMPLES = 1000  # mean ‖J‖_F is estimated on at most this many samples
 JACOBIAN_CHUNK = 100
@@ -33,14 +33,19 @@ class Pass:
 def validation_pass(
     model: Autoencoder, reg: Regularizer, x: torch.Tensor, loss: str, batch: int
 ) -> Pass:
+    """One encoder pass per batch (the step's `losses` on clean inputs, train=False), whose
+    codes are also the ones the code statistics and histogram describe. No autograd graph
+    is built: the contractive term's Jacobians come from torch.func transforms and
+    forward-mode AD, which an outer no_grad does not switch off."""
     model.eval()
     sums = torch.zeros(2, device=x.device)
     codes = []
     for xb in x.split(batch):
-        with torch.enable_grad():  # penalties such as the contractive one differentiate
-            _, recon, term = losses(model, reg, xb, loss, train=False)
-        sums += torch.stack([recon.detach(), term.detach()]) * len(xb)
-        codes.append(model.encode(xb))
+        h, term = reg.encode_and_term(model, xb)
+        recon = decoded_loss(model, h, xb, loss)
+        term = torch.zeros((), device=x.device) if term is None else term
+        sums += torch.stack([recon, term]) * len(xb)
+        codes.append(h)
     model.train()
     recon, term = (sums / len(x)).tolist()
     return Pass(recon, term, torch.cat(codes))
