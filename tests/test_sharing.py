@@ -65,6 +65,25 @@ def test_a_second_writer_is_refused_naming_the_holder_and_a_killed_holder_frees_
     lock.release(tmp_path)
 
 
+def test_summarize_is_refused_while_another_aectl_writes_the_sweep_folder(tmp_path, capsys):
+    from test_summarize import contractive_sweep
+
+    from aectl.commands import summarize
+
+    root = contractive_sweep(tmp_path / "sweep")
+    proc = hold_in_another_process(root)
+    try:
+        assert summarize.main([str(root)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "SWEEP_DIR" in err[0] and f"pid {proc.pid}" in err[0], err
+        assert not (root / "summary.csv").exists() and not (root / "summary.png").exists()
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert summarize.main([str(root)]) == 0  # the lock died with its holder
+    assert (root / "summary.csv").is_file()
+
+
 @pytest.mark.slow
 def test_two_cli_runs_into_one_folder_never_mix(tmp_path):
     run = tmp_path / "run"

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aectl import atomic
+from aectl import atomic, lock
 from aectl.errors import OneLineParser, UserError
 from aectl.sweeps.status import alive
 
@@ -993,8 +993,9 @@ def main(argv: list[str] | None = None) -> int:
                 names = list(dict.fromkeys([*allowed, *sweep.swept]))
                 raise SummaryError(f"--sort: got {args.sort!r}; allowed: {', '.join(names)}")
             table = sort_rows(table, args.sort)
-        csv_path = write_csv(table, sweep.root / "summary.csv")
-        png_path = plot(sweep, table, sweep.root / "summary.png", first=args.sort)
+        with lock.holding(sweep.root, "SWEEP_DIR"):  # one summarize writes at a time
+            csv_path = write_csv(table, sweep.root / "summary.csv")
+            png_path = plot(sweep, table, sweep.root / "summary.png", first=args.sort)
     except (SummaryError, UserError) as e:
         print(f"aectl: error: {e}", file=sys.stderr)
         return 2
