@@ -166,7 +166,6 @@ def samples(data, split: str | None) -> tuple[str, Any, str | None]:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     which = args.checkpoint or analyzed_checkpoint(Path(args.run_dir))
-    checkpoint_path(Path(args.run_dir), which)  # bad input: one line, at once
 
     from torch.utils.tensorboard import SummaryWriter
 
@@ -222,6 +221,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(sys.argv[1:] if argv is None else argv)
     try:
+        args.checkpoint = args.checkpoint or analyzed_checkpoint(Path(args.run_dir))
         checkpoint_path(Path(args.run_dir), args.checkpoint)  # bad input: one line, at once
         with lock.holding(args.run_dir, "RUN_DIR"):  # eval writes into the run folder
             run(args)
