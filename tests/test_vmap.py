@@ -229,6 +229,66 @@ def test_each_member_takes_the_steps_its_job_takes_alone(case):
         assert torch.allclose(got[:, i], want, rtol=1e-5, atol=1e-8), (case, i)
 
 
+def tiny_group(optim: str, precision: str = "32", compile: bool = False):
+    """Three one-layer contractive members on 4x4 inputs: (stacked step, each alone)."""
+    from aectl.regularizers.contractive import Contractive
+
+    ms = []
+    for s in range(3):
+        torch.manual_seed(s)
+        ms.append(mlp.build((1, 4, 4), code_dim=6, hidden=[], code_activation="sigmoid"))
+    alone = [copy.deepcopy(m) for m in ms]
+    params, buffers, base = stacked.stack(ms)
+    regs = [Contractive(weight=w) for w in (1e-3, 1e-2, 1e-1)]
+    lrs = [1e-2, 3e-2, 1e-1]
+    if optim == "adam":
+        opt = StackedAdam(params.values(), lr=lrs, fused=True)
+    else:
+        opt = StackedSGD(params.values(), lr=lrs, momentum=0.9)
+    hp = stacked.hyperparameters(regs, ["weight"], "cpu")
+    step = stacked.make_stacked_step(
+        base, regs[0], "mse", params, buffers, hp, opt, compile=compile, precision=precision
+    )
+    return step, alone, regs, lrs
+
+
+BATCHES = (8, 8, 3, 8)  # an epoch's short last batch is a shape of its own
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("optim", ["sgd"])
+def test_a_compiled_group_step_trains_as_the_eager_one(optim):
+    """trainer.compile=true: the vmapped losses and the optimizer's update compiled (torch's
+    fused Adam kernel, the default, is left as it is and was checked the same way), the
+    short last batch included. One case: compiling costs tens of seconds on 2 cores."""
+    g = torch.Generator().manual_seed(0)
+    xs = [torch.rand(3, b, 1, 4, 4, generator=g) for b in BATCHES]
+    eager = tiny_group(optim)[0]
+    want = torch.stack([eager(x) for x in xs])
+    compiled = tiny_group(optim, compile=True)[0]
+    got = torch.stack([compiled(x) for x in xs])
+    assert torch.allclose(got, want, rtol=1e-5, atol=1e-7)
+
+
+def test_a_bf16_group_step_trains_each_member_as_bf16_alone():
+    from aectl.training.fast_step import make_step
+
+    g = torch.Generator().manual_seed(0)
+    xs = [torch.rand(3, b, 1, 4, 4, generator=g) for b in BATCHES]
+    step, alone, regs, lrs = tiny_group("adam", precision="bf16")
+    got = torch.stack([step(x) for x in xs])
+    fp32_step = tiny_group("adam")[0]
+    fp32 = torch.stack([fp32_step(x) for x in xs])
+    for i in range(3):
+        opt = torch.optim.Adam(alone[i].parameters(), lr=lrs[i], fused=True)
+        single = make_step(alone[i], regs[i], opt, "mse", precision="bf16")
+        want = torch.stack([single(x[i]) for x in xs])
+        # bf16 products round by their own batching: equal within bf16's precision
+        assert torch.allclose(got[:, i], want, rtol=1e-2, atol=1e-4), i
+    assert not torch.equal(got, fp32)  # bf16 did run: its rounding shows
+    assert torch.allclose(got, fp32, rtol=0.05, atol=1e-3)
+
+
 def test_hutchinson_through_torch_func_jvp_gives_the_numbers_forward_ad_gave():
     import torch.autograd.forward_ad as fwAD
 

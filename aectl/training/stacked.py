@@ -115,7 +115,8 @@ class StackedStep:
 
         if compile:
             forward = torch.compile(forward, dynamic=False)
-            update = torch.compile(update, dynamic=False)
+            if not getattr(opt, "fused", False):  # torch's fused kernel is one launch already
+                update = torch.compile(update, dynamic=False)
         self.forward, self.update = forward, update
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
