@@ -136,7 +136,7 @@ SMUGGLED = {
 }
 
 
-def crafted(genuine: Path, to: Path, s, payload, which: str = "best") -> Path:
+def crafted(genuine: Path, to: Path, s, payload, which: str = "last") -> Path:
     """A copy of the genuine run whose `which` checkpoint's config carries `payload`."""
     group, make, _ = payload
     run = Path(shutil.copytree(genuine, to))
@@ -215,7 +215,8 @@ def test_eval_refuses_hydra_instantiate_keys_and_interpolations(
     run = crafted(genuine, tmp_path / "run", sandbox, SMUGGLED[name])
     assert cli.main(["eval", str(run), "--device", "cpu"]) == 2
     line = one_line(capsys.readouterr().err)
-    assert SMUGGLED[name][2] in line and str(run / "checkpoints" / "best.pt") in line, line
+    # eval's default checkpoint: the one the run's analyses describe (last)
+    assert SMUGGLED[name][2] in line and str(run / "checkpoints" / "last.pt") in line, line
     untouched(sandbox)
 
 
@@ -242,13 +243,13 @@ def test_resume_refuses_a_checkpoint_naming_a_foreign_callable(name, genuine, sa
 def test_the_real_cli_refuses_crafted_checkpoints_in_one_line(genuine, sandbox, tmp_path):
     """`aectl eval RUN_DIR`, `aectl train trainer.resume=PATH` and `aectl train
     hydra.run.dir=<crafted> trainer.resume=auto`, each in its own process."""
-    run = crafted(genuine, tmp_path / "run", sandbox, PAYLOADS["os.system"], "best")
+    run = crafted(genuine, tmp_path / "run", sandbox, PAYLOADS["os.system"], "last")
     r = aectl("eval", str(run))
     assert r.returncode == 2, r.stderr
     refused(
         one_line(r.stderr),
         "--checkpoint",
-        run / "checkpoints/best.pt",
+        run / "checkpoints/last.pt",
         "arch._target_",
         "os.system",
     )
@@ -326,7 +327,7 @@ def test_eval_trusts_only_its_checkpoint_and_writes_only_in_its_folder(
     assert cli.main(["eval", str(run), "--device", "cpu"]) == 0, capsys.readouterr().err
     untouched(sandbox)
     assert not (run / "eval.json").is_symlink()
-    assert json.loads((run / "eval.json").read_text())["checkpoint"] == "best"
+    assert json.loads((run / "eval.json").read_text())["checkpoint"] == "last"
 
 
 def crafted_sweep(root: Path, s) -> Path:

@@ -48,7 +48,10 @@ METRICS: dict[str, tuple[str, str, str]] = {
         "last epoch's throughput (from epoch 2 on, free of compiling and capturing)",
     ),
     "whole_run/train_time_s": ("train_time_s", "training", "time spent in training steps"),
-    # the held-out test split, measured once at the end on each checkpoint: what to quote
+}
+# The held-out test split, measured once at the end on each checkpoint: what to quote. Shown
+# in HParams; never a monitor (model selection sees validation only).
+TEST_METRICS: dict[str, tuple[str, str, str]] = {
     "whole_run/test_last_recon_mse": (
         "test/last/recon/mse",
         "test",
@@ -128,7 +131,7 @@ def final_metrics() -> dict[str, tuple[str, str, str]]:
     """Every metric `aectl.record.hparams.finish` writes at the last step when metrics.json
     has it: METRICS and each regularizer's term (the analysis numbers are logged by
     `aectl.analysis.analyze` itself)."""
-    out = dict(METRICS)
+    out = {**METRICS, **TEST_METRICS}
     for term in term_names():
         out.update(term_metrics(term))
     return out

@@ -31,13 +31,15 @@ def kl_divergence(rho: float, rho_hat: torch.Tensor) -> torch.Tensor:
     return (rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))).sum()
 
 
-def kl_from_logits(rho: float, a: torch.Tensor) -> torch.Tensor:
+def kl_from_logits(rho: float | torch.Tensor, a: torch.Tensor) -> torch.Tensor:
     """Σ_j KL(Bernoulli(ρ) ‖ Bernoulli(ρ̂_j)) with ρ̂_j = mean_i σ(a_ij), for logits a of shape
     (batch, units), exact in value and gradient at any logit."""
     log_n = math.log(a.shape[0])
     log_rate = torch.logsumexp(F.logsigmoid(a), dim=0) - log_n  # log ρ̂_j
     log_rest = torch.logsumexp(F.logsigmoid(-a), dim=0) - log_n  # log(1 − ρ̂_j)
-    return (rho * (math.log(rho) - log_rate) + (1 - rho) * (math.log(1 - rho) - log_rest)).sum()
+    # ρ is a 0-d tensor per member under vmap (a sweep over regularizer.target)
+    log = torch.log if torch.is_tensor(rho) else math.log
+    return (rho * (log(rho) - log_rate) + (1 - rho) * (log(1 - rho) - log_rest)).sum()
 
 
 class SparseKL(Regularizer):

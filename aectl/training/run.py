@@ -101,7 +101,12 @@ def setup(cfg: RunConfig, run_dir: Path) -> tuple[Member, Any, LossWindow]:
         set_rng_state(start["rng"])
     trainable = not model.solved_in_closed_form
     step = make_step(
-        model, reg, opt if trainable else None, t.step_loss, compile=t.compile, precision=t.precision
+        model,
+        reg,
+        opt if trainable else None,
+        t.step_loss,
+        compile=t.compile,
+        precision=t.precision,
     )
     member = open_member(cfg, run_dir, data, model, reg, opt.state_dict, state, position)
     header(member, device, changed)
