@@ -178,10 +178,8 @@ def test_allowed_changes_are_recorded_and_printed(finished, tmp_path, capsys):
     state = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
     assert state["epoch"] == 2
     (resume,) = state["resumes"]
-    assert resume["step"] == 12 and resume["changed"]["trainer.max_epochs"] == [
-        1,
-        2,
-    ]  # 12 steps an epoch
+    # one epoch: 12 steps
+    assert resume["step"] == 12 and resume["changed"]["trainer.max_epochs"] == [1, 2]
     assert state["fingerprint"]["data"]["train_x"] == [1437, 1, 8, 8]
 
 
