@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Issue 6 on a CUDA machine: `aectl bench` on CUDA, then the GPU tests; everything lands in $OUT.
+# Issues 6 and 14 on a CUDA machine: `aectl bench` on CUDA, the GPU tests, a 16-job vmap
+# sweep against one job alone; everything lands in $OUT.
 #
 # Why a script: device time is scarce, so the whole check is one prepared command that needs
 # nothing but the machine's own Python with torch (no venv, no installs, no network):
@@ -40,6 +41,15 @@ status=0
       --junitxml="$OUT/gpu_tests.xml" || status=1
   else
     echo "pytest is not installed here: GPU tests skipped"
+  fi
+  # Issue 14's GPU target: a 16-job vmap sweep of the same model against ONE job alone
+  # (whole `aectl train` processes: needs hydra-core and omegaconf on this Python).
+  if "$PY" -c "import hydra, omegaconf" 2>/dev/null; then
+    echo "== aectl bench --sections sweep --device cuda (16 jobs with vmap vs one job alone)"
+    timeout 200 "$PY" -m aectl.bench --device cuda --sections sweep --repeats 1 \
+      --out "$OUT/bench_sweep.json" || status=1
+  else
+    echo "== sweep stage skipped: hydra is not installed for $PY"
   fi
   # Only with time to spare (the command limit is 600 s): the compiled rows again with
   # autotuned matrix products, which compile for minutes; a candidate for 1M samples/s at

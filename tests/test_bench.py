@@ -226,3 +226,38 @@ def test_bad_arguments_get_one_line_and_exit_2(args, says, tmp_path, capsys):
     assert err.startswith("aectl: error: aectl bench: ") and says in err, err
     assert len(err.strip().splitlines()) == 1 and out == ""
     assert (tmp_path / "bench.json").read_text() == "earlier results"
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_the_sweep_section_times_valid_commands_and_reports_its_ratio(device, monkeypatch):
+    """Without running them: every command the sweep section would time composes to a valid
+    config (the GPU's MNIST sweep included), and the ratio is vmap's wall over its peer's."""
+    from conftest import compose
+
+    from aectl.bench import whole
+    from aectl.config.validate import validate
+
+    images = Path("/data/t10k-images-idx3-ubyte.gz")
+    seen = []
+
+    def fake_train(args, cwd, dev):
+        seen.append(args)
+        root = Path(args[-1].split("=", 1)[1])
+        (root / "job").mkdir(parents=True)
+        timing = {"first_step_unix": 1.0}
+        metrics = {"train_time_s": 2.0, "timing": timing}
+        (root / "job" / "metrics.json").write_text(json.dumps(metrics))
+        return 0.0, 8.0 if "hydra/launcher=vmap" in args else 4.0
+
+    monkeypatch.setattr(whole, "aectl_train", fake_train)
+    out = whole.section_sweep(device, 1, {}, images)
+    assert out[{"cpu": "vmap_over_basic", "cuda": "vmap_over_one_job"}[device]] == 2.0
+    for args in seen:
+        swept = "regularizer.weight="  # one value of the sweep
+        one = [a.split(",")[0] if a.startswith(swept) else a for a in args]
+        one = [a for a in one if a != "-m" and not a.startswith("hydra")]
+        cfg = validate(compose(*one))
+        assert cfg.regularizer.weight > 0
+        if device == "cuda":
+            assert cfg.arch.hidden == [512, 256] and cfg.arch.code_dim == 32
+            assert cfg.dataset.limit == 10000 and cfg.dataset.images == str(images)

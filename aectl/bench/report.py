@@ -152,10 +152,18 @@ def whole_tables(result: dict[str, Any]) -> list[tuple[str, list[str], list[list
         )
     sweep = result.get("sweep") or {}
     if sweep.get("basic") or sweep.get("vmap"):
-        rows = [row(f"{n} launcher", sweep[n]) for n in ("basic", "vmap") if n in sweep]
-        title = f"a {sweep.get('jobs', 16)}-job λ sweep of model=contractive on digits"
+        names = {
+            "basic": "basic launcher",
+            "one job alone": "one job alone",
+            "vmap": "vmap launcher",
+        }
+        rows = [row(label, sweep[n]) for n, label in names.items() if n in sweep]
+        job = sweep.get("job", "model=contractive on digits")
+        title = f"a {sweep.get('jobs', 16)}-job λ sweep of {job}"
         if "vmap_over_basic" in sweep:
             title += f"; vmap takes {sweep['vmap_over_basic']:.2f}x the basic launcher's wall time"
+        if "vmap_over_one_job" in sweep:
+            title += f"; vmap takes {sweep['vmap_over_one_job']:.2f}x ONE job's wall time"
         out.append((title, WHOLE_COLUMNS, rows))
     return out
 

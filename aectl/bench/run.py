@@ -115,6 +115,7 @@ TARGETS = {
     "default_run_wall_s": ("<", 10.0),  # issue 13: `make train`'s run, whole process
     "startup_s": ("<", 2.5),  # issue 13: process start to the first training step
     "sweep_vmap_over_basic": ("<=", 0.2),  # issue 14: 16 jobs, 2 CPU cores
+    "gpu_sweep_vmap_over_one_job": ("<=", 1.5),  # issue 14: 16 jobs on one GPU vs one alone
 }
 
 
@@ -629,6 +630,8 @@ def whole_targets(result: dict[str, Any]) -> dict[str, tuple[float, str]]:
     sweep = result.get("sweep") or {}
     if "vmap_over_basic" in sweep:
         got["sweep_vmap_over_basic"] = (sweep["vmap_over_basic"], f"{sweep['jobs']} jobs")
+    if "vmap_over_one_job" in sweep:
+        got["gpu_sweep_vmap_over_one_job"] = (sweep["vmap_over_one_job"], f"{sweep['jobs']} jobs")
     return got
 
 
@@ -721,7 +724,7 @@ def run_bench(
         if "run" in sections:
             result["run"] = whole.section_run(found, str(dev), runs, errors)
         if "sweep" in sections:
-            result["sweep"] = whole.section_sweep(str(dev), repeats or 1, errors)
+            result["sweep"] = whole.section_sweep(str(dev), repeats or 1, errors, found)
     result["targets"] = targets(result, dev)
     result["errors"] = errors
     return result
