@@ -84,3 +84,49 @@ def npz_header_only(path: Path, shape: tuple[int, ...], descr: str = "<f8") -> P
     with zipfile.ZipFile(path, "w") as z:
         z.writestr("x.npy", buf.getvalue())
     return path
+
+
+def tensorboard_backend(logdir: Path):
+    """TensorBoard's data provider over `logdir`, as `tensorboard --logdir` serves it."""
+    from tensorboard import context
+    from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
+    from tensorboard.plugins import base_plugin
+
+    mux = plugin_event_multiplexer.EventMultiplexer(
+        tensor_size_guidance={"hparams": 0, "custom_scalars": 0, "text": 0}
+    )
+    mux.AddRunsFromDirectory(str(logdir))
+    mux.Reload()
+    tb = base_plugin.TBContext(
+        logdir=str(logdir),
+        multiplexer=mux,
+        data_provider=data_provider.MultiplexerDataProvider(mux, str(logdir)),
+    )
+    return tb, context.RequestContext(), mux
+
+
+def hparams_view(logdir: Path):
+    """(experiment, session groups, runs) from the hparams plugin's own handlers, asked as
+    the dashboard asks (up to 1000 hparams; every status)."""
+    from tensorboard.plugins.hparams import (
+        api_pb2,
+        backend_context,
+        get_experiment,
+        list_session_groups,
+    )
+
+    tb, request, mux = tensorboard_backend(logdir)
+    ctx = backend_context.Context(tb)
+    exp = get_experiment.Handler(
+        request, ctx, "", api_pb2.GetExperimentRequest(hparams_limit=1000, include_metrics=True)
+    ).run()
+    query = api_pb2.ListSessionGroupsRequest(
+        slice_size=100,
+        allowed_statuses=[0, 1, 2, 3],
+        col_params=[
+            *(api_pb2.ColParams(hparam=h.name) for h in exp.hparam_infos),
+            *(api_pb2.ColParams(metric=m.name) for m in exp.metric_infos),
+        ],
+    )
+    groups = list_session_groups.Handler(request, ctx, "", query).run().session_groups
+    return exp, groups, sorted(mux.Runs())

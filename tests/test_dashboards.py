@@ -21,7 +21,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 import yaml
-from conftest import compose
+from conftest import compose, hparams_view, tensorboard_backend
 
 from aectl.config import metrics as vocab
 
@@ -82,51 +82,6 @@ def sweep(tmp_path_factory) -> SimpleNamespace:
     return SimpleNamespace(root=root, folders=folders)
 
 
-def backend(logdir: Path):
-    """TensorBoard's data provider over `logdir`, as `tensorboard --logdir` serves it."""
-    from tensorboard import context
-    from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
-    from tensorboard.plugins import base_plugin
-
-    mux = plugin_event_multiplexer.EventMultiplexer(
-        tensor_size_guidance={"hparams": 0, "custom_scalars": 0, "text": 0}
-    )
-    mux.AddRunsFromDirectory(str(logdir))
-    mux.Reload()
-    tb = base_plugin.TBContext(
-        logdir=str(logdir),
-        multiplexer=mux,
-        data_provider=data_provider.MultiplexerDataProvider(mux, str(logdir)),
-    )
-    return tb, context.RequestContext(), mux
-
-
-def hparams_view(logdir: Path):
-    """(experiment, session groups) from the hparams plugin's own handlers, asked as the
-    dashboard asks (up to 1000 hparams; every status)."""
-    from tensorboard.plugins.hparams import (
-        api_pb2,
-        backend_context,
-        get_experiment,
-        list_session_groups,
-    )
-
-    tb, request, _ = backend(logdir)
-    ctx = backend_context.Context(tb)
-    exp = get_experiment.Handler(
-        request, ctx, "", api_pb2.GetExperimentRequest(hparams_limit=1000, include_metrics=True)
-    ).run()
-    query = api_pb2.ListSessionGroupsRequest(
-        slice_size=100,
-        allowed_statuses=[0, 1, 2, 3],
-        col_params=[
-            *(api_pb2.ColParams(hparam=h.name) for h in exp.hparam_infos),
-            *(api_pb2.ColParams(metric=m.name) for m in exp.metric_infos),
-        ],
-    )
-    return exp, list_session_groups.Handler(request, ctx, "", query).run().session_groups
-
-
 def scalars(run: Path) -> dict[str, list]:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -143,7 +98,7 @@ def test_folders_are_named_by_the_swept_key(sweep):
 
 
 def test_hparams_show_the_swept_key_first_and_the_numbers_that_answer_which_lambda(sweep):
-    exp, groups = hparams_view(sweep.root)
+    exp, groups, _ = hparams_view(sweep.root)
     infos = list(exp.hparam_infos)
     assert [h.name for h in infos if h.differs] == ["regularizer.weight"]  # exactly the swept one
     assert infos[0].name == "regularizer.weight"  # the first column / axis without clicking
@@ -224,7 +179,7 @@ def test_val_term_is_the_unweighted_penalty_on_the_val_split_every_epoch(sweep):
 def test_custom_scalars_layout_overlays_train_and_val_and_every_chart_has_data(sweep):
     from tensorboard.plugins.custom_scalar import custom_scalars_plugin
 
-    tb, request, mux = backend(sweep.root)
+    tb, request, mux = tensorboard_backend(sweep.root)
     layout = json.loads(custom_scalars_plugin.CustomScalarsPlugin(tb).layout_impl(request, ""))
     categories = {c["title"]: c for c in layout["category"]}
     curves = {
@@ -249,7 +204,7 @@ def test_custom_scalars_layout_overlays_train_and_val_and_every_chart_has_data(s
 def test_config_is_a_text_summary_holding_the_resolved_config(sweep):
     from tensorboard.plugins.text import text_plugin
 
-    tb, request, _ = backend(sweep.root)
+    tb, request, _ = tensorboard_backend(sweep.root)
     plugin = text_plugin.TextPlugin(tb)
     for folder in sweep.folders.values():
         run = folder.relative_to(sweep.root).as_posix()

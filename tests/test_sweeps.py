@@ -21,6 +21,7 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
+from conftest import hparams_view
 
 from aectl.config import metrics as metrics_vocab
 from aectl.sweeps import parallel
@@ -89,49 +90,6 @@ def check_summary(root: Path, summary: SimpleNamespace, statuses: dict[str, str]
     with Image.open(root / "summary.png") as png:
         png.load()  # decodes every pixel
         assert png.format == "PNG" and png.width > 300 and png.height > 200
-
-
-def tensorboard_hparams(logdir: Path):
-    """The HParams dashboard's own backend: (experiment, session groups) for `logdir`."""
-    from tensorboard import context
-    from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
-    from tensorboard.plugins import base_plugin
-    from tensorboard.plugins.hparams import (
-        api_pb2,
-        backend_context,
-        get_experiment,
-        list_session_groups,
-    )
-
-    mux = plugin_event_multiplexer.EventMultiplexer()
-    mux.AddRunsFromDirectory(str(logdir))
-    mux.Reload()
-    tb = base_plugin.TBContext(
-        logdir=str(logdir),
-        multiplexer=mux,
-        data_provider=data_provider.MultiplexerDataProvider(mux, str(logdir)),
-    )
-    ctx, request = backend_context.Context(tb), context.RequestContext()
-    exp = get_experiment.Handler(
-        request, ctx, "", api_pb2.GetExperimentRequest(include_metrics=True)
-    ).run()
-    query = api_pb2.ListSessionGroupsRequest(
-        start_index=0,
-        slice_size=100,
-        aggregation_type=api_pb2.AGGREGATION_AVG,
-        allowed_statuses=[
-            api_pb2.STATUS_UNKNOWN,
-            api_pb2.STATUS_SUCCESS,
-            api_pb2.STATUS_RUNNING,
-            api_pb2.STATUS_FAILURE,
-        ],
-        col_params=[
-            *(api_pb2.ColParams(hparam=h.name) for h in exp.hparam_infos),
-            *(api_pb2.ColParams(metric=m.name) for m in exp.metric_infos),
-        ],
-    )
-    groups = list_session_groups.Handler(request, ctx, "", query).run().session_groups
-    return exp, groups, sorted(mux.Runs())
 
 
 # ---- unit checks (fast) ---------------------------------------------------------------------
@@ -414,7 +372,7 @@ def test_basic_sweep_runs_every_job_and_reports_the_failed_one(basic):
 
 @pytest.mark.slow
 def test_tensorboard_shows_each_job_with_its_hparams_and_final_metrics(basic):
-    exp, groups, runs = tensorboard_hparams(basic.root)
+    exp, groups, runs = hparams_view(basic.root)
     assert runs == [key(j) for j in basic.jobs[1:]]  # readable run names: the job folders
     assert {m.name.tag for m in exp.metric_infos} == set(metrics_vocab.declared_metrics(None))
     assert [h.name for h in exp.hparam_infos if h.differs] == ["regularizer.weight"]
