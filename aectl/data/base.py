@@ -32,6 +32,10 @@ def ram_bytes() -> int | None:
         return None
 
 
+# how 8-bit pixels are scaled to [0, 1] (recorded in metrics.json; PSNR's peak follows it)
+EIGHT_BIT = {"raw_dtype": "uint8", "raw_range": [0, 255], "divide_by": 255.0}
+
+
 @dataclass
 class Data:
     """Train and validation tensors plus what the rest of aectl needs to know about them."""

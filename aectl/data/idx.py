@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from aectl.config.dataset import check_idx, check_idx_test, held_out_share
-from aectl.data.base import IMAGE, Data, split
+from aectl.data.base import EIGHT_BIT, IMAGE, Data, split
 from aectl.data.paths import resolve
 from aectl.errors import UserError
 
@@ -159,10 +159,5 @@ def load(
         shape=tuple(x.shape[1:]),
         kind=IMAGE,
         name="idx",
-        scaling={
-            "source": f"IDX file {images_path}",
-            "raw_dtype": "uint8",
-            "raw_range": [0, 255],
-            "divide_by": 255.0,
-        },
+        scaling={"source": f"IDX file {images_path}", **EIGHT_BIT},
     )

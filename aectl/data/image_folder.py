@@ -18,14 +18,14 @@ import numpy as np
 import torch
 
 from aectl.config.dataset import check_image_folder, held_out_share
-from aectl.data.base import IMAGE, Data, split
+from aectl.data.base import EIGHT_BIT, IMAGE, Data, split
 from aectl.data.paths import resolve
 from aectl.errors import UserError
 
 WIDE = ("I;16", "I;16B", "I;16L", "I")  # 16-bit grayscale as PIL opens it
 WIDE_MAX = 65535.0
 DEPTHS = {  # (any 16-bit image, any 8-bit image) -> how the folder's pixels were scaled
-    (False, True): {"raw_dtype": "uint8", "raw_range": [0, 255], "divide_by": 255.0},
+    (False, True): EIGHT_BIT,
     (True, False): {"raw_dtype": "uint16", "raw_range": [0, 65535], "divide_by": WIDE_MAX},
     (True, True): {
         "raw_dtype": "uint8 and uint16",

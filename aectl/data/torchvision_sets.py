@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from aectl.config.dataset import check_torchvision, held_out_share
-from aectl.data.base import IMAGE, Data, split
+from aectl.data.base import EIGHT_BIT, IMAGE, Data, split
 from aectl.data.paths import resolve
 from aectl.errors import UserError
 
@@ -120,9 +120,7 @@ def load_torchvision(
         name=name,
         scaling={
             "source": f"torchvision.datasets.{cls_name} ({which} split) from {folder}",
-            "raw_dtype": "uint8",
-            "raw_range": [0, 255],
-            "divide_by": 255.0,
+            **EIGHT_BIT,
         },
         extras={"classes": list(getattr(ds, "classes", []))},
     )
