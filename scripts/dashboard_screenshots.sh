@@ -6,7 +6,7 @@
 #   scripts/dashboard_screenshots.sh [SWEEP_DIR]
 #
 # Without SWEEP_DIR it first runs the sweep (about a minute on two CPU cores):
-#   aectl train -m model=contractive regularizer.weight=1e-4,1e-2,1 trainer.max_epochs=10
+#   aectl train -m hydra/launcher=vmap model=contractive regularizer.weight=1e-4,1e-2,1 trainer.max_epochs=10
 # Needs Chromium (`apt-get install -y chromium`) and the project's .venv. Starts its own
 # `tensorboard --host 127.0.0.1` on a free port (never another address) and stops it
 # however the script ends. Pictures go to docs/images/ (OUT=... to change).
@@ -21,7 +21,7 @@ mkdir -p "$OUT"
 SWEEP="${1:-}"
 if [ -z "$SWEEP" ]; then
   SWEEP="$(mktemp -d)/contractive_lambda"
-  (cd "$ROOT" && "$PY" -m aectl train -m model=contractive regularizer.weight=1e-4,1e-2,1 \
+  (cd "$ROOT" && "$PY" -m aectl train -m hydra/launcher=vmap model=contractive regularizer.weight=1e-4,1e-2,1 \
     trainer.max_epochs=10 trainer.device=cpu "hydra.sweep.dir=$SWEEP")
 fi
 (cd "$ROOT" && "$PY" -m aectl summarize "$SWEEP")
