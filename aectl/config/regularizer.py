@@ -135,3 +135,30 @@ class ContractiveConfig(RegularizerConfig):
             self.num_projections,
             "allowed: an integer >= 1",
         )
+
+
+@schema("regularizer", "kl")
+@dataclass
+class KLConfig(RegularizerConfig):
+    """The VAE's β · KL(q(h|x) ‖ N(0, I)); needs arch.stochastic=true."""
+
+    _target_: str = "aectl.regularizers.kl.KL"
+    term_name: ClassVar[str | None] = "kl"
+    weight: float = knob(1.0, scale="log", stackable=True)  # β
+    warmup_epochs: int = 0  # β ramps linearly from β/warmup_epochs to β over these epochs
+    capacity: float = knob(0.0, stackable=True)  # C > 0: the penalty is β·|KL − C| (nats)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(
+            self.warmup_epochs >= 0,
+            "regularizer.warmup_epochs",
+            self.warmup_epochs,
+            "allowed: an integer >= 0 (0: no warm-up)",
+        )
+        require(
+            math.isfinite(self.capacity) and self.capacity >= 0,
+            "regularizer.capacity",
+            self.capacity,
+            "allowed: a finite number of nats >= 0 (0: the plain KL)",
+        )

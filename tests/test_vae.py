@@ -1,0 +1,176 @@
+"""The VAE family (issue 17): the KL term, the reparameterization trick, the likelihoods,
+what a stochastic run logs and how `aectl eval` estimates log p(x).
+
+References are independent of the code under test: torch.distributions' log-densities,
+Monte Carlo over many samples, the score-function gradient estimator, scikit-learn's PCA.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from conftest import compose
+
+from aectl.config.validate import validate
+from aectl.errors import UserError
+from aectl.models import conv, mlp
+from aectl.regularizers.kl import KL, kl_per_unit, sample
+from aectl.training.step import losses
+
+D = torch.distributions
+
+
+def gaussian_batch(n=3, k=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    mu = torch.randn(n, k, generator=g, dtype=torch.float64)
+    logvar = torch.randn(n, k, generator=g, dtype=torch.float64).clamp(-2, 2)
+    return mu, logvar
+
+
+def test_kl_closed_form_equals_monte_carlo():
+    """KL(q ‖ N(0, I)) in closed form against E_q[log q(h) − log p(h)] over 10⁵ draws."""
+    torch.manual_seed(0)
+    mu, logvar = gaussian_batch()
+    q = D.Independent(D.Normal(mu, (0.5 * logvar).exp()), 1)
+    p = D.Independent(D.Normal(torch.zeros_like(mu), torch.ones_like(mu)), 1)
+    h = q.sample((100_000,))
+    monte_carlo = (q.log_prob(h) - p.log_prob(h)).mean(0)
+    closed = kl_per_unit(mu, logvar).sum(1)
+    assert torch.allclose(closed, monte_carlo, rtol=0.01)
+    assert torch.allclose(closed, D.kl_divergence(q, p), rtol=1e-12)
+
+
+def test_reparameterized_gradient_equals_score_function_estimate():
+    """∇_{μ, log σ²} E_q[f(h)] by the reparameterization trick (the regularizer's `sample`)
+    and by the score-function estimator E_q[(f(h) − b) ∇ log q(h)], within Monte Carlo
+    error (4 standard errors of the noisier one)."""
+    torch.manual_seed(1)
+    n = 200_000
+    mu0, logvar0 = gaussian_batch(1, 3, seed=3)
+
+    def f(h):
+        return torch.sin(h).sum(-1) + 0.3 * h.pow(2).sum(-1)
+
+    mu, logvar = mu0.clone().requires_grad_(), logvar0.clone().requires_grad_()
+    h = sample(mu.expand(n, -1), logvar.expand(n, -1))
+    per = torch.autograd.grad(f(h).sum(), (mu, logvar))
+    reparam = torch.cat(per).flatten() / n
+
+    mu, logvar = mu0.clone().requires_grad_(), logvar0.clone().requires_grad_()
+    q = D.Normal(mu, (0.5 * logvar).exp())
+    hs = q.sample((n,)).squeeze(1)  # (n, 3), no gradient through the sample
+    fs = f(hs)
+    log_q = q.log_prob(hs.unsqueeze(1)).sum(-1).squeeze(1)  # (n,)
+    # Σ_i w_i ∇ log q(h_i) = ∇ Σ_i w_i log q(h_i): autograd on torch's log-density
+    w = (fs - fs.mean()).detach()
+    score = torch.cat(torch.autograd.grad((w * log_q).sum() / n, (mu, logvar))).flatten()
+    # its standard error, from the per-sample terms w_i ∇ log q(h_i) (coordinate-wise)
+    z = (hs - mu0) / (0.5 * logvar0).exp()
+    grad_mu = z / (0.5 * logvar0).exp()
+    grad_lv = 0.5 * (z.pow(2) - 1)
+    terms = w.unsqueeze(1) * torch.cat([grad_mu, grad_lv], 1)
+    se = terms.std(0) / math.sqrt(n)
+    assert torch.all((reparam - score).abs() < 4 * se + 1e-6), (reparam, score, se)
+    assert torch.allclose(terms.mean(0), score, rtol=1e-6, atol=1e-9)  # the SE is of this
+
+
+def test_kl_penalty_warmup_and_capacity():
+    reg = KL(weight=2.0, warmup_epochs=4, capacity=3.0)
+    model = mlp.build((6,), code_dim=2, hidden=[5], stochastic=True)
+    reg.check(model, None)
+    reg.start_epoch(0)
+    assert reg.penalty(5.0) == pytest.approx(2.0 * 0.25 * 2.0)
+    assert reg.penalty(1.0) == pytest.approx(2.0 * 0.25 * 2.0)  # |1 − 3|
+    reg.start_epoch(3)
+    assert reg.penalty(torch.tensor(5.0)).item() == pytest.approx(4.0)
+    reg.start_epoch(9)
+    assert reg.penalty(5.0) == pytest.approx(4.0)
+    plain = KL(weight=0.5)
+    assert plain.penalty(6.0) == pytest.approx(3.0)
+
+
+@pytest.mark.parametrize("arch", ["mlp", "conv"])
+def test_one_override_makes_the_encoder_stochastic(arch):
+    """The deterministic network and arch.stochastic=true differ in the encoder's last
+    layer only (2·code_dim outputs: μ and a bounded log σ²); encode returns μ; the step's
+    term is the KL of the regularizer in closed form, and the code it decodes is μ + σ·ε."""
+    build = mlp.build if arch == "mlp" else conv.build
+    shape = (6,) if arch == "mlp" else (1, 8, 8)
+    det = build(shape, code_dim=3)
+    sto = build(shape, code_dim=3, stochastic=True)
+    d_keys = {k: v.shape for k, v in det.state_dict().items()}
+    s_keys = {k: v.shape for k, v in sto.state_dict().items() if k != "log_sigma"}
+    differ = {k for k in d_keys if d_keys[k] != s_keys[k]}
+    assert set(d_keys) == set(s_keys) and len(differ) == 2  # last encoder weight and bias
+    x = torch.rand(5, *shape)
+    mu, logvar = sto.encode_gaussian(x)
+    assert torch.equal(sto.encode(x), mu) and mu.shape == logvar.shape == (5, 3)
+    big = sto.encoder[-2]  # the last Linear (before the identity code activation)
+    with torch.no_grad():
+        big.bias.fill_(1e6)
+    mu, logvar = sto.encode_gaussian(x)
+    assert torch.isfinite(logvar.exp()).all() and logvar.max() <= 20
+
+
+def test_step_losses_are_nats_per_example():
+    """recon: Bernoulli NLL summed over pixels, averaged over examples (torch.distributions
+    as the reference, at the code the step sampled); term: the closed-form KL."""
+    torch.manual_seed(0)
+    model = mlp.build((10,), code_dim=2, hidden=[7], stochastic=True).double()
+    x = torch.bernoulli(torch.full((4, 10), 0.4, dtype=torch.float64))
+    reg = KL(weight=1.0)
+    state = torch.get_rng_state()
+    total, recon, term = losses(model, reg, x, "bce")
+    torch.set_rng_state(state)
+    mu, logvar = model.encode_gaussian(x)
+    h = mu + (0.5 * logvar).exp() * torch.randn_like(mu)
+    ref = -D.Bernoulli(logits=model.decode_logits(h)).log_prob(x).sum(1).mean()
+    q = D.Normal(mu, (0.5 * logvar).exp())
+    kl = D.kl_divergence(q, D.Normal(0.0, 1.0)).sum(1).mean()
+    assert recon.item() == pytest.approx(ref.item(), rel=1e-10)
+    assert term.item() == pytest.approx(kl.item(), rel=1e-10)
+    assert total.item() == pytest.approx((ref + kl).item(), rel=1e-10)
+    # Gaussian pixels with the model's σ
+    model.log_sigma.fill_(math.log(0.3))
+    torch.set_rng_state(state)
+    _, recon, _ = losses(model, reg, x, "gaussian")
+    ref = -D.Normal(model.decode(h), 0.3).log_prob(x).sum(1).mean()
+    assert recon.item() == pytest.approx(ref.item(), rel=1e-10)
+
+
+BAD = {
+    "contractive analytic": (
+        ["model=vae", "regularizer=contractive", "arch.hidden=[]"],
+        "regularizer.method",
+    ),
+    "sparse_kl": (["model=vae", "regularizer=sparse_kl"], "regularizer"),
+    "kl on a deterministic code": (["model=deep", "regularizer=kl"], "regularizer"),
+    "mse likelihood": (["model=vae", "trainer.loss=mse"], "trainer.loss"),
+    "gaussian on a deterministic code": (["model=deep", "trainer.loss=gaussian"], "trainer.loss"),
+    "bce on data outside [0, 1]": (
+        ["model=vae", "trainer.binarize=false", "dataset=manifold"],
+        "trainer.loss",
+    ),
+    "binarize data outside [0, 1]": (
+        ["model=vae", "trainer.loss=gaussian", "dataset=manifold"],
+        "trainer.binarize",
+    ),
+    "negative beta": (["model=vae", "regularizer.weight=-1"], "regularizer.weight"),
+    "negative capacity": (["model=vae", "regularizer.capacity=-1"], "regularizer.capacity"),
+    "a coded activation": (["model=vae", "arch.code_activation=tanh"], "arch.code_activation"),
+    "tied": (["model=vae", "arch.tied=true"], "arch.tied"),
+    "layerwise": (["model=vae", "trainer.layerwise=true"], "trainer.layerwise"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_stochastic_input_is_one_line(case, tmp_path):
+    from aectl.training.run import train
+
+    overrides, field = BAD[case]
+    with pytest.raises(UserError) as e:
+        train(validate(compose(*overrides, "trainer.max_epochs=1")), tmp_path / "run")
+    assert e.value.field == field
+    assert "\n" not in str(e.value)
