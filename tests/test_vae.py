@@ -7,6 +7,7 @@ Monte Carlo over many samples, the score-function gradient estimator, scikit-lea
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -244,3 +245,83 @@ def test_importance_sampled_likelihood_bounds_the_elbo_and_grows_with_k(vae_run)
         lw = log_weights(model, x, "bce", k)
         means.append((torch.logsumexp(lw, 1) - math.log(k)).mean().item())
     assert means == sorted(means) and means[-1] - means[0] > 0.1, means
+
+
+# ---- resume, vmap, bf16 and compile ------------------------------------------------------------
+
+RESUME = ["model=vae", "trainer.max_epochs=2", "trainer.device=cpu", "trainer.log_every_n_steps=4"]
+
+
+def state_of(run, name="last.pt"):
+    return torch.load(run / "checkpoints" / name, weights_only=True)["model"]
+
+
+def scalars(run, tag):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run), size_guidance={"scalars": 0})
+    acc.Reload()
+    return [(e.step, e.value) for e in acc.Scalars(tag)]
+
+
+def test_a_vae_stopped_mid_epoch_resumes_bitwise(tmp_path, monkeypatch):
+    """The reparameterization noise and the dynamic binarization come from the global RNG,
+    which the mid-epoch checkpoint saves: stopped at step 17 (epoch 2, batch 5) and resumed,
+    the run ends with the uninterrupted run's weights and logs the same numbers."""
+    from aectl import faults
+    from aectl.training.run import train
+    from aectl.training.stopping import Interrupted
+
+    train(validate(compose(*RESUME)), tmp_path / "ref")
+    monkeypatch.setattr(faults, "_counts", {})
+    monkeypatch.setenv("AECTL_FAULT", "step:17:TERM")
+    with pytest.raises(Interrupted):
+        train(validate(compose(*RESUME)), tmp_path / "run")
+    monkeypatch.delenv("AECTL_FAULT")
+    assert torch.load(tmp_path / "run" / "checkpoints" / "last.pt")["position"]["batch"] == 5
+    train(validate(compose(*RESUME, "trainer.resume=auto")), tmp_path / "run")
+    ref, run = state_of(tmp_path / "ref"), state_of(tmp_path / "run")
+    assert ref.keys() == run.keys() and all(torch.equal(ref[k], run[k]) for k in ref)
+    for tag in ("train/loss", "train/kl", "val/elbo", "latent/active_units"):
+        assert scalars(tmp_path / "run", tag) == scalars(tmp_path / "ref", tag), tag
+
+
+def test_a_beta_sweep_trains_as_one_stacked_model(tmp_path):
+    """Two VAE jobs differing in β (a stackable knob) train as one vmapped group, each with
+    its own noise; the larger β ends with the smaller KL."""
+    from aectl.training.group import Job, train_group
+
+    jobs = [
+        Job(
+            validate(compose(*RESUME, f"regularizer.weight={b}", "trainer.batch_size=32")),
+            tmp_path / b,
+        )
+        for b in ("0.5", "4")
+    ]
+    results = train_group(jobs)
+    assert all(isinstance(r, float) and math.isfinite(r) for r in results), results
+
+    kl = [json.loads((j.run_dir / "metrics.json").read_text())["val/kl"] for j in jobs]
+    assert kl[0] > kl[1] >= 0
+
+
+@pytest.mark.parametrize("precision,compile", [("bf16", False), ("32", True)])
+def test_bf16_and_compiled_vae_steps_train(precision, compile):
+    """The step's fast paths take a stochastic model: bf16 autocast around encode_gaussian
+    and decode (losses in float32), and torch.compile of the losses (its own random
+    numbers: finite and decreasing, not bitwise)."""
+    from aectl.training.fast_step import make_step
+
+    torch.manual_seed(0)
+    model = mlp.build((16,), code_dim=2, hidden=[32], stochastic=True)
+    reg = KL(weight=1.0, warmup_epochs=2)
+    reg.check(model, None)
+    reg.start_epoch(0)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    step = make_step(model, reg, opt, "bce", compile=compile, precision=precision)
+    x = torch.bernoulli(torch.rand(64, 16).round() * 0.8 + 0.1)
+    first = step(x)
+    for _ in range(30):
+        last = step(x)
+    assert torch.isfinite(last).all() and last[0] < first[0]
+    assert last[0].item() == pytest.approx((last[1] + 0.5 * last[2]).item(), rel=1e-5)
