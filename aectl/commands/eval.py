@@ -240,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.samples < 1:
             raise UserError("--samples", f"{args.samples}; allowed: an integer >= 1")
-        checkpoint_path(Path(args.run_dir), args.checkpoint)  # bad input: one line, at once
+        which = args.checkpoint or analyzed_checkpoint(Path(args.run_dir))
+        checkpoint_path(Path(args.run_dir), which)  # bad input: one line, at once
         with lock.holding(args.run_dir, "RUN_DIR"):  # eval writes into the run folder
             run(args)
     except UserError as e:
