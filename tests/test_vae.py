@@ -325,3 +325,45 @@ def test_bf16_and_compiled_vae_steps_train(precision, compile):
         last = step(x)
     assert torch.isfinite(last).all() and last[0] < first[0]
     assert last[0].item() == pytest.approx((last[1] + 0.5 * last[2]).item(), rel=1e-5)
+
+
+# ---- pictures -----------------------------------------------------------------------------------
+
+
+def test_a_2d_vae_draws_samples_traversals_interpolations_and_its_manifold(tmp_path):
+    """The pictures decode as PNGs of the promised layout, TensorBoard holds them, and the
+    manifold's tile (row r, column c) is the decoder at (Φ⁻¹(u_c), Φ⁻¹(v_r)) (scipy's
+    quantiles as the reference; 8-bit PNG rounding)."""
+    import numpy as np
+    from PIL import Image
+    from scipy.stats import norm
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from aectl.training.run import train
+
+    run = tmp_path / "run"
+    overrides = ("model=vae", "arch.code_dim=2", "trainer.max_epochs=2", "trainer.device=cpu")
+    train(validate(compose(*overrides)), run)
+    side = 8 * 8 + 2  # an 8x8 digit enlarged 8x, plus the grid's padding
+    expect = {
+        "prior_samples": (8, 8),
+        "traversal": (2, 9),
+        "interpolation": (4, 10),
+        "latent_manifold": (15, 15),
+    }
+    for name, (rows, cols) in expect.items():
+        img = np.asarray(Image.open(run / "analysis" / f"{name}.png"))
+        assert img.shape[:2] == (rows * side + 2, cols * side + 2), name
+    assert Image.open(run / "analysis" / "codes_by_label.png").size[0] > 100
+    acc = EventAccumulator(str(run), size_guidance={"images": 0})
+    acc.Reload()
+    assert {f"analysis/{n}" for n in (*expect, "codes_by_label")} <= set(acc.Tags()["images"])
+
+    _, _, model = loaded(run)
+    png = np.asarray(Image.open(run / "analysis" / "latent_manifold.png"))[..., 0] / 255.0
+    u = (np.arange(15) + 0.5) / 15
+    for r, c in ((0, 0), (3, 11), (14, 7)):
+        h = torch.tensor([[norm.ppf(u[c]), norm.ppf(u[14 - r])]], dtype=torch.float32)
+        want = model.decode(h)[0, 0].detach().numpy()
+        tile = png[2 + r * side : 2 + r * side + 64 : 8, 2 + c * side : 2 + c * side + 64 : 8]
+        assert np.abs(tile - want).max() <= 1 / 255 + 1e-6, (r, c)
