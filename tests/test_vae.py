@@ -367,3 +367,36 @@ def test_a_2d_vae_draws_samples_traversals_interpolations_and_its_manifold(tmp_p
         want = model.decode(h)[0, 0].detach().numpy()
         tile = png[2 + r * side : 2 + r * side + 64 : 8, 2 + c * side : 2 + c * side + 64 : 8]
         assert np.abs(tile - want).max() <= 1 / 255 + 1e-6, (r, c)
+
+
+# ---- summarize: the rate-distortion curve -------------------------------------------------------
+
+BETAS = {"0.5": (60.0, 30.0), "1": (70.0, 22.0), "4": (95.0, 9.0)}  # β: (recon, KL) nats
+
+
+def test_a_beta_sweep_summarizes_as_a_rate_distortion_curve(tmp_path, capsys):
+    from test_summarize import metrics, png, run, write_sweep
+
+    from aectl.commands import summarize
+
+    jobs = [
+        {
+            "folder": f"regularizer.weight={b}",
+            "overrides": ["model=vae", f"regularizer.weight={b}"],
+            "regularizer": "kl",
+            "weight": float(b),
+            "metrics": metrics(recon, None, float(b), **{"val/kl": kl, "train/kl": kl}),
+        }
+        for b, (recon, kl) in BETAS.items()
+    ]
+    root = write_sweep(tmp_path / "sweep", ["model=vae", "regularizer.weight=0.5,1,4"], jobs)
+    code, _, err, _ = run(root, capsys)
+    assert code == 0, err
+    sweep = summarize.read_sweep(root)
+    chosen = summarize.panels(sweep, summarize.rows(sweep))
+    (rd,) = [p for p in chosen if p.kind == "path"]
+    assert rd.title.startswith("rate-distortion") and rd.symbol == "β"
+    assert rd.x_label.startswith("distortion") and rd.y_label.startswith("rate")
+    (points,) = rd.series.values()
+    assert points == [(recon, kl, b) for b, (recon, kl) in BETAS.items()]
+    assert png(root / "summary.png").text["Description"].endswith(rd.title)

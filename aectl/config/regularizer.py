@@ -27,6 +27,11 @@ class RegularizerConfig:
     # the unweighted penalty's name (its TensorBoard tags train/<term>, val/<term> and
     # metrics.json keys); None: no penalty term. The regularizer class says the same.
     term_name: ClassVar[str | None] = None
+    # the term is a rate (nats of information in the code): `aectl summarize` plots a β
+    # sweep as a rate-distortion curve (term against reconstruction) instead of a
+    # regularization path; `weight_symbol` is what its points are labelled with
+    term_is_rate: ClassVar[bool] = False
+    weight_symbol: ClassVar[str] = "λ"
 
     def __post_init__(self) -> None:
         require(
@@ -144,6 +149,8 @@ class KLConfig(RegularizerConfig):
 
     _target_: str = "aectl.regularizers.kl.KL"
     term_name: ClassVar[str | None] = "kl"
+    term_is_rate: ClassVar[bool] = True
+    weight_symbol: ClassVar[str] = "β"
     weight: float = knob(1.0, scale="log", stackable=True)  # β
     warmup_epochs: int = 0  # β ramps linearly from β/warmup_epochs to β over these epochs
     capacity: float = knob(0.0, stackable=True)  # C > 0: the penalty is β·|KL − C| (nats)
