@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from conftest import compose
@@ -400,3 +402,127 @@ def test_a_beta_sweep_summarizes_as_a_rate_distortion_curve(tmp_path, capsys):
     (points,) = rd.series.values()
     assert points == [(recon, kl, b) for b, (recon, kl) in BETAS.items()]
     assert png(root / "summary.png").text["Description"].endswith(rd.title)
+
+
+# ---- through the real CLI -----------------------------------------------------------------------
+
+CLI_TINY = ["trainer.max_epochs=1", "trainer.device=cpu", "trainer.log_every_n_steps=5"]
+PICTURES = ("prior_samples", "traversal", "interpolation")
+
+
+def decodes(run):
+    """Every PNG of the run decodes; TensorBoard's reader reads its events back."""
+    from PIL import Image
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    pngs = sorted(run.rglob("*.png"))
+    for p in pngs:
+        Image.open(p).load()
+    acc = EventAccumulator(str(run), size_guidance={"scalars": 0, "images": 0})
+    acc.Reload()
+    return {p.relative_to(run).as_posix() for p in pngs}, acc
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "preset", [["model=vae"], ["model=beta_vae"], ["experiment=vae_mnist", "arch.code_dim=2"]]
+)
+def test_every_vae_preset_trains_one_epoch_and_evaluates_through_the_cli(preset, tmp_path):
+    from conftest import MNIST_DIR, aectl
+
+    if (
+        preset[0].startswith("experiment")
+        and not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").exists()
+    ):
+        pytest.skip("needs ../shared/data/mnist-t10k")
+    run = tmp_path / "run"
+    env = {"AECTL_MNIST": str(MNIST_DIR)}
+    r = aectl("train", *preset, *CLI_TINY, f"hydra.run.dir={run}", env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "nats per example" in r.stdout
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["val/elbo"] == pytest.approx(-(metrics["val/recon"] + metrics["val/kl"]))
+    pngs, acc = decodes(run)
+    assert {f"analysis/{p}.png" for p in PICTURES} <= pngs
+    for tag in ("train/kl", "val/kl", "val/elbo", "latent/active_units", "latent/kl_unit_00"):
+        assert tag in acc.Tags()["scalars"], tag
+    assert {f"analysis/{p}" for p in PICTURES} <= set(acc.Tags()["images"])
+
+    r = aectl("eval", str(run), "--samples", "20", "--device", "cpu")
+    assert r.returncode == 0, r.stderr[-3000:]
+    result = json.loads((run / "eval.json").read_text())
+    assert result["nll/samples"] == 20
+    assert result["nll/importance_sampled"] <= result["nll/elbo"]  # Jensen, on the same codes
+    assert result["nll/importance_sampled"] <= result["nll/iwae_20"] + 1e-3
+    if "arch.code_dim=2" in preset:
+        assert {"eval/latent_manifold.png", "eval/codes_by_label.png"} <= decodes(run)[0]
+
+
+@pytest.mark.slow
+def test_bad_stochastic_input_through_the_cli_is_one_line_exit_2(tmp_path):
+    from conftest import aectl
+
+    r = aectl(
+        "train", "model=vae", "regularizer=sparse_kl", *CLI_TINY, f"hydra.run.dir={tmp_path}/r"
+    )
+    assert r.returncode == 2 and r.stderr.startswith("aectl: error: regularizer: sparse_kl")
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    r = aectl("train", "model=vae", "regularizer.weight=-1", *CLI_TINY)
+    assert r.returncode == 2 and r.stderr.startswith("aectl: error: regularizer.weight: -1")
+
+
+@pytest.mark.slow
+def test_a_three_value_beta_sweep_summarizes_with_the_rate_distortion_curve(tmp_path):
+    from conftest import aectl
+    from PIL import Image
+
+    sweep = tmp_path / "sweep"
+    r = aectl(
+        "train", "-m", "model=vae", "regularizer.weight=0.5,1,4", "trainer.batch_size=32",
+        *CLI_TINY, f"hydra.sweep.dir={sweep}",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    r = aectl("summarize", str(sweep))
+    assert r.returncode == 0, r.stderr[-3000:]
+    description = Image.open(sweep / "summary.png").text["Description"]
+    assert "rate-distortion: val/kl against val/recon" in description
+    rows = (sweep / "summary.csv").read_text().splitlines()
+    assert len(rows) == 4 and "val/kl" in rows[0]
+
+
+# ---- probabilistic PCA --------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(
+    not (Path(__file__).parents[1].parent / "shared/data/mnist-t10k").exists(),
+    reason="needs ../shared/data/mnist-t10k",
+)
+def test_a_linear_gaussian_vae_is_probabilistic_pca_on_mnist(tmp_path):
+    """A linear encoder and decoder with Gaussian pixels of learned σ (Tipping & Bishop's
+    model; Lucas et al., 2019): on 1600 MNIST training digits with a 2-unit code, the
+    decoder's columns span scikit-learn's top-2 principal subspace (every principal angle
+    under 6°) and σ² is probabilistic PCA's maximum-likelihood noise variance, the mean of
+    the discarded eigenvalues of the covariance (within 3%)."""
+    from conftest import MNIST_DIR
+    from scipy.linalg import subspace_angles
+    from sklearn.decomposition import PCA
+
+    from aectl.training.run import train
+
+    overrides = [
+        "model=vae", "dataset=idx", f"dataset.images={MNIST_DIR}/t10k-images-idx3-ubyte.gz",
+        "dataset.limit=2000", "arch.hidden=[]", "arch.activation=identity",
+        "arch.output_activation=identity", "arch.code_dim=2", "arch.sigma=null",
+        "trainer.loss=gaussian", "trainer.binarize=false", "trainer.max_epochs=60",
+        "trainer.batch_size=100", "optim.lr=1e-2", "trainer.device=cpu",
+        "trainer.picture_every_n_epochs=60",
+    ]  # fmt: skip
+    train(validate(compose(*overrides)), tmp_path / "run")
+    cfg, data, model = loaded(tmp_path / "run")
+    x = data.train_x.flatten(1).double().numpy()
+    ref = PCA(n_components=2, svd_solver="full").fit(x)
+    w = model.decoder[0].weight.detach().double().numpy()  # (784, 2)
+    angles = np.degrees(subspace_angles(w, ref.components_.T))
+    assert angles.max() < 6.0, angles
+    discarded = (ref.noise_variance_, model.log_sigma.exp().item() ** 2)
+    assert discarded[1] == pytest.approx(discarded[0], rel=0.03), discarded
