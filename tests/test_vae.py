@@ -468,7 +468,7 @@ def test_bad_stochastic_input_through_the_cli_is_one_line_exit_2(tmp_path):
     assert r.returncode == 2 and r.stderr.startswith("aectl: error: regularizer: sparse_kl")
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
     r = aectl("train", "model=vae", "regularizer.weight=-1", *CLI_TINY)
-    assert r.returncode == 2 and r.stderr.startswith("aectl: error: regularizer.weight: -1")
+    assert r.returncode == 2 and r.stderr.startswith("aectl: error: regularizer.weight: got -1.0")
 
 
 @pytest.mark.slow
