@@ -94,6 +94,23 @@ def test_kl_penalty_warmup_and_capacity():
     assert plain.penalty(6.0) == pytest.approx(3.0)
 
 
+def test_the_warm_up_follows_the_epoch_through_training_and_resume(tmp_path):
+    """β·min(1, epoch/warmup) in the run: after epoch 2 of a 4-epoch warm-up the logged
+    penalty is half of β·KL, and a run continued for epoch 3 weighs it 3/4."""
+    from aectl.training.run import train
+
+    base = ("model=vae", "regularizer.weight=2", "regularizer.warmup_epochs=4")
+    run = tmp_path / "run"
+    train(validate(compose(*base, "trainer.max_epochs=2", "trainer.device=cpu")), run)
+    m = json.loads((run / "metrics.json").read_text())
+    assert m["val/penalty"] == pytest.approx(2 * 0.5 * m["val/kl"], rel=1e-6)
+    assert m["train/penalty"] == pytest.approx(2 * 0.5 * m["train/kl"], rel=1e-5)
+    more = ("trainer.max_epochs=3", "trainer.device=cpu", "trainer.resume=auto")
+    train(validate(compose(*base, *more)), run)
+    m = json.loads((run / "metrics.json").read_text())
+    assert m["val/penalty"] == pytest.approx(2 * 0.75 * m["val/kl"], rel=1e-6)
+
+
 @pytest.mark.parametrize("arch", ["mlp", "conv"])
 def test_one_override_makes_the_encoder_stochastic(arch):
     """The deterministic network and arch.stochastic=true differ in the encoder's last
