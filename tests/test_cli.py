@@ -131,7 +131,9 @@ def test_train_help_lists_the_option_groups_not_the_schemas():
         for line in r.stdout.split("== Config groups")[1].split("==")[1].splitlines()
         if ": " in line
     )
-    assert groups["regularizer"] == "contractive, denoising, dropout, none, sparse_kl, sparse_l1"
+    assert (
+        groups["regularizer"] == "contractive, denoising, dropout, kl, none, sparse_kl, sparse_l1"
+    )
     assert {"arch", "dataset", "model", "optim", "trainer", "experiment"} <= set(groups)
     assert not any(g.startswith("schema") for g in groups)
     assert "method: analytic" in r.stdout  # the configuration below reflects the overrides

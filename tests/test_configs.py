@@ -255,4 +255,4 @@ def test_each_regularizer_schema_names_the_term_its_class_logs():
     for name, cls in all_schemas()["regularizer"].items():
         logged = get_class(cls._target_).term_name
         assert logged == (cls.term_name or "penalty_term"), name
-    assert set(term_names()) == {"code_l1", "code_kl", "jacobian_fro2"}
+    assert set(term_names()) == {"code_l1", "code_kl", "jacobian_fro2", "kl"}

@@ -24,6 +24,7 @@ PRESETS = {  # name: (dataset loader, model preset)
     "sparse_filters": ("idx", "sparse"),
     "probe_mnist": ("idx", "deep"),
     "stacked_cae": ("idx", "contractive"),
+    "vae_mnist": ("idx", "vae"),
 }
 MNIST = ("idx",)
 

@@ -3,7 +3,8 @@
 `analyze` runs every analysis that applies to the run — the PCA comparison for linear
 autoencoders, the denoising vector field and the contractive tangents for manifold data,
 code sparsity (and first-layer filters for images) always, the 8-3-8 code table for
-onehot8, the linear probe when there are labels — saves each picture as
+onehot8, what a stochastic code generates (`generative`: prior samples, traversals,
+interpolations, a 2-D code's manifold), the linear probe when there are labels — saves each picture as
 `<run_dir>/<folder>/<name>.png`, adds it to the run's TensorBoard as `<folder>/<name>`,
 logs each number as the scalar `whole_run/<folder>/<key>` (`whole_run/analysis/probe/accuracy`,
 in the one-value group that sorts after the curves; the HParams
@@ -56,6 +57,10 @@ def run_all(model: Autoencoder, data: Data, x: torch.Tensor, y: torch.Tensor | N
     parts.append(sparsity.sparsity(model, data, x))
     if data.kind == ONEHOT:
         parts.append(code_table(model, data))
+    from aectl.analysis import generative
+
+    if generative.applies(model, data):
+        parts.append(generative.generative(model, data, x, y))
     if data.train_y is not None and y is not None and len(data.train_y.unique()) > 1:
         from aectl.analysis import probe
 

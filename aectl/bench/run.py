@@ -69,8 +69,9 @@ MODELS: dict[str, dict[str, Any]] = {
         "code_activation": "sigmoid",
     },
     "784-512 sigmoid (one layer)": {"code_dim": 512, "hidden": [], "code_activation": "sigmoid"},
+    "784-512-256-32, stochastic": {"code_dim": 32, "hidden": [512, 256], "stochastic": True},
 }
-DEEP, DEEP_SIGMOID, ONE_LAYER = MODELS
+DEEP, DEEP_SIGMOID, ONE_LAYER, STOCHASTIC = MODELS
 
 
 def regularizer_rows() -> list[tuple[str, str, Callable[[], Regularizer]]]:
@@ -88,6 +89,7 @@ def regularizer_rows() -> list[tuple[str, str, Callable[[], Regularizer]]]:
         for label, overrides, needs in reg_cls.bench_variants:
             model = ONE_LAYER if "one_layer" in needs else DEEP
             model = DEEP_SIGMOID if "sigmoid_code" in needs else model
+            model = STOCHASTIC if "stochastic" in needs else model
             factory = functools.partial(reg_cls, **{**defaults, **overrides})
             by_model[model].append((label, model, factory))
     rows = []

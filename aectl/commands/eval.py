@@ -3,7 +3,9 @@
 Training reports the loss it optimised; eval answers the other questions from a checkpoint
 alone: reconstruction MSE and BCE, PSNR for images, the penalty, code sparsity, the mean
 Frobenius norm of the encoder Jacobian, the linear probe and every analysis that applies
-(aectl.analysis). It writes `<run>/eval.json`, prints a table, and saves a fresh
+(aectl.analysis); for a stochastic run (a VAE) also the importance-sampled negative
+log-likelihood with `--samples K` codes per example, the IWAE bound and the negative ELBO,
+in nats per example (`nll/*`, with K as `nll/samples`). It writes `<run>/eval.json`, prints a table, and saves a fresh
 reconstruction grid and the analysis pictures under `<run>/eval/` (and to the run's
 TensorBoard, tagged `eval/...`). The data are rebuilt from the run's own config, relative
 paths from the folder the run was launched in.
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
     import torch
 
 CHECKPOINTS = ("best", "last")
+SAMPLES = 1000  # importance samples per example for a stochastic run's log-likelihood
 SPLITS = ("test", "val", "train")
 NO_TEST = (
     "this run has no test split (saved before aectl had one, or dataset.test_fraction=0): "
@@ -59,6 +62,14 @@ def parser() -> argparse.ArgumentParser:
         help="samples to measure on (default: test; val for a run without a test split)",
     )
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    p.add_argument(
+        "--samples",
+        type=int,
+        default=SAMPLES,
+        metavar="K",
+        help="a stochastic run (VAE): codes drawn per sample for the importance-sampled "
+        f"log-likelihood and the IWAE bound (default {SAMPLES})",
+    )
     return p
 
 
@@ -195,6 +206,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         meta["psnr_peak"] = {"value": peak, "from": source}
     seed_everything(cfg.trainer.seed)  # each block from the seed, as at the end of training
     numbers = measure(cfg, data, model, reg, x)
+    if model.stochastic:
+        from aectl.training.measure import log_likelihood
+
+        seed_everything(cfg.trainer.seed)
+        numbers.update(log_likelihood(model, x, cfg.trainer.step_loss, args.samples))
     step = int(state.get("step") or 0)
     writer = SummaryWriter(log_dir=str(run_dir))
     try:
@@ -221,6 +237,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(sys.argv[1:] if argv is None else argv)
     try:
+        if args.samples < 1:
+            raise UserError("--samples", f"{args.samples}; allowed: an integer >= 1")
         args.checkpoint = args.checkpoint or analyzed_checkpoint(Path(args.run_dir))
         checkpoint_path(Path(args.run_dir), args.checkpoint)  # bad input: one line, at once
         with lock.holding(args.run_dir, "RUN_DIR"):  # eval writes into the run folder

@@ -15,7 +15,8 @@ summary.png has one panel per number that answers the sweep's question, chosen b
 regularizer: validation reconstruction against the swept parameter, the regularizer's own
 (unweighted) penalty term on the validation split, probe accuracy when the data has labels,
 the regularization path (reconstruction against the penalty term, one labelled point per
-λ), and a heat map when two keys are swept. Panels with the same values as an earlier one
+λ; for a term that is a rate, the VAE's KL, the rate-distortion curve: KL nats against
+reconstruction nats, one point per β), and a heat map when two keys are swept. Panels with the same values as an earlier one
 are left out. CSV and PNG are written whole or not at all (`aectl.atomic`).
 """
 
@@ -663,6 +664,7 @@ class Panel:
     log_x: bool = False
     log_y: bool = False
     categories: list[str] = field(default_factory=list)  # categorical x (metric panels)
+    symbol: str | None = None  # what a path's points are labelled with (default: the x key's)
 
 
 def _x_key(sweep: Sweep, done: list[dict[str, Any]]) -> str | None:
@@ -769,10 +771,45 @@ def _metric_panel(
     )
 
 
+def _term_schema(term: str) -> Any:
+    """The regularizer schema whose penalty term is `term` (None: none is)."""
+    from aectl.config.schema import all_schemas
+
+    found = [c for c in all_schemas().get("regularizer", {}).values() if c.term_name == term]
+    return found[0] if found else None
+
+
+def _rate_distortion_panel(path: Panel, term: str, x_key: str | None) -> Panel:
+    """A rate's path turned around: the rate (the term, nats) against the distortion
+    (val/recon, nats), one point per β: the curve of Alemi et al. (2018); −ELBO = R + D."""
+    series = {k: [(y, x, label) for x, y, label in pts] for k, pts in path.series.items()}
+    symbol = getattr(_term_schema(term), "weight_symbol", "β")
+    return Panel(
+        title=f"rate-distortion: val/{term} against val/recon (nats per example)",
+        kind="path",
+        x_label="distortion: val/recon (nats)",
+        y_label=f"rate: val/{term} (nats)",
+        series=series,
+        log_x=path.log_y,
+        log_y=path.log_x,
+        symbol=symbol if x_key == "regularizer.weight" else None,
+    )
+
+
 def _path_panel(
     term: str, values: dict[int, float], sweep: Sweep, done: list[dict[str, Any]], x_key: str | None
 ) -> Panel:
-    """Validation reconstruction against the unweighted validation term: one point per λ."""
+    """Validation reconstruction against the unweighted validation term: one point per λ
+    (a rate's, such as the VAE's KL: the rate-distortion curve)."""
+    path = _regularization_path(term, values, sweep, done, x_key)
+    if getattr(_term_schema(term), "term_is_rate", False):
+        return _rate_distortion_panel(path, term, x_key)
+    return path
+
+
+def _regularization_path(
+    term: str, values: dict[int, float], sweep: Sweep, done: list[dict[str, Any]], x_key: str | None
+) -> Panel:
     series: dict[str, list[tuple[Any, Any, Any]]] = {}
     for label, idx in _groups(sweep, done, x_key).items():
         pts = [
@@ -887,7 +924,7 @@ def _draw_metric(ax: Any, p: Panel, sweep: Sweep, done: list[dict[str, Any]]) ->
 
 
 def _draw_path(ax: Any, p: Panel, x_key: str | None) -> None:
-    symbol = _symbol(x_key) if x_key else "job"
+    symbol = p.symbol or (_symbol(x_key) if x_key else "job")
     for label, pts in p.series.items():
         ax.plot([q[0] for q in pts], [q[1] for q in pts], "o-", label=label or None)
         for x, y, value in pts:

@@ -8,6 +8,7 @@ the two lists equal).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -31,6 +32,24 @@ def check_code_dim(code_dim: int) -> None:
     require(code_dim >= 1, "arch.code_dim", code_dim, "allowed: an integer >= 1")
 
 
+def check_stochastic(arch: MLPConfig | ConvConfig) -> None:
+    """A Gaussian code (arch.stochastic=true) is μ + σ·ε: no activation after it; its
+    decoder's σ is positive (or null: learned)."""
+    require(
+        arch.sigma is None or (0 < arch.sigma < math.inf),
+        "arch.sigma",
+        arch.sigma,
+        "allowed: a finite number > 0 (the Gaussian decoder's σ), or null (learned)",
+    )
+    if arch.stochastic:
+        require(
+            arch.code_activation == "identity",
+            "arch.code_activation",
+            arch.code_activation,
+            "allowed with arch.stochastic=true: identity (the code is sampled from N(μ, σ²))",
+        )
+
+
 @schema("arch", "mlp")
 @dataclass
 class MLPConfig:
@@ -42,6 +61,9 @@ class MLPConfig:
     output_activation: str = "sigmoid"
     tied: bool = False
     bias: bool = True
+    # true: a VAE's Gaussian encoder q(h|x) = N(μ(x), diag σ²(x)) (regularizer=kl samples it)
+    stochastic: bool = False
+    sigma: float | None = 1.0  # trainer.loss=gaussian: the decoder's σ; null: learned
 
     def __post_init__(self) -> None:
         check_code_dim(self.code_dim)
@@ -52,6 +74,14 @@ class MLPConfig:
             "allowed: a list of layer widths, each >= 1 (empty: one-layer encoder)",
         )
         check_activations(self)
+        check_stochastic(self)
+        require(
+            not (self.stochastic and self.tied),
+            "arch.tied",
+            self.tied,
+            "allowed with arch.stochastic=true: false (the encoder's last layer outputs μ and "
+            "log σ², twice the code, so the decoder cannot share its transpose)",
+        )
 
 
 @schema("arch", "linear")
@@ -76,9 +106,12 @@ class ConvConfig:
     activation: str = "relu"
     code_activation: str = "identity"
     output_activation: str = "sigmoid"
+    stochastic: bool = False  # true: a VAE's Gaussian encoder (see MLPConfig)
+    sigma: float | None = 1.0  # trainer.loss=gaussian: the decoder's σ; null: learned
 
     def __post_init__(self) -> None:
         check_code_dim(self.code_dim)
+        check_stochastic(self)
         require(
             len(self.channels) >= 1 and all(c >= 1 for c in self.channels),
             "arch.channels",

@@ -27,6 +27,11 @@ class RegularizerConfig:
     # the unweighted penalty's name (its TensorBoard tags train/<term>, val/<term> and
     # metrics.json keys); None: no penalty term. The regularizer class says the same.
     term_name: ClassVar[str | None] = None
+    # the term is a rate (nats of information in the code): `aectl summarize` plots a β
+    # sweep as a rate-distortion curve (term against reconstruction) instead of a
+    # regularization path; `weight_symbol` is what its points are labelled with
+    term_is_rate: ClassVar[bool] = False
+    weight_symbol: ClassVar[str] = "λ"
 
     def __post_init__(self) -> None:
         require(
@@ -134,4 +139,33 @@ class ContractiveConfig(RegularizerConfig):
             "regularizer.num_projections",
             self.num_projections,
             "allowed: an integer >= 1",
+        )
+
+
+@schema("regularizer", "kl")
+@dataclass
+class KLConfig(RegularizerConfig):
+    """The VAE's β · KL(q(h|x) ‖ N(0, I)); needs arch.stochastic=true."""
+
+    _target_: str = "aectl.regularizers.kl.KL"
+    term_name: ClassVar[str | None] = "kl"
+    term_is_rate: ClassVar[bool] = True
+    weight_symbol: ClassVar[str] = "β"
+    weight: float = knob(1.0, scale="log", stackable=True)  # β
+    warmup_epochs: int = 0  # β ramps linearly from β/warmup_epochs to β over these epochs
+    capacity: float = knob(0.0, stackable=True)  # C > 0: the penalty is β·|KL − C| (nats)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(
+            self.warmup_epochs >= 0,
+            "regularizer.warmup_epochs",
+            self.warmup_epochs,
+            "allowed: an integer >= 0 (0: no warm-up)",
+        )
+        require(
+            math.isfinite(self.capacity) and self.capacity >= 0,
+            "regularizer.capacity",
+            self.capacity,
+            "allowed: a finite number of nats >= 0 (0: the plain KL)",
         )

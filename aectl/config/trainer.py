@@ -10,13 +10,16 @@ from aectl.config.schema import knob, schema
 from aectl.errors import require
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
-LOSSES = ("mse", "bce")
+# bce: Bernoulli pixels; gaussian: N(x̂, σ²) pixels with arch.sigma's σ (stochastic codes:
+# both are negative log-likelihoods in nats per example, summed over the pixels)
+LOSSES = ("mse", "bce", "gaussian")
 PRECISIONS = ("32", "bf16")
 # torch.compile modes that leave CUDA graphs to aectl's own capture of the whole step
 # (optimizer included); "max-autotune-no-cudagraphs" tunes the matrix products and fuses
 # their epilogues (slow to compile: it times candidate kernels for every shape).
 COMPILE_MODES = ("default", "max-autotune-no-cudagraphs")
 MAX_SEED = 2**32 - 1
+BINARIZE_SEED = 0  # the held-out splits' one fixed binarization
 CHECKPOINTS = ("last", "best")  # what the end-of-run analyses may describe
 
 
@@ -47,6 +50,10 @@ class TrainerConfig:
     # runs resume bit for bit
     bce_from_logits: bool = True
     analyze: str = "last"  # the checkpoint the end-of-run analyses describe: last | best
+    # dynamic binarization (binary likelihoods): each training batch is drawn as
+    # Bernoulli(x) every time it is seen; validation and test splits are binarized once,
+    # with a fixed seed (BINARIZE_SEED), so their numbers are comparable between runs
+    binarize: bool = False
 
     @property
     def step_loss(self) -> str:

@@ -76,6 +76,26 @@ class Data:
             test_y=move(self.test_y),
         )
 
+    def binarized_held_out(self, seed: int) -> Data:
+        """The validation and test splits binarized once, x ~ Bernoulli(x), from a generator
+        seeded with `seed` (on the CPU, so every device gets the same bits); the training
+        split stays as it is (the loop binarizes each batch afresh). Needs values in [0, 1]."""
+        lo = min(t.min().item() for t in (self.train_x, self.val_x) if t.numel())
+        hi = max(t.max().item() for t in (self.train_x, self.val_x) if t.numel())
+        require(
+            lo >= 0 and hi <= 1,
+            "trainer.binarize",
+            True,
+            f"allowed for values in [0, 1] only (Bernoulli probabilities); these span "
+            f"[{lo:.4g}, {hi:.4g}]",
+        )
+        gen = torch.Generator().manual_seed(seed)
+
+        def draw(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else torch.bernoulli(t.cpu(), generator=gen).to(t.device)
+
+        return replace(self, val_x=draw(self.val_x), test_x=draw(self.test_x))
+
     def samples(self, split: str) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """(x, y) of the split "train", "val" or "test" (x is None when there is no test split)."""
         return {

@@ -26,6 +26,9 @@ class Autoencoder(nn.Module):
     # Solved rather than trained (PCA): the trainer calls `fit(train_x)` and runs one
     # epoch of steps that only measure the losses.
     solved_in_closed_form = False
+    # A Gaussian code q(h|x) (aectl.models.gaussian): encode_gaussian gives (μ, log σ²) and
+    # the reconstruction loss is a negative log-likelihood in nats per example.
+    stochastic = False
 
     def __init__(
         self,

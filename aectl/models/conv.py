@@ -12,6 +12,7 @@ from torch import nn
 from aectl.errors import UserError, require
 from aectl.models import activations
 from aectl.models.autoencoder import Autoencoder
+from aectl.models.gaussian import GaussianAutoencoder
 
 
 def build(
@@ -22,7 +23,10 @@ def build(
     activation: str = "relu",
     code_activation: str = "identity",
     output_activation: str = "sigmoid",
+    stochastic: bool = False,
+    sigma: float | None = 1.0,
 ) -> Autoencoder:
+    """`stochastic`: a Gaussian encoder (aectl.models.gaussian), its decoder's σ `sigma`."""
     if len(input_shape) != 3:
         raise UserError(
             "arch",
@@ -52,7 +56,8 @@ def build(
         prev = ch
     fh, fw = sizes[-1]
     flat = prev * fh * fw
-    enc += [nn.Flatten(), nn.Linear(flat, code_dim), activations.make(code_activation)]
+    n_out = 2 * code_dim if stochastic else code_dim  # stochastic: μ and log σ²
+    enc += [nn.Flatten(), nn.Linear(flat, n_out), activations.make(code_activation)]
 
     dec: list[nn.Module] = [
         nn.Linear(code_dim, flat),
@@ -77,7 +82,8 @@ def build(
         last = i == len(outs) - 1
         dec.append(activations.make(output_activation if last else activation))
         prev = ch_out
-    return Autoencoder(
+    extra = {"sigma": sigma} if stochastic else {}
+    return (GaussianAutoencoder if stochastic else Autoencoder)(
         nn.Sequential(*enc),
         nn.Sequential(*dec),
         code_act=enc[-1],
@@ -87,4 +93,5 @@ def build(
         code_activation=code_activation,
         output_activation=output_activation,
         arch="conv",
+        **extra,
     )

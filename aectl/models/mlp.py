@@ -13,6 +13,7 @@ from torch.nn import functional as F
 
 from aectl.models import activations
 from aectl.models.autoencoder import Autoencoder
+from aectl.models.gaussian import GaussianAutoencoder
 
 
 class TiedLinear(nn.Module):
@@ -39,12 +40,16 @@ def build(
     bias: bool = True,
     arch: str = "mlp",
     cls: type[Autoencoder] = Autoencoder,
+    stochastic: bool = False,
+    sigma: float | None = 1.0,
 ) -> Autoencoder:
+    """`stochastic`: a Gaussian encoder (its last layer outputs μ and log σ², the decoder
+    reads code_dim numbers); `sigma`: its decoder's Gaussian σ (None: learned)."""
     input_shape = tuple(input_shape)
     n_in = 1
     for s in input_shape:
         n_in *= s
-    widths = [n_in, *hidden, code_dim]
+    widths = [n_in, *hidden, 2 * code_dim if stochastic else code_dim]
     enc_linears = [nn.Linear(a, b, bias=bias) for a, b in zip(widths[:-1], widths[1:])]
     enc_layers: list[nn.Module] = [nn.Flatten()]
     for i, lin in enumerate(enc_linears):
@@ -59,12 +64,16 @@ def build(
         if tied:
             dec_layers.append(TiedLinear(lin, bias))
         else:
-            dec_layers.append(nn.Linear(lin.out_features, lin.in_features, bias=bias))
+            n_code = code_dim if i == 0 else lin.out_features  # (stochastic: μ, not 2·code_dim)
+            dec_layers.append(nn.Linear(n_code, lin.in_features, bias=bias))
         dec_layers.append(activations.make(output_activation if last else activation))
     dec_layers.append(nn.Unflatten(1, input_shape))
     decoder = nn.Sequential(*dec_layers)
 
-    single = (enc_linears[0], encoder[2]) if len(enc_linears) == 1 else None
+    single = (enc_linears[0], encoder[2]) if len(enc_linears) == 1 and not stochastic else None
+    extra = {"sigma": sigma} if stochastic else {}
+    if stochastic:
+        cls = GaussianAutoencoder
     return cls(
         encoder,
         decoder,
@@ -76,4 +85,5 @@ def build(
         single_layer=single,
         code_act=encoder[-1],
         output_act=decoder[-2],  # before the Unflatten
+        **extra,
     )

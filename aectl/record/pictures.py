@@ -70,6 +70,34 @@ def image_rows(rows: list[torch.Tensor]) -> torch.Tensor:
     return grid(batch.clamp(0, 1), nrow=b, padding=2, pad_value=0.5)
 
 
+def tiles(images: torch.Tensor, nrow: int) -> torch.Tensor:
+    """(N, C, H, W) images in [0, 1] → one grid, `nrow` per row, enlarged as
+    reconstruction grids are (channel counts other than 1 and 3: the first channel)."""
+    images = images.detach().float().cpu()
+    if images.shape[1] not in (1, 3):
+        images = images[:, :1]
+    k = recon_factor(*images.shape[-2:])
+    if k > 1:
+        images = F.interpolate(images, scale_factor=k, mode="nearest")
+    return grid(images.clamp(0, 1), nrow=nrow, padding=2, pad_value=0.5)
+
+
+def codes_scatter(h: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+    """2-D codes as points, coloured by label when there are labels."""
+    h = h.detach().float().cpu().numpy()
+    fig, ax = pyplot().subplots(figsize=(5.5, 5))
+    if y is None:
+        ax.scatter(h[:, 0], h[:, 1], s=4, alpha=0.6)
+    else:
+        points = ax.scatter(h[:, 0], h[:, 1], c=y.cpu().numpy(), cmap="tab10", s=4, alpha=0.7)
+        fig.colorbar(points, ax=ax, label="label")
+    ax.set_xlabel("code unit 0 (mean)")
+    ax.set_ylabel("code unit 1 (mean)")
+    ax.set_aspect("equal")
+    fig.tight_layout()
+    return figure_to_tensor(fig)
+
+
 def figure_to_tensor(fig) -> torch.Tensor:
     fig.canvas.draw()
     rgba = np.asarray(fig.canvas.buffer_rgba())

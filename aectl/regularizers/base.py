@@ -53,5 +53,20 @@ class Regularizer:
         """The weighted penalty λ · term: the one place a term is weighted."""
         return self.weight * term
 
+    def start_epoch(self, epoch: int) -> None:
+        """Epoch `epoch` (0-based, as many as are done) begins (a KL warm-up ramps here)."""
+
+    def epoch_numbers(
+        self, model: Autoencoder, x: torch.Tensor, batch: int, recon: float, term: float
+    ) -> dict[str, float]:
+        """Extra numbers measured on the validation samples `x` each epoch, given their
+        reconstruction loss and term (logged as scalars under their keys, kept in
+        metrics.json)."""
+        return {}
+
+    def warnings(self, numbers: dict[str, float]) -> list[str]:
+        """Lines to print about this epoch's `epoch_numbers` (a collapsed code)."""
+        return []
+
     def describe(self) -> str:
         return f"{self.name}(weight={self.weight:g})"

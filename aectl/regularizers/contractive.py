@@ -75,6 +75,13 @@ class Contractive(Regularizer):
         self.method, self.k = method, int(num_projections)
 
     def check(self, model, data) -> None:
+        if self.method == "analytic" and model.stochastic:
+            raise UserError(
+                "regularizer.method",
+                "method=analytic is the closed form of a deterministic one-layer code; this "
+                "code is stochastic (arch.stochastic=true); allowed: exact, hutchinson (the "
+                "Jacobian of the mean μ(x)), or regularizer=kl",
+            )
         if self.method == "analytic" and model.single_layer() is None:
             raise UserError(
                 "regularizer.method",

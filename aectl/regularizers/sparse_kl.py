@@ -53,6 +53,12 @@ class SparseKL(Regularizer):
         self.from_logits = bool(from_logits)
 
     def check(self, model, data) -> None:
+        if model.stochastic:
+            raise UserError(
+                "regularizer",
+                "sparse_kl needs a code of rates in (0, 1) and this code is a Gaussian sample "
+                "(arch.stochastic=true); allowed: regularizer=kl, or arch.stochastic=false",
+            )
         if model.code_activation in UNIT_INTERVAL:
             return
         if model.arch in ("linear", "pca"):  # no activation to set

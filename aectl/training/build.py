@@ -17,6 +17,7 @@ from hydra.utils import instantiate as hydra_instantiate
 
 from aectl.config.run import RunConfig
 from aectl.config.schema import targets
+from aectl.config.trainer import BINARIZE_SEED
 from aectl.data.base import Data, ram_bytes
 from aectl.errors import UserError
 from aectl.models.autoencoder import Autoencoder
@@ -48,7 +49,12 @@ def build(cfg: RunConfig, device: torch.device) -> tuple[Data, Autoencoder, Regu
 
 
 def build_data(cfg: RunConfig, device: torch.device) -> Data:
-    return instantiate("dataset", cfg.dataset).to(device)
+    """The data set on `device`; with `trainer.binarize`, its held-out splits binarized
+    once with a fixed seed (training batches are binarized afresh by the loop)."""
+    data = instantiate("dataset", cfg.dataset).to(device)
+    if cfg.trainer.binarize:
+        data = data.binarized_held_out(BINARIZE_SEED)
+    return data
 
 
 def build_model(

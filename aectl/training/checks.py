@@ -60,3 +60,20 @@ def check(data: Data, output_activation: str, loss: str) -> None:
             f"{output_activation} outputs lie in [{low:g}, {high:g}] and {span}; "
             f"set arch.output_activation=identity, or {rescale}",
         )
+
+
+def check_likelihood(stochastic: bool, loss: str) -> None:
+    """A stochastic code's reconstruction term is a log-likelihood (bce: Bernoulli pixels,
+    gaussian: Gaussian ones); a deterministic one's is not a likelihood."""
+    if stochastic and loss not in ("bce", "gaussian"):
+        raise UserError(
+            "trainer.loss",
+            f"got {loss!r}; a stochastic code (arch.stochastic=true) is trained on a "
+            "negative log-likelihood; allowed: bce (Bernoulli pixels), gaussian",
+        )
+    if not stochastic and loss == "gaussian":
+        raise UserError(
+            "trainer.loss",
+            "got 'gaussian', a likelihood for a stochastic code; allowed with a deterministic "
+            "one: mse, bce (or set arch.stochastic=true)",
+        )

@@ -65,6 +65,11 @@ class Autocast:
             h = self._model.encode(x)
         return h.float()
 
+    def encode_gaussian(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with self._autocast():
+            mu, logvar = self._model.encode_gaussian(x)
+        return mu.float(), logvar.float()
+
     def decode(self, h: torch.Tensor) -> torch.Tensor:
         with self._autocast():
             x_hat = self._model.decode(h)

@@ -23,6 +23,7 @@ from aectl.errors import UserError
 MAY_CHANGE = ("trainer", "optim")
 KEEP = (
     "trainer.loss",
+    "trainer.binarize",
     "trainer.batch_size",
     "trainer.seed",
     "trainer.layerwise",

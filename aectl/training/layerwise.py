@@ -53,6 +53,12 @@ def layers(model: Autoencoder) -> list[Layer]:
             f"layer-wise training needs fully connected layers "
             f"(arch={' or '.join(ARCHS)}); this run has arch={model.arch}",
         )
+    if model.stochastic:
+        raise UserError(
+            "trainer.layerwise",
+            "got true; layer-wise pretraining stacks deterministic one-layer autoencoders and "
+            "this code is stochastic (arch.stochastic=true); allowed: false",
+        )
     enc, dec = list(model.encoder), list(model.decoder)
     enc_pairs = [(m, enc[i + 1]) for i, m in enumerate(enc) if isinstance(m, nn.Linear)]
     dec_pairs = [

@@ -63,7 +63,10 @@ def fit(g: Group, stop: GracefulStop, bar: TrainProgress) -> None:
         first_step = g.step_count
         for b in range(first, n_batches):
             idx = perms[:, b * t.batch_size : (b + 1) * t.batch_size]
-            parts = g.step(g.train_x[idx])
+            x = g.train_x[idx]
+            if t.binarize:  # dynamic binarization: fresh bits every time a sample is seen
+                x = torch.bernoulli(x)
+            parts = g.step(x)
             for m in g.members:
                 m.state.step += 1
             sums += parts * idx.shape[1]  # per-sample sums: the short last batch weighs less
@@ -87,6 +90,8 @@ def start_epoch(g: Group) -> tuple[torch.Tensor, int, torch.Tensor]:
     """(each member's permutation, the first batch, the running per-sample sums of loss,
     recon and term): a new epoch, or the one a mid-epoch checkpoint stopped in."""
     device = g.train_x.device
+    for m in g.members:  # (a KL warm-up's factor follows the epoch)
+        m.reg.start_epoch(g.epoch)
     if g.members[0].position is not None:
         positions = [m.position for m in g.members]
         for m in g.members:

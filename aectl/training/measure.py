@@ -16,7 +16,7 @@ import torch
 from aectl.data.base import Data
 from aectl.models.autoencoder import Autoencoder
 from aectl.regularizers.base import Regularizer
-from aectl.training.step import decoded_loss, reconstruction_loss
+from aectl.training.step import decoded_loss, nll, reconstruction_loss
 
 JACOBIAN_SAMPLES = 1000  # mean ‖J‖_F is estimated on at most this many samples
 JACOBIAN_CHUNK = 100
@@ -113,3 +113,47 @@ def report(
     out["penalty"] = reg.penalty(val.term)
     out["jacobian/fro_mean"] = jacobian_fro(model, x)
     return out
+
+
+LIKELIHOOD_ROWS = 2**15  # decoded samples per batch of the importance-sampled estimate
+IWAE_K = 50  # the IWAE bound's samples per group (Burda et al.'s headline k)
+
+
+@torch.no_grad()
+def log_weights(model: Autoencoder, x: torch.Tensor, loss: str, k: int) -> torch.Tensor:
+    """(samples, k) importance weights log w = log p(x | h) + log p(h) − log q(h | x) for k
+    codes h ~ q(h | x) per sample, drawn from the global RNG: every sample's k codes are
+    decoded together, as many samples at once as LIKELIHOOD_ROWS decoded rows allow."""
+    out = []
+    half_log_2pi = 0.5 * math.log(2 * math.pi)
+    for xb in x.split(max(1, LIKELIHOOD_ROWS // k)):
+        mu, logvar = model.encode_gaussian(xb)
+        std, cols = (0.5 * logvar).exp(), []
+        for start in range(0, k, LIKELIHOOD_ROWS):
+            m = min(LIKELIHOOD_ROWS, k - start)
+            eps = torch.randn(m, *mu.shape, device=mu.device, dtype=mu.dtype)
+            h = mu + std * eps  # (m, b, code)
+            log_q = (-0.5 * eps.pow(2) - 0.5 * logvar - half_log_2pi).sum(-1)
+            log_p = (-0.5 * h.pow(2) - half_log_2pi).sum(-1)
+            xr = xb.expand(m, *xb.shape).reshape(-1, *xb.shape[1:])
+            log_px = -nll(model, h.reshape(-1, h.shape[-1]), xr, loss).view(m, -1)
+            cols.append((log_px + log_p - log_q).T)
+        out.append(torch.cat(cols, 1))
+    return torch.cat(out)
+
+
+def log_likelihood(model: Autoencoder, x: torch.Tensor, loss: str, k: int) -> dict[str, float]:
+    """Negative log-likelihoods of a stochastic model on `x`, nats per example: the
+    importance-sampled estimate −log (1/k) Σ_j w_j (Burda et al.'s IWAE bound with all k
+    samples, a consistent estimate of −log p(x)), the IWAE bound with IWAE_K samples (the
+    k samples in groups; with fewer, all k), and the negative ELBO (one sample each)."""
+    lw = log_weights(model, x, loss, k)
+    g = min(IWAE_K, k)
+    groups = lw[:, : k // g * g].reshape(len(lw), k // g, g)
+    iwae = torch.logsumexp(groups, -1) - math.log(g)
+    return {
+        "nll/importance_sampled": -(torch.logsumexp(lw, 1) - math.log(k)).mean().item(),
+        f"nll/iwae_{g}": -iwae.mean().item(),
+        "nll/elbo": -lw.mean().item(),
+        "nll/samples": k,
+    }

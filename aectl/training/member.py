@@ -22,6 +22,7 @@ from aectl.config.run import RunConfig
 from aectl.data.base import Data
 from aectl.models.autoencoder import Autoencoder
 from aectl.record import pictures
+from aectl.record.progress import console
 from aectl.record.runlog import RunLog
 from aectl.regularizers.base import Regularizer
 from aectl.training import checkpoint
@@ -107,8 +108,11 @@ def close_epoch(m: Member, means: list[float], epoch_s: float, epoch_steps: int)
     with m.timed("validate"):
         val = validation_pass(m.model, m.reg, m.data.val_x, t.step_loss, t.batch_size)
         stats = {k: v.item() for k, v in code_stats(val.codes).items()}
+        own = m.reg.epoch_numbers(m.model, m.data.val_x, t.batch_size, val.recon, val.term)
+    for line in m.reg.warnings(own):
+        console.print(f"[yellow]epoch {s.epoch}: {line}[/]")
     pictured = t.pictures_now(s.epoch)
-    numbers = epoch_numbers(m, means, val.recon, val.term, stats)
+    numbers = {**epoch_numbers(m, means, val.recon, val.term, stats), **own}
     with m.timed("log"):
         logged = {k: v for k, v in numbers.items() if not k.startswith("train/")}
         m.log.epoch(s.step, logged, val.codes if pictured else None)

@@ -131,6 +131,9 @@ def ready(model, data, t) -> None:
     form is solved, a batch fits in the training split."""
     # Not in build(): `aectl eval` builds runs trained before this check existed.
     checks.check(data, model.output_activation, t.loss)
+    checks.check_likelihood(model.stochastic, t.loss)
+    if t.layerwise:  # refused before anything is written when it does not apply
+        layerwise.layers(model)
     if model.solved_in_closed_form:  # e.g. PCA: solved, then one evaluation-only epoch
         model.fit(data.train_x)
         if t.max_epochs != 1:
@@ -182,6 +185,11 @@ def header(m: Member, device: torch.device, changed: dict[str, Any] | None) -> N
         f"code_dim={model.code_dim} ([bold]{model.completeness}[/]: input size "
         f"{model.input_size})  regularizer={m.reg.describe()}"
     )
+    if model.stochastic:
+        console.print(
+            "stochastic code q(h|x): recon, kl and loss are in nats per example (summed over "
+            "each sample's values, averaged over samples); val/elbo = -(recon + kl)"
+        )
     resumed = ""
     if changed is not None:
         resumed = f"  (resumed at epoch {s.epoch}, step {s.step}"

@@ -6,6 +6,8 @@ regularizer's weighted term. Returns tensors only: nothing here waits for the de
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch.nn import functional as F
 
@@ -30,10 +32,28 @@ def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
 
 
+def gaussian_nll(x_hat: torch.Tensor, x: torch.Tensor, log_sigma: torch.Tensor) -> torch.Tensor:
+    """Per sample, −log N(x; x̂, σ² I) summed over the pixels: (batch,)."""
+    z2 = ((x - x_hat) * torch.exp(-log_sigma)).pow(2).flatten(1)
+    return 0.5 * z2.sum(1) + z2.shape[1] * (log_sigma + 0.5 * math.log(2 * math.pi))
+
+
+def nll(model: Autoencoder, h: torch.Tensor, x: torch.Tensor, loss: str) -> torch.Tensor:
+    """Per sample, −log p(x | h) in nats (summed over the pixels): Bernoulli pixels from
+    the decoder's logits for "bce", Gaussian ones with the model's σ for "gaussian"."""
+    if loss == "gaussian":
+        return gaussian_nll(model.decode(h), x, model.log_sigma)
+    return bernoulli_nll(model.decode_logits(h), x)
+
+
 def decoded_loss(model: Autoencoder, h: torch.Tensor, x: torch.Tensor, loss: str) -> torch.Tensor:
     """The reconstruction loss of the code h against x, mean over every element: "bce" is
     computed from the decoder's logits when its output is a sigmoid (exact value and
-    gradient however saturated), "bce_clamped" and any other output from the outputs."""
+    gradient however saturated), "bce_clamped" and any other output from the outputs.
+    A stochastic model's is a negative log-likelihood in nats per example (`nll`, summed
+    over the pixels, mean over the batch)."""
+    if model.stochastic:
+        return nll(model, h, x, loss).mean()
     if loss == "bce" and model.has_logits:
         return F.binary_cross_entropy_with_logits(model.decode_logits(h), x)
     return reconstruction_loss(model.decode(h), x, loss)
