@@ -60,7 +60,7 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 CASES = {
     "unknown group option": (
         lambda t, run: ["model=transformer"],
-        "model=transformer: no such option; available: contractive, conv, deep",
+        "model=transformer: no such option; available: beta_vae, contractive, conv, deep",
     ),
     "unknown key": (
         lambda t, run: ["trainer.epochs=3"],
