@@ -30,14 +30,26 @@ def read_events(run: Path):
     return acc
 
 
+@pytest.fixture(scope="module")
+def every_preset(tmp_path_factory) -> Path:
+    """Every preset trained for one epoch by ONE real `aectl train -m model=...` (each job
+    the CLI's own run; one process start instead of one per preset)."""
+    root = tmp_path_factory.mktemp("presets")
+    r = aectl("train", "-m", f"model={','.join(PRESETS)}", *TINY, f"hydra.sweep.dir={root}")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.count("overcomplete") and r.stdout.count("undercomplete")
+    return root
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("preset", PRESETS)
-def test_every_preset_trains_through_the_cli(preset, tmp_path):
-    run = tmp_path / "run"
-    r = aectl("train", f"model={preset}", *TINY, f"hydra.run.dir={run}")
-    assert r.returncode == 0, r.stderr[-3000:]
+def test_every_preset_trains_through_the_cli(preset, every_preset):
+    run = every_preset / f"model={preset}" / "seed=0"
     overcomplete = preset in {"sparse", "sparse_kl", "denoising", "contractive", "dropout"}
-    assert ("overcomplete" if overcomplete else "undercomplete") in r.stdout
+    status = json.loads((run / "status.json").read_text())
+    assert status["status"] == "completed", status
+    completeness = json.loads((run / "metrics.json").read_text())["completeness"]
+    assert completeness == ("overcomplete" if overcomplete else "undercomplete")
 
     # the run folder
     for name in [
