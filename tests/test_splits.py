@@ -156,3 +156,14 @@ def test_the_mnist_presets_hold_out_a_test_split_of_t10k(monkeypatch):
         "test": 50,
         "test_source": "50 of the 500 samples (dataset.test_fraction=0.1)",
     }
+
+
+@pytest.mark.parametrize("value", [-1, 2**32])
+def test_a_split_seed_outside_what_the_generators_take_is_one_line(value):
+    from aectl.config.validate import validate
+    from aectl.errors import UserError
+
+    with pytest.raises(UserError) as e:
+        validate(compose(f"dataset.split_seed={value}"))
+    assert e.value.field == "dataset.split_seed"
+    assert f"got {value}; allowed: an integer 0..4294967295" in str(e.value)

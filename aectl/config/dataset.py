@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from aectl.config.schema import schema
+from aectl.config.schema import require_seed, schema
 from aectl.errors import require
 
 TEST_FRACTION = 0.1  # the test split of a data set without an official one
@@ -41,6 +41,7 @@ class DatasetConfig:
             "allowed: 0 <= value < 1",
         )
         check_test_fraction(self.test_fraction, self.val_fraction)
+        require_seed("dataset.split_seed", self.split_seed)
 
 
 def check_test_fraction(test_fraction: float | None, val_fraction: float) -> None:
@@ -112,6 +113,7 @@ class ManifoldConfig(DatasetConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_manifold(self.curve, self.n, self.noise)
+        require_seed("dataset.seed", self.seed)
 
 
 def check_manifold(curve: str, n: int, noise: float) -> None:

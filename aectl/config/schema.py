@@ -17,6 +17,8 @@ import dataclasses
 from collections.abc import Iterator
 from typing import Any, TypeVar
 
+from aectl.errors import require
+
 try:
     from hydra.core.config_store import ConfigStore
 except ModuleNotFoundError:  # a torch-only machine (the GPU bench): nothing composes configs there
@@ -105,3 +107,16 @@ def targets() -> dict[str, set[str]]:
 
 def fields_of(cls: type) -> Iterator[str]:
     return (f.name for f in dataclasses.fields(cls))
+
+
+MAX_SEED = 2**32 - 1  # what torch.manual_seed and numpy's generators accept
+
+
+def require_seed(field: str, value: object) -> None:
+    """A seed is an integer 0..2**32-1, or one line naming `field`."""
+    require(
+        isinstance(value, int) and 0 <= value <= MAX_SEED,
+        field,
+        value,
+        f"allowed: an integer 0..{MAX_SEED} (2**32-1)",
+    )

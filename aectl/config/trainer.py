@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from aectl.config.metrics import MONITORS
-from aectl.config.schema import knob, schema
+from aectl.config.schema import knob, require_seed, schema
 from aectl.errors import require
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -18,7 +18,6 @@ PRECISIONS = ("32", "bf16")
 # (optimizer included); "max-autotune-no-cudagraphs" tunes the matrix products and fuses
 # their epilogues (slow to compile: it times candidate kernels for every shape).
 COMPILE_MODES = ("default", "max-autotune-no-cudagraphs")
-MAX_SEED = 2**32 - 1
 BINARIZE_SEED = 0  # the held-out splits' one fixed binarization
 CHECKPOINTS = ("last", "best")  # what the end-of-run analyses may describe
 
@@ -74,12 +73,7 @@ class TrainerConfig:
         require(
             self.batch_size >= 1, "trainer.batch_size", self.batch_size, "allowed: an integer >= 1"
         )
-        require(
-            isinstance(self.seed, int) and 0 <= self.seed <= MAX_SEED,
-            "trainer.seed",
-            self.seed,
-            f"allowed: an integer 0..{MAX_SEED} (2**32-1)",
-        )
+        require_seed("trainer.seed", self.seed)
         require(
             self.device in DEVICES, "trainer.device", self.device, f"allowed: {', '.join(DEVICES)}"
         )
