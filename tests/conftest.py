@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -60,6 +61,30 @@ def aectl(*args: str, cwd: Path | None = None, timeout: int = 300, env: dict | N
         timeout=timeout,
         env=full_env,
     )
+
+
+def aectl_here(*args: str, cwd: Path | None = None) -> SimpleNamespace:
+    """`aectl ARGS` in this process (no interpreter start: ~4 s less than `aectl`), with
+    what a subprocess would give: returncode, stdout, stderr. For commands that stop
+    before training; the real process's own behaviour is `aectl`'s to test."""
+    import contextlib
+    import io
+
+    from aectl import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    argv, here = list(sys.argv), os.getcwd()
+    os.chdir(cwd or ROOT)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = cli.main(list(args))
+            except SystemExit as e:  # what Hydra's task function exits with
+                code = e.code if isinstance(e.code, int) else 1
+    finally:
+        sys.argv[:] = argv
+        os.chdir(here)
+    return SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
 
 
 def trained_run(run: Path, *overrides: str) -> Path:

@@ -248,8 +248,18 @@ def mode_from_command_line(args: list[str]):
 
 
 def main(args: list[str]) -> int:
-    user_wants_traces = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    before = os.environ.get("HYDRA_FULL_ERROR")
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let Hydra raise, so errors become one line here
+    try:
+        return _main(args, user_wants_traces=before == "1")
+    finally:  # the process's environment as it was (aectl used as a library, in tests)
+        if before is None:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+        else:
+            os.environ["HYDRA_FULL_ERROR"] = before
+
+
+def _main(args: list[str], user_wants_traces: bool) -> int:
     try:
         if bad := unknown_flags(args):
             print(
