@@ -333,7 +333,7 @@ def test_eval_with_a_corrupt_hydra_record(trained, tmp_path):
     record = run / ".hydra" / "hydra.yaml"
     record.write_text(record.read_text()[:200] + "\n  - [unclosed")
     before = snapshot(run)
-    r = aectl("eval", str(run))
+    r = aectl_here("eval", str(run))
     assert r.returncode == 2, (r.stdout[-2000:], r.stderr[-2000:])
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith(f"aectl: error: RUN_DIR: {record} "), r.stderr

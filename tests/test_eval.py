@@ -11,7 +11,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from conftest import MNIST_DIR, aectl, compose, needs_mnist
+from conftest import MNIST_DIR, aectl, aectl_here, compose, needs_mnist
 from omegaconf import OmegaConf
 from PIL import Image
 
@@ -195,7 +195,7 @@ def test_cli_eval_after_cli_train(tmp_path):
     out = json.loads((run / "eval.json").read_text())
     assert out["onehot/patterns"] == 8.0 and out["recon/bce"] is not None
     assert (run / "eval" / "code_table.png").is_file()
-    r = aectl("eval", str(tmp_path / "nowhere"))
+    r = aectl_here("eval", str(tmp_path / "nowhere"))
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "RUN_DIR" in r.stderr
 
 

@@ -11,7 +11,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import MNIST_DIR, ROOT, aectl, compose, needs_mnist
+from conftest import MNIST_DIR, ROOT, aectl, aectl_here, compose, needs_mnist
 from PIL import Image
 
 from aectl.config.validate import validate
@@ -197,7 +197,7 @@ def test_preset_runs_through_the_cli(tmp_path, name, key, bound, extra):
     acc = EventAccumulator(str(run_dir), size_guidance={"images": 0})
     acc.Reload()
     assert {f"analysis/{p}" for p in pictures} <= set(acc.Tags()["images"])
-    r = aectl("eval", str(run_dir), env={"AECTL_MNIST": str(MNIST_DIR)})
+    r = aectl_here("eval", str(run_dir))  # in-process: the CLI path is test_eval's
     assert r.returncode == 0, r.stderr[-3000:]
     assert json.loads((run_dir / "eval.json").read_text())[key] > bound
     if name == "sparse_filters":

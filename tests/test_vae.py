@@ -445,7 +445,7 @@ def decodes(run):
     "preset", [["model=vae"], ["model=beta_vae"], ["experiment=vae_mnist", "arch.code_dim=2"]]
 )
 def test_every_vae_preset_trains_one_epoch_and_evaluates_through_the_cli(preset, tmp_path):
-    from conftest import MNIST_DIR, aectl
+    from conftest import MNIST_DIR, aectl, aectl_here
 
     if (
         preset[0].startswith("experiment")
@@ -465,7 +465,7 @@ def test_every_vae_preset_trains_one_epoch_and_evaluates_through_the_cli(preset,
         assert tag in acc.Tags()["scalars"], tag
     assert {f"analysis/{p}" for p in PICTURES} <= set(acc.Tags()["images"])
 
-    r = aectl("eval", str(run), "--samples", "20", "--device", "cpu")
+    r = aectl_here("eval", str(run), "--samples", "20", "--device", "cpu")
     assert r.returncode == 0, r.stderr[-3000:]
     result = json.loads((run / "eval.json").read_text())
     assert result["nll/samples"] == 20
