@@ -625,7 +625,7 @@ def test_job_folders_stay_inside_the_sweep_folder(tmp_path):
     import numpy as np
 
     root = tmp_path / "seeds"
-    proc = run_aectl("train", "-m", "trainer.seed=7", f"hydra.sweep.dir={root}")
+    proc = run_aectl("train", "-m", "trainer.seed=7", *EPOCH, f"hydra.sweep.dir={root}")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert list(root.glob("**/metrics.json")) == [root / "seed=7" / "metrics.json"]
 

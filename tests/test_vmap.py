@@ -506,11 +506,12 @@ def test_an_interrupted_vmap_sweep_prints_the_command_that_finishes_it(tmp_path)
     assert command[:3] == ["aectl", "train", "-m"] and "hydra/launcher=vmap" in command
     s = aectl("summarize", str(root))
     assert "2 interrupted" in " ".join(s.stdout.split()), s.stdout
-    r = aectl(*command[1:], "trainer.max_epochs=60")
+    # interrupted within its first epochs: finished at 10 (a change a resume may make)
+    r = aectl(*command[1:], "trainer.max_epochs=10")
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.count("(resumed at epoch") == 2
     done = sorted(root.glob("*/seed=0/metrics.json"))
-    assert [json.loads(p.read_text())["epoch"] for p in done] == [60, 60]
+    assert [json.loads(p.read_text())["epoch"] for p in done] == [10, 10]
 
 
 @pytest.mark.slow
