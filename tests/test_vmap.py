@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT, aectl, compose
+from conftest import ROOT, aectl, aectl_here, compose
 
 from aectl.config.validate import validate
 from aectl.models import mlp
@@ -469,7 +469,7 @@ def test_a_vmap_sweep_writes_what_a_basic_sweep_writes(tmp_path):
         for png in (*run.glob("reconstructions/*.png"), *run.glob("analysis/*.png")):
             Image.open(png).load()
     contractive = [f for f in folders if "contractive" in str(f) or "pca" not in str(f)][0]
-    e = aectl("eval", str(contractive), "--checkpoint", "last")
+    e = aectl_here("eval", str(contractive), "--checkpoint", "last")
     assert e.returncode == 0, e.stderr
     s = aectl("summarize", str(root))
     assert s.returncode == 0, s.stderr
