@@ -264,3 +264,13 @@ def test_nothing_is_selected_on_the_test_split():
     with pytest.raises(UserError) as e:
         validate(compose("trainer.monitor=test/last/recon/mse"))
     assert e.value.field == "trainer.monitor"
+
+
+def test_trainer_analyze_none_measures_the_test_split_and_skips_the_analyses(tmp_path):
+    from aectl.training.run import train
+
+    train(compose("trainer.max_epochs=1", "trainer.device=cpu", "trainer.analyze=none"), tmp_path)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert "test/last/recon/mse" in metrics and "test/best/recon/mse" in metrics
+    assert "analyzed" not in metrics and not any(k.startswith("sparsity/") for k in metrics)
+    assert not (tmp_path / "analysis").exists()

@@ -27,6 +27,7 @@ BASE = [
     "trainer.device=cpu",
     "trainer.log_every_n_steps=4",
     "trainer.picture_every_n_epochs=3",
+    "trainer.analyze=none",  # (what resumes is training; the analyses are test_analysis')
 ]
 
 
@@ -108,6 +109,7 @@ MNIST = [
     "trainer.batch_size=32",
     "trainer.device=cpu",
     "trainer.picture_every_n_epochs=3",
+    "trainer.analyze=none",  # (what resumes is training; the analyses are test_analysis')
 ]
 needs_mnist = pytest.mark.skipif(not MNIST_DIR.exists(), reason="needs ../shared/data/mnist-t10k")
 

@@ -32,7 +32,13 @@ from aectl import cli
 from aectl.errors import UserError
 from aectl.lock import LOCK_FILE
 
-TINY = ("model=linear", "trainer.max_epochs=1", "trainer.device=cpu", "trainer.batch_size=64")
+TINY = (
+    "model=linear",
+    "trainer.max_epochs=1",
+    "trainer.device=cpu",
+    "trainer.batch_size=64",
+    "trainer.analyze=none",
+)
 PRECIOUS = "the user's own file\n"
 RESOLVER = "aectl_test_touch"  # registered by `sandbox`: resolving it touches the marker
 

@@ -20,6 +20,7 @@ PRECISIONS = ("32", "bf16")
 COMPILE_MODES = ("default", "max-autotune-no-cudagraphs")
 BINARIZE_SEED = 0  # the held-out splits' one fixed binarization
 CHECKPOINTS = ("last", "best")  # what the end-of-run analyses may describe
+ANALYZE = (*CHECKPOINTS, "none")  # none: no analyses at the end (`aectl eval` runs them)
 
 
 @schema("trainer", "default")
@@ -48,7 +49,9 @@ class TrainerConfig:
     # BCE of outputs clamped to [1e-6, 1 - 1e-6] (no gradient once saturated), kept so its
     # runs resume bit for bit
     bce_from_logits: bool = True
-    analyze: str = "last"  # the checkpoint the end-of-run analyses describe: last | best
+    # the checkpoint the end-of-run analyses describe: last | best; none skips them (the
+    # test split is still measured; `aectl eval` runs the analyses on a checkpoint later)
+    analyze: str = "last"
     # dynamic binarization (binary likelihoods): each training batch is drawn as
     # Bernoulli(x) every time it is seen; validation and test splits are binarized once,
     # with a fixed seed (BINARIZE_SEED), so their numbers are comparable between runs
@@ -103,10 +106,10 @@ class TrainerConfig:
         )
         require(self.loss in LOSSES, "trainer.loss", self.loss, f"allowed: {', '.join(LOSSES)}")
         require(
-            self.analyze in CHECKPOINTS,
+            self.analyze in ANALYZE,
             "trainer.analyze",
             self.analyze,
-            f"allowed: {', '.join(CHECKPOINTS)}",
+            f"allowed: {', '.join(ANALYZE)}",
         )
         require(
             self.log_every_n_steps >= 1,

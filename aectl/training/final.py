@@ -35,7 +35,9 @@ def final_numbers(m: Member) -> dict[str, Any]:
     t, data = m.cfg.trainer, m.data
     last = {k: v.detach().clone() for k, v in m.model.state_dict().items()}
     out: dict[str, Any] = {"splits": data.sizes()}
-    order = [c for c in ("last", "best") if c != t.analyze] + [t.analyze]  # analysed last
+    # the analysed checkpoint last (trainer.analyze=none: measured, not analysed)
+    order = [c for c in ("last", "best") if c != t.analyze]
+    order += [t.analyze] if t.analyze != "none" else []
     try:
         for which in order:
             epoch = _load(m, which, last)
