@@ -27,7 +27,7 @@ from aectl.config import metrics as metrics_vocab
 from aectl.sweeps import parallel
 
 ROOT = Path(__file__).resolve().parents[1]
-EPOCH = ["trainer.max_epochs=1"]
+EPOCH = ["trainer.max_epochs=1", "trainer.analyze=none"]  # (analyses: test_analysis)
 
 
 def run_aectl(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
