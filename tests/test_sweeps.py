@@ -566,7 +566,7 @@ def test_submitit_local_sweep_requeues_a_preempted_job_that_resumes(tmp_path_fac
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     command = ["train", "-m", "hydra/launcher=slurm_local", "hydra.launcher.cpus_per_task=1",
                "model=sparse", "regularizer.weight=0,0.01", "trainer.max_epochs=10",
-               "trainer.resume=auto", f"hydra.sweep.dir={root}"]  # fmt: skip
+               "trainer.analyze=none", "trainer.resume=auto", f"hydra.sweep.dir={root}"]  # fmt: skip
     proc = subprocess.Popen([sys.executable, "-m", "aectl", *command], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT)  # fmt: skip
     try:
