@@ -492,7 +492,7 @@ def test_an_interrupted_vmap_sweep_prints_the_command_that_finishes_it(tmp_path)
     proc = subprocess.Popen(
         [sys.executable, "-m", "aectl", "train", "-m", "hydra/launcher=vmap", "model=contractive",
          "regularizer.weight=1e-4,1e-2", "trainer.max_epochs=60", "trainer.device=cpu",
-         f"hydra.sweep.dir={root}"],
+         "trainer.analyze=none", f"hydra.sweep.dir={root}"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     end = time.time() + 120
@@ -520,7 +520,7 @@ def test_groups_run_as_submitit_jobs_with_the_local_executor(tmp_path):
     r = aectl(
         "train", "-m", "hydra/launcher=vmap", "hydra.launcher.executor=local",
         "model=contractive", "regularizer.weight=1e-4,1e-2", "trainer.max_epochs=1",
-        "trainer.device=cpu", f"hydra.sweep.dir={root}",
+        "trainer.device=cpu", "trainer.analyze=none", f"hydra.sweep.dir={root}",
     )  # fmt: skip
     assert r.returncode == 0, r.stderr[-3000:]
     assert list(root.glob(".submitit/*/*_result.pkl"))  # the group ran as one submitit job
