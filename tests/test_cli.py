@@ -35,7 +35,10 @@ def every_preset(tmp_path_factory) -> Path:
     """Every preset trained for one epoch by ONE real `aectl train -m model=...` (each job
     the CLI's own run; one process start instead of one per preset)."""
     root = tmp_path_factory.mktemp("presets")
-    r = aectl("train", "-m", f"model={','.join(PRESETS)}", *TINY, f"hydra.sweep.dir={root}")
+    r = aectl(
+        "train", "-m", f"model={','.join(PRESETS)}", *TINY, "trainer.analyze=none",
+        f"hydra.sweep.dir={root}",
+    )  # fmt: skip
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.count("overcomplete") and r.stdout.count("undercomplete")
     return root

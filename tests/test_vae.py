@@ -498,7 +498,7 @@ def test_a_three_value_beta_sweep_summarizes_with_the_rate_distortion_curve(tmp_
     sweep = tmp_path / "sweep"
     r = aectl(
         "train", "-m", "model=vae", "regularizer.weight=0.5,1,4", "trainer.batch_size=32",
-        *CLI_TINY, f"hydra.sweep.dir={sweep}",
+        *CLI_TINY, "trainer.analyze=none", f"hydra.sweep.dir={sweep}",
     )  # fmt: skip
     assert r.returncode == 0, r.stderr[-3000:]
     r = aectl("summarize", str(sweep))
