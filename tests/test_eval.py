@@ -186,6 +186,7 @@ def test_cli_eval_after_cli_train(tmp_path):
         "trainer.batch_size=8",
         "trainer.max_epochs=3",
         "trainer.device=cpu",
+        "trainer.analyze=none",  # eval runs them
         f"hydra.run.dir={run}",
     )
     assert r.returncode == 0, r.stderr[-2000:]
