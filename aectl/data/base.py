@@ -80,8 +80,8 @@ class Data:
         """The validation and test splits binarized once, x ~ Bernoulli(x), from a generator
         seeded with `seed` (on the CPU, so every device gets the same bits); the training
         split stays as it is (the loop binarizes each batch afresh). Needs values in [0, 1]."""
-        lo = min(t.min().item() for t in (self.train_x, self.val_x) if t.numel())
-        hi = max(t.max().item() for t in (self.train_x, self.val_x) if t.numel())
+        splits = [t for t in (self.train_x, self.val_x, self.test_x) if t is not None and t.numel()]
+        lo, hi = min(t.min().item() for t in splits), max(t.max().item() for t in splits)
         require(
             lo >= 0 and hi <= 1,
             "trainer.binarize",
