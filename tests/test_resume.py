@@ -1,7 +1,9 @@
 """Interruptions lose nothing: kill -9 at three points, SIGTERM/SIGINT, NaN, a full disk.
 
-Every run goes through the real CLI. A resumed run must end with weights bitwise equal to
-the same run uninterrupted (CPU), and TensorBoard must show each step once.
+Every interruption hits a real `aectl` process; what follows it (the refusal, the resume,
+the reference run) goes through the same CLI in this process (`aectl_here`: no interpreter
+start). A resumed run must end with weights bitwise equal to the same run uninterrupted
+(CPU), and TensorBoard must show each step once.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import MNIST_DIR, ROOT, aectl, trained_run
+from conftest import MNIST_DIR, ROOT, aectl, aectl_here, trained_run
 
 pytestmark = pytest.mark.slow
 
@@ -67,10 +69,10 @@ def test_sigkill_then_resume_is_bitwise_identical(fault, reference, tmp_path):
             "the crash should leave a partial temp file"
         )
 
-    r = aectl("train", *BASE, f"hydra.run.dir={run}")  # a NEW run into a used folder: refused
+    r = aectl_here("train", *BASE, f"hydra.run.dir={run}")  # a NEW run into a used folder
     assert r.returncode == 2 and "trainer.resume=auto" in r.stderr
 
-    r = aectl("train", *BASE, f"hydra.run.dir={run}", "trainer.resume=auto")
+    r = aectl_here("train", *BASE, f"hydra.run.dir={run}", "trainer.resume=auto")
     assert r.returncode == 0, r.stderr
     assert not list((run / "checkpoints").glob(".*.tmp"))
     assert_bitwise_equal(weights(run), weights(reference))
@@ -134,7 +136,7 @@ def test_signal_saves_and_resumes_exactly(sig, mnist_reference, tmp_path):
     assert 1 <= state["epoch"] < 3
     command = shlex.split(err.split("resume with: ")[1].strip())
     assert command[:2] == ["aectl", "train"]
-    r = aectl(*command[1:])
+    r = aectl_here(*command[1:])
     assert r.returncode == 0, r.stderr
     assert_bitwise_equal(weights(run), weights(ref))
     steps = [s for s, _ in scalar_steps(run, "train/loss")]
@@ -160,9 +162,9 @@ def test_an_interrupted_sweep_prints_the_command_that_finishes_it(tmp_path):
     assert proc.returncode == 130, err
     command = shlex.split(err.split("resume with: ")[1].strip())
     assert command[:3] == ["aectl", "train", "-m"] and "trainer.seed=0,1" in command
-    s = aectl("summarize", str(root))
+    s = aectl_here("summarize", str(root))
     assert "(2 jobs: 1 interrupted, 1 not started)" in " ".join(s.stdout.split()), s.stdout
-    r = aectl(*command[1:])
+    r = aectl_here(*command[1:])
     assert r.returncode == 0, r.stderr[-3000:]
     assert "(resumed at epoch" in r.stdout
     done = sorted(root.glob("seed=*/metrics.json"))
@@ -185,7 +187,7 @@ def test_second_ctrl_c_exits_at_once_and_damages_nothing(tmp_path):
 
 def test_nan_loss_stops_with_the_step_and_keeps_a_finite_checkpoint(tmp_path):
     run = tmp_path / "run"
-    r = aectl(
+    r = aectl_here(
         "train",
         "model=linear",
         "optim=sgd",
@@ -208,7 +210,7 @@ def test_nan_loss_stops_with_the_step_and_keeps_a_finite_checkpoint(tmp_path):
 
 def test_full_disk_while_writing_a_checkpoint_keeps_the_previous_one(tmp_path):
     run = tmp_path / "run"
-    r = aectl("train", "trainer.max_epochs=1", "trainer.device=cpu", f"hydra.run.dir={run}")
+    r = aectl_here("train", "trainer.max_epochs=1", "trainer.analyze=none", f"hydra.run.dir={run}")
     assert r.returncode == 0, r.stderr
     before = (run / "checkpoints" / "last.pt").read_bytes()
     limit = len(before) // 2  # checkpoints no longer fit; everything else still does
@@ -293,3 +295,20 @@ def test_continuing_a_finished_run_saved_before_epoch_samples_per_s(tmp_path):
     torch.save(state, tmp_path / "checkpoints" / "last.pt")
     train(compose(*args, "trainer.resume=auto"), tmp_path)
     assert json.loads((tmp_path / "metrics.json").read_text())["epoch"] == 1
+
+
+def test_a_log_opened_in_the_same_second_as_an_older_one_sorts_after_it(tmp_path):
+    """TensorBoard reads event files in name order (second, host, pid): a resume moments
+    after a crash by a process with a smaller pid would sort first and lose the older
+    file's points. The new writer waits for the next second instead."""
+    from tensorboard.backend.event_processing import io_wrapper
+
+    from aectl.record.runlog import RunLog
+
+    older = tmp_path / f"events.out.tfevents.{int(time.time()):010d}.host.999999999.0"
+    older.write_bytes(b"")
+    log = RunLog(tmp_path, "penalty_term", purge_step=13)
+    log.close()
+    files = [Path(p).name for p in io_wrapper.ListDirectoryAbsolute(str(tmp_path))]
+    events = sorted(f for f in files if f.startswith("events.out.tfevents."))
+    assert len(events) == 2 and events[0] == older.name

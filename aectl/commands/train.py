@@ -252,7 +252,10 @@ def main(args: list[str]) -> int:
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let Hydra raise, so errors become one line here
     try:
         return _main(args, user_wants_traces=before == "1")
-    finally:  # the process's environment as it was (aectl used as a library, in tests)
+    finally:  # the process as it was (aectl used as a library, in tests): folders
+        for run_dir in list(_BEFORE):  # unlocked, the environment restored
+            lock.release(run_dir)
+        _BEFORE.clear()
         if before is None:
             os.environ.pop("HYDRA_FULL_ERROR", None)
         else:

@@ -10,6 +10,7 @@ custom-scalars layout and the resolved config (text) when the run starts.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import torch
@@ -25,6 +26,7 @@ class RunLog:
         """`purge_step`: on resume, TensorBoard hides points at or after it from the crashed run."""
         self.dir = run_dir
         self.term_name = term_name
+        after_older_logs(run_dir)
         self.writer = SummaryWriter(log_dir=str(run_dir), purge_step=purge_step)
         (run_dir / "reconstructions").mkdir(parents=True, exist_ok=True)
 
@@ -81,3 +83,17 @@ class RunLog:
     def close(self) -> None:
         self.writer.flush()
         self.writer.close()
+
+
+def after_older_logs(run_dir: Path) -> None:
+    """Wait until this writer's event file will sort after the folder's older ones.
+
+    TensorBoard reads a folder's event files in name order, and a name starts with the
+    second its writer opened, then host and pid: a run resumed in the same second as the
+    crashed one (a fast in-process restart) could sort first and have its points purged by
+    the older file's. Waits at most one second, only then."""
+    stamps = [p.name.split(".")[3] for p in run_dir.glob("events.out.tfevents.*")]
+    newest = max((int(s) for s in stamps if s.isdigit()), default=None)
+    if newest is not None:
+        while time.time() < newest + 1:
+            time.sleep(0.02)
