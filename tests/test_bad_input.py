@@ -321,7 +321,7 @@ def test_bad_input(case, trained, tmp_path):
 def test_an_empty_run_folder_is_refused_never_the_current_folder(tmp_path, value):
     here = tmp_path / "here"
     here.mkdir()
-    r = aectl("train", *TINY, f"hydra.run.dir={value}", cwd=here)
+    r = aectl_here("train", *TINY, f"hydra.run.dir={value}", cwd=here)
     assert r.returncode == 2, (r.stdout[-2000:], r.stderr[-2000:])
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("aectl: error: hydra.run.dir: got "), r.stderr
@@ -350,7 +350,7 @@ def test_unwritable_output_folder(tmp_path):
     else:
         target.rmdir()
         pytest.skip("this machine lets us write under /sys")
-    r = aectl("train", *TINY, f"hydra.run.dir={target}")
+    r = aectl_here("train", *TINY, f"hydra.run.dir={target}")
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("aectl: error: "), r.stderr
@@ -361,7 +361,7 @@ def test_unwritable_output_folder(tmp_path):
 def test_gzip_idx_labels_of_another_split_size(tmp_path):
     labels = tmp_path / "labels.gz"
     labels.write_bytes(gzip.compress(struct.pack(">II", 0x00000801, 3) + bytes(3)))
-    r = aectl(
+    r = aectl_here(
         "train",
         *TINY,
         "dataset=idx",
@@ -380,7 +380,9 @@ def test_a_refused_run_keeps_the_users_own_folder_and_records(tmp_path, quoted):
     (mine / ".hydra").mkdir(parents=True)
     (mine / ".hydra" / "config.yaml").write_text("earlier: 1\n")
     where = f"'{mine}'" if quoted else str(mine)
-    r = aectl("train", *TINY, "arch.code_dim=0", "trainer.resume=auto", f"hydra.run.dir={where}")
+    r = aectl_here(
+        "train", *TINY, "arch.code_dim=0", "trainer.resume=auto", f"hydra.run.dir={where}"
+    )
     assert r.returncode == 2 and r.stderr.startswith("aectl: error: arch.code_dim")
     assert sorted(p.relative_to(mine).as_posix() for p in mine.rglob("*")) == [
         ".hydra",
@@ -388,5 +390,5 @@ def test_a_refused_run_keeps_the_users_own_folder_and_records(tmp_path, quoted):
     ]
     (mine / ".hydra" / "config.yaml").unlink()
     (mine / ".hydra").rmdir()
-    r = aectl("train", *TINY, "arch.code_dim=0", f"hydra.run.dir={where}")
+    r = aectl_here("train", *TINY, "arch.code_dim=0", f"hydra.run.dir={where}")
     assert r.returncode == 2 and mine.is_dir() and list(mine.iterdir()) == []

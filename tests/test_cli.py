@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, TAXONOMY, aectl
+from conftest import ROOT, TAXONOMY, aectl, aectl_here
 from PIL import Image
 
 PRESETS = TAXONOMY
@@ -32,10 +32,10 @@ def read_events(run: Path):
 
 @pytest.fixture(scope="module")
 def every_preset(tmp_path_factory) -> Path:
-    """Every preset trained for one epoch by ONE real `aectl train -m model=...` (each job
-    the CLI's own run; one process start instead of one per preset)."""
+    """Every preset trained for one epoch by ONE `aectl train -m model=...` (in-process: each
+    job the CLI's own run, no interpreter start)."""
     root = tmp_path_factory.mktemp("presets")
-    r = aectl(
+    r = aectl_here(
         "train", "-m", f"model={','.join(PRESETS)}", *TINY, "trainer.analyze=none",
         f"hydra.sweep.dir={root}",
     )  # fmt: skip

@@ -178,7 +178,7 @@ def test_missing_or_corrupt_checkpoint_is_one_line_exit_2(linear_run, tmp_path, 
 @pytest.mark.slow
 def test_cli_eval_after_cli_train(tmp_path):
     run = tmp_path / "run"
-    r = aectl(
+    r = aectl_here(  # the trained run; eval below is the real process
         "train",
         "model=shallow",
         "dataset=onehot8",

@@ -11,7 +11,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import MNIST_DIR, ROOT, aectl, aectl_here, compose, needs_mnist
+from conftest import MNIST_DIR, ROOT, aectl_here, compose, needs_mnist
 from PIL import Image
 
 from aectl.config.validate import validate
@@ -183,7 +183,7 @@ def test_preset_runs_through_the_cli(tmp_path, name, key, bound, extra):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     run_dir = tmp_path / "run"
-    r = aectl(
+    r = aectl_here(
         "train",
         f"experiment={name}",
         *extra,

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, aectl, compose
+from conftest import ROOT, aectl, aectl_here, compose
 
 from aectl import lock
 from aectl.errors import UserError
@@ -103,7 +103,7 @@ def test_two_cli_runs_into_one_folder_never_mix(tmp_path):
             ("train", *TINY, f"hydra.run.dir={run}", "trainer.resume=auto"),
             ("eval", str(run), "--checkpoint", "last"),
         ):
-            r = aectl(*args)
+            r = aectl_here(*args)
             assert r.returncode == 2, r.stderr
             lines = r.stderr.strip().splitlines()
             assert len(lines) == 1 and "being written by another aectl" in lines[0], r.stderr
@@ -204,7 +204,7 @@ def test_sigterm_during_the_final_analyses_prints_the_resume_hint(tmp_path):
     assert r.returncode == 128 + signal.SIGTERM, r.stderr
     assert "resume with: aectl train" in r.stderr and not (run / "metrics.json").exists()
     command = shlex.split(r.stderr.split("resume with: ")[1].strip())
-    r = aectl(*command[1:])
+    r = aectl_here(*command[1:])
     assert r.returncode == 0, r.stderr
     assert (run / "metrics.json").exists() and (run / "analysis" / "code_histogram.png").exists()
 
@@ -217,7 +217,7 @@ def test_a_run_refused_after_writing_its_log_leaves_no_folder(tmp_path):
     """Layer-wise training refuses a stage only once the run's files exist (config.yaml, the
     event file); the whole folder still goes."""
     run = tmp_path / "run"
-    r = aectl(
+    r = aectl_here(
         "train",
         *TINY,
         "trainer.layerwise=true",

@@ -1,4 +1,7 @@
-"""Sweeps through the real CLI: each launcher, the Optuna search, failed jobs, and `aectl summarize`.
+"""Sweeps through the CLI: each launcher, the Optuna search, failed jobs, `aectl summarize`.
+
+The CLI runs in-process (`aectl_here`); the submitit sweep whose job is preempted runs as a
+real process.
 
 Every sweep is tiny (digits, 1 epoch; 10 for the job that gets preempted); the checks read
 back what Hydra, TensorBoard, submitit and Optuna wrote with their own readers, and compare
@@ -21,7 +24,7 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
-from conftest import hparams_view
+from conftest import aectl_here, hparams_view
 
 from aectl.config import metrics as metrics_vocab
 from aectl.sweeps import parallel
@@ -30,18 +33,11 @@ ROOT = Path(__file__).resolve().parents[1]
 EPOCH = ["trainer.max_epochs=1", "trainer.analyze=none"]  # (analyses: test_analysis)
 
 
-def run_aectl(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    """The real `aectl` of this checkout in a subprocess (every sweep names its own folder)."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop("HYDRA_FULL_ERROR", None)
-    return subprocess.run(
-        [sys.executable, "-m", "aectl", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-        cwd=ROOT,
-    )
+def run_aectl(*args: str):
+    """`aectl ARGS` of this checkout, in this process (conftest.aectl_here: the same CLI
+    without an interpreter start; every sweep names its own folder). The submitit test runs
+    a real process: it preempts one."""
+    return aectl_here(*args)
 
 
 def sweep(tmp_path_factory, name: str, *overrides: str) -> SimpleNamespace:

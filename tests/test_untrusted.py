@@ -25,7 +25,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 import yaml
-from conftest import aectl, compose
+from conftest import aectl, aectl_here, compose
 from omegaconf import OmegaConf
 
 from aectl import cli
@@ -248,7 +248,8 @@ def test_resume_refuses_a_checkpoint_naming_a_foreign_callable(name, genuine, sa
 @pytest.mark.slow
 def test_the_real_cli_refuses_crafted_checkpoints_in_one_line(genuine, sandbox, tmp_path):
     """`aectl eval RUN_DIR`, `aectl train trainer.resume=PATH` and `aectl train
-    hydra.run.dir=<crafted> trainer.resume=auto`, each in its own process."""
+    hydra.run.dir=<crafted> trainer.resume=auto`: the first in a real process, the others
+    through the same CLI in this one."""
     run = crafted(genuine, tmp_path / "run", sandbox, PAYLOADS["os.system"], "last")
     r = aectl("eval", str(run))
     assert r.returncode == 2, r.stderr
@@ -263,14 +264,14 @@ def test_the_real_cli_refuses_crafted_checkpoints_in_one_line(genuine, sandbox, 
 
     run = crafted(genuine, tmp_path / "run2", sandbox, PAYLOADS["builtins.open"], "last")
     ckpt = run / "checkpoints" / "last.pt"
-    r = aectl("train", *TINY, f"trainer.resume={ckpt}", f"hydra.run.dir={tmp_path / 'new'}")
+    r = aectl_here("train", *TINY, f"trainer.resume={ckpt}", f"hydra.run.dir={tmp_path / 'new'}")
     assert r.returncode == 2, r.stderr
     refused(one_line(r.stderr), "trainer.resume", ckpt, "dataset._target_", "builtins.open")
     untouched(sandbox)
 
     run = crafted(genuine, tmp_path / "run3", sandbox, PAYLOADS["subprocess.run"], "last")
     ckpt = run / "checkpoints" / "last.pt"
-    r = aectl("train", *TINY, f"hydra.run.dir={run}", "trainer.resume=auto")
+    r = aectl_here("train", *TINY, f"hydra.run.dir={run}", "trainer.resume=auto")
     assert r.returncode == 2, r.stderr
     refused(one_line(r.stderr), "trainer.resume", ckpt, "optim._target_", "subprocess.run")
     untouched(sandbox)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import compose
+from conftest import aectl_here, compose
 
 from aectl.config.validate import validate
 from aectl.errors import UserError
@@ -454,7 +454,7 @@ def test_every_vae_preset_trains_one_epoch_and_evaluates_through_the_cli(preset,
         pytest.skip("needs ../shared/data/mnist-t10k")
     run = tmp_path / "run"
     env = {"AECTL_MNIST": str(MNIST_DIR)}
-    r = aectl("train", *preset, *CLI_TINY, f"hydra.run.dir={run}", env=env)
+    r = aectl_here("train", *preset, *CLI_TINY, f"hydra.run.dir={run}", env=env)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "nats per example" in r.stdout
     metrics = json.loads((run / "metrics.json").read_text())
@@ -465,7 +465,7 @@ def test_every_vae_preset_trains_one_epoch_and_evaluates_through_the_cli(preset,
         assert tag in acc.Tags()["scalars"], tag
     assert {f"analysis/{p}" for p in PICTURES} <= set(acc.Tags()["images"])
 
-    # the real CLI for the first preset; the others in-process (the same code, 5 s less)
+    # a real process for the first preset's eval; the rest in-process (the same CLI)
     run_eval = aectl if preset == ["model=vae"] else aectl_here
     r = run_eval("eval", str(run), "--samples", "20", "--device", "cpu")
     assert r.returncode == 0, r.stderr[-3000:]
@@ -479,29 +479,26 @@ def test_every_vae_preset_trains_one_epoch_and_evaluates_through_the_cli(preset,
 
 @pytest.mark.slow
 def test_bad_stochastic_input_through_the_cli_is_one_line_exit_2(tmp_path):
-    from conftest import aectl
-
-    r = aectl(
+    r = aectl_here(
         "train", "model=vae", "regularizer=sparse_kl", *CLI_TINY, f"hydra.run.dir={tmp_path}/r"
     )
     assert r.returncode == 2 and r.stderr.startswith("aectl: error: regularizer: sparse_kl")
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
-    r = aectl("train", "model=vae", "regularizer.weight=-1", *CLI_TINY)
+    r = aectl_here("train", "model=vae", "regularizer.weight=-1", *CLI_TINY)
     assert r.returncode == 2 and r.stderr.startswith("aectl: error: regularizer.weight: got -1.0")
 
 
 @pytest.mark.slow
 def test_a_three_value_beta_sweep_summarizes_with_the_rate_distortion_curve(tmp_path):
-    from conftest import aectl
     from PIL import Image
 
     sweep = tmp_path / "sweep"
-    r = aectl(
+    r = aectl_here(
         "train", "-m", "model=vae", "regularizer.weight=0.5,1,4", "trainer.batch_size=32",
         *CLI_TINY, "trainer.analyze=none", f"hydra.sweep.dir={sweep}",
     )  # fmt: skip
     assert r.returncode == 0, r.stderr[-3000:]
-    r = aectl("summarize", str(sweep))
+    r = aectl_here("summarize", str(sweep))
     assert r.returncode == 0, r.stderr[-3000:]
     description = Image.open(sweep / "summary.png").text["Description"]
     assert "rate-distortion: val/kl against val/recon" in description

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT, aectl, aectl_here, compose
+from conftest import ROOT, aectl_here, compose
 
 from aectl.config.validate import validate
 from aectl.models import mlp
@@ -436,7 +436,7 @@ def test_an_interrupted_group_resumes_as_a_group_and_a_member_alone(alone, tmp_p
     assert all(torch.equal(weights(single)[k], v) for k, v in weights(alone[1]).items())
 
 
-# ---- through the real CLI -----------------------------------------------------------------------
+# ---- through the CLI (in-process; the interrupted sweep in a real process) -------------------
 
 
 @pytest.mark.slow
@@ -444,7 +444,7 @@ def test_a_vmap_sweep_writes_what_a_basic_sweep_writes(tmp_path):
     from PIL import Image
 
     root = tmp_path / "sweep"
-    r = aectl(
+    r = aectl_here(
         "train", "-m", "hydra/launcher=vmap", "model=contractive,pca",
         "regularizer.weight=1e-4,1e-2,1", "trainer.max_epochs=2", "trainer.device=cpu",
         f"hydra.sweep.dir={root}",
@@ -471,7 +471,7 @@ def test_a_vmap_sweep_writes_what_a_basic_sweep_writes(tmp_path):
     contractive = [f for f in folders if "contractive" in str(f) or "pca" not in str(f)][0]
     e = aectl_here("eval", str(contractive), "--checkpoint", "last")
     assert e.returncode == 0, e.stderr
-    s = aectl("summarize", str(root))
+    s = aectl_here("summarize", str(root))
     assert s.returncode == 0, s.stderr
     import csv
 
@@ -504,10 +504,10 @@ def test_an_interrupted_vmap_sweep_prints_the_command_that_finishes_it(tmp_path)
     assert proc.returncode == 130, err
     command = shlex.split(err.split("resume with: ")[1].strip())
     assert command[:3] == ["aectl", "train", "-m"] and "hydra/launcher=vmap" in command
-    s = aectl("summarize", str(root))
+    s = aectl_here("summarize", str(root))
     assert "2 interrupted" in " ".join(s.stdout.split()), s.stdout
     # interrupted within its first epochs: finished at 10 (a change a resume may make)
-    r = aectl(*command[1:], "trainer.max_epochs=10")
+    r = aectl_here(*command[1:], "trainer.max_epochs=10")
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.count("(resumed at epoch") == 2
     done = sorted(root.glob("*/seed=0/metrics.json"))
@@ -517,7 +517,7 @@ def test_an_interrupted_vmap_sweep_prints_the_command_that_finishes_it(tmp_path)
 @pytest.mark.slow
 def test_groups_run_as_submitit_jobs_with_the_local_executor(tmp_path):
     root = tmp_path / "sweep"
-    r = aectl(
+    r = aectl_here(
         "train", "-m", "hydra/launcher=vmap", "hydra.launcher.executor=local",
         "model=contractive", "regularizer.weight=1e-4,1e-2", "trainer.max_epochs=1",
         "trainer.device=cpu", "trainer.analyze=none", f"hydra.sweep.dir={root}",
