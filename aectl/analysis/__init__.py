@@ -39,6 +39,19 @@ def code_table(model: Autoencoder, data: Data) -> Result:
     return numbers, {"code_table": pictures.onehot_table(x, h, model.decode(h).flatten(1))}
 
 
+def warm() -> None:
+    """Import every analysis (scikit-learn, SciPy, matplotlib come with them):
+    `aectl.record.preload` runs it on a background thread while a run trains."""
+    from aectl.analysis import (  # noqa: F401
+        generative,
+        pca_compare,
+        probe,
+        sparsity,
+        tangents,
+        vector_field,
+    )
+
+
 def run_all(model: Autoencoder, data: Data, x: torch.Tensor, y: torch.Tensor | None) -> Result:
     """Every analysis that applies to this model and data, on the samples `x` (labels `y`)."""
     # imported here, each when it applies: scikit-learn, scipy and torchvision load only

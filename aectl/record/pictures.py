@@ -26,6 +26,14 @@ MIN_SIDE = 32  # enlarge images smaller than this, by an integer factor
 RECON_MIN_SIDE = 64  # reconstruction grids: at least this many pixels per tile
 
 
+def warm() -> None:
+    """Import what drawing needs (torchvision, matplotlib on Agg): `aectl.record.preload`
+    runs it on a background thread while the first epochs train."""
+    from torchvision import utils  # noqa: F401
+
+    pyplot()
+
+
 def pyplot():
     """matplotlib's pyplot on the Agg backend (files, no window), imported on first use:
     a run imports it only when it draws its first figure, not before its first step."""

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 
 import torch
 
-from aectl import faults
+from aectl import analysis, faults
 from aectl.config.trainer import TrainerConfig
+from aectl.record import pictures, preload
 from aectl.record.progress import TrainProgress
 from aectl.training.member import Member, close_epoch, log_window, save_epoch
 from aectl.training.state import Position
@@ -57,6 +58,7 @@ def fit(g: Group, stop: GracefulStop, bar: TrainProgress) -> None:
     t, n_batches = g.trainer, g.steps_per_epoch
     for m in g.members:  # when this process reached its first step (startup, for the bench)
         m.clock["first_step_unix"] = time.time()
+    warm = False
     while g.epoch < t.max_epochs and g.alive():
         t_epoch = t_window = time.perf_counter()
         perms, first, sums = start_epoch(g)
@@ -67,6 +69,9 @@ def fit(g: Group, stop: GracefulStop, bar: TrainProgress) -> None:
             if t.binarize:  # dynamic binarization: fresh bits every time a sample is seen
                 x = torch.bernoulli(x)
             parts = g.step(x)
+            if not warm:  # what pictures and analyses import, loaded while training goes on
+                preload.start(pictures.warm, analysis.warm)
+                warm = True
             for m in g.members:
                 m.state.step += 1
             sums += parts * idx.shape[1]  # per-sample sums: the short last batch weighs less

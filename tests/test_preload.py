@@ -1,0 +1,57 @@
+"""aectl.record.preload: what pictures and analyses import, loaded after the first step.
+
+That nothing heavy is imported before the first step is test_startup's (a real process);
+here: when the loaders are queued, that they run once per process on their own thread, and
+that a failing loader costs nothing but itself.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from aectl.record import preload
+
+
+def test_loaders_run_once_per_process_in_order_on_their_own_thread(monkeypatch):
+    monkeypatch.setattr(preload, "_started", set())
+    seen: list[tuple[str, str]] = []
+
+    def a():
+        seen.append(("a", threading.current_thread().name))
+
+    def b():
+        seen.append(("b", threading.current_thread().name))
+
+    def broken():
+        raise ImportError("no such library")
+
+    preload.start(a, broken, b).join()
+    assert seen == [("a", "aectl-preload"), ("b", "aectl-preload")]
+    assert preload.start(a, b) is None  # once per process
+    assert seen == [("a", "aectl-preload"), ("b", "aectl-preload")]
+
+
+def test_a_run_starts_the_loaders_right_after_its_first_step(monkeypatch, tmp_path):
+    from conftest import compose
+
+    from aectl import analysis
+    from aectl.record import pictures
+    from aectl.training import loop, run
+
+    calls: list[tuple[int, tuple]] = []
+    steps = [0]
+    real_make_step = run.make_step
+
+    def counting_make_step(*args, **kwargs):
+        step = real_make_step(*args, **kwargs)
+
+        def counted(x):
+            steps[0] += 1
+            return step(x)
+
+        return counted
+
+    monkeypatch.setattr(loop.preload, "start", lambda *f: calls.append((steps[0], f)))
+    monkeypatch.setattr(run, "make_step", counting_make_step)
+    run.train(compose("trainer.max_epochs=2", "trainer.analyze=none"), tmp_path)
+    assert steps[0] > 12 and calls == [(1, (pictures.warm, analysis.warm))]
