@@ -169,9 +169,9 @@ def test_manifold_nearest_matches_brute_force(name):
     assert torch.all((t >= lo) & (t <= hi))
     assert torch.allclose(curve.points(t), p)
 
-    # brute force: the closest of 200k dense samples, and the closest one on another
+    # brute force: the closest of 100k dense samples, and the closest one on another
     # stretch of the curve (to tell clear-cut points from near-ties between arms)
-    dense_t = torch.linspace(lo, hi, 200_001, dtype=torch.float64)
+    dense_t = torch.linspace(lo, hi, 100_001, dtype=torch.float64)
     dense = curve.points(dense_t)
     d_bf, i_bf, d_other = [], [], []
     for xi in x.split(100):

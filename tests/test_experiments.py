@@ -157,8 +157,13 @@ def test_stacked_cae_starts_fine_tuning_far_better_than_random_weights(tmp_path)
     weights (seeds 0-2), since a deep sigmoid stack learns slowly from random weights."""
     (tmp_path / "pre").mkdir()
     (tmp_path / "rnd").mkdir()
-    pre = run(tmp_path / "pre", "experiment=stacked_cae")
-    rnd = run(tmp_path / "rnd", "experiment=stacked_cae", "trainer.layerwise=false")
+    pre = run(tmp_path / "pre", "experiment=stacked_cae", "trainer.analyze=none")
+    rnd = run(
+        tmp_path / "rnd",
+        "experiment=stacked_cae",
+        "trainer.layerwise=false",
+        "trainer.analyze=none",
+    )
     assert pre["layerwise/stages"] == 2 and "layerwise/stages" not in rnd
     assert pre["layerwise/stage1/penalty"] > 0 and pre["layerwise/stage2/penalty"] > 0
     assert pre["val/recon"] < 0.6 * rnd["val/recon"]

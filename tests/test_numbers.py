@@ -274,3 +274,37 @@ def test_trainer_analyze_none_measures_the_test_split_and_skips_the_analyses(tmp
     assert "test/last/recon/mse" in metrics and "test/best/recon/mse" in metrics
     assert "analyzed" not in metrics and not any(k.startswith("sparsity/") for k in metrics)
     assert not (tmp_path / "analysis").exists()
+
+
+@pytest.mark.parametrize("lr", [None, 30.0], ids=["best-is-last", "best-is-earlier"])
+def test_test_numbers_of_best_pt_saved_in_the_last_epoch_are_last_pts(lr, tmp_path, monkeypatch):
+    """best.pt written in the last epoch holds last.pt's weights: measured once, reported
+    for both; a best.pt from an earlier epoch (here: a last epoch resumed at a learning rate
+    that makes it worse) is measured on its own weights, as `aectl eval` measures it."""
+    from conftest import aectl_here
+
+    from aectl.training import final
+    from aectl.training.run import train
+
+    overrides = ("trainer.analyze=none", "optim=sgd", "optim.lr=0.1", "optim.momentum=0.9")
+    train(compose(*overrides, "trainer.max_epochs=2"), tmp_path)
+    calls = []
+    real = final.report
+    monkeypatch.setattr(final, "report", lambda *a: calls.append(1) or real(*a))
+    more = ("trainer.resume=auto", "trainer.max_epochs=3", *([f"optim.lr={lr}"] if lr else []))
+    train(compose(*overrides, *more), tmp_path)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    best = torch.load(tmp_path / "checkpoints" / "best.pt", weights_only=True)["epoch"]
+    last, best_ = (
+        {k.split("/", 2)[2]: v for k, v in metrics.items() if k.startswith(f"test/{c}/")}
+        for c in ("last", "best")
+    )
+    assert (best == metrics["epoch"] == 3) == (lr is None), (best, metrics["epoch"])
+    if lr is None:
+        assert len(calls) == 1 and best_ == last
+        return
+    assert len(calls) == 2 and best_["recon/mse"] != last["recon/mse"]
+    monkeypatch.undo()
+    r = aectl_here("eval", str(tmp_path), "--checkpoint", "best", "--split", "test")
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "eval.json").read_text())["recon/mse"] == best_["recon/mse"]

@@ -312,3 +312,26 @@ def test_a_log_opened_in_the_same_second_as_an_older_one_sorts_after_it(tmp_path
     files = [Path(p).name for p in io_wrapper.ListDirectoryAbsolute(str(tmp_path))]
     events = sorted(f for f in files if f.startswith("events.out.tfevents."))
     assert len(events) == 2 and events[0] == older.name
+
+
+@pytest.mark.parametrize("optim", ["adam", "sgd"])
+def test_a_resume_that_changes_the_learning_rate_trains_at_the_new_one(optim, tmp_path):
+    """optim.* may change on resume (it is printed as a change): the optimizer's moments
+    come from the checkpoint, its lr and weight decay from the command line."""
+    from conftest import compose
+
+    from aectl.training.run import train
+
+    base = (f"optim={optim}", "trainer.analyze=none", "trainer.device=cpu")
+    train(compose(*base, "trainer.max_epochs=1", "optim.lr=0.01"), tmp_path)
+    train(
+        compose(
+            *base, "trainer.max_epochs=2", "trainer.resume=auto", "optim.lr=0.02",
+            "optim.weight_decay=0.001",
+        ),
+        tmp_path,
+    )  # fmt: skip
+    group = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)["optimizer"]
+    assert group["param_groups"][0]["lr"] == 0.02
+    assert group["param_groups"][0]["weight_decay"] == 0.001
+    assert group["state"]  # the moments went on

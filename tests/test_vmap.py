@@ -117,11 +117,12 @@ def test_a_dead_member_freezes_and_the_others_go_on_bit_for_bit():
             refs[i], seq, i, lambda p, i=i: torch.optim.Adam(p, lr=LRS[i], fused=True)
         )
         assert all(torch.equal(p, q) for p, q in zip(ms[i].parameters(), refs[i].parameters()))
-    # a group resumes from its members' torch-format states and goes on identically
+    # a group resumes from its members' torch-format states and goes on identically (its
+    # lr from its config, as a resume's optimizer is built: the moments from the states)
     sds = [opt.member_state_dict(i, ms[i]) for i in range(N)]
     again = [copy.deepcopy(m) for m in ms]
     params2, _, _ = stacked.stack(again)
-    opt2 = StackedAdam(params2.values(), lr=0.5)
+    opt2 = StackedAdam(params2.values(), lr=LRS)
     for i, sd in enumerate(sds):
         opt2.load_member(i, sd)
     more = grads(params, 5, seed=7)

@@ -38,15 +38,20 @@ def final_numbers(m: Member) -> dict[str, Any]:
     # the analysed checkpoint last (trainer.analyze=none: measured, not analysed)
     order = [c for c in ("last", "best") if c != t.analyze]
     order += [t.analyze] if t.analyze != "none" else []
+    measured: dict[int, dict[str, Any]] = {}  # test numbers by epoch: one set of weights each
     try:
         for which in order:
             epoch = _load(m, which, last)
             if epoch is None:
                 continue
             if data.test_x is not None:
-                seed_everything(t.seed)
-                numbers = report(m.model, m.reg, data, data.test_x, t.step_loss, t.batch_size)
-                out.update({f"test/{which}/{k}": v for k, v in numbers.items()})
+                # best.pt saved in the last epoch holds last.pt's weights: the same numbers
+                if epoch not in measured:
+                    seed_everything(t.seed)
+                    measured[epoch] = report(
+                        m.model, m.reg, data, data.test_x, t.step_loss, t.batch_size
+                    )
+                out.update({f"test/{which}/{k}": v for k, v in measured[epoch].items()})
             if which == t.analyze:
                 split = reporting_split(data)
                 seed_everything(t.seed)

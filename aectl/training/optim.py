@@ -153,13 +153,16 @@ class StackedAdam:
 
     @torch.no_grad()
     def load_member(self, i: int, sd: dict) -> None:
-        """Member i from a torch.optim.Adam state_dict (one param group)."""
+        """Member i's moments from a torch.optim.Adam state_dict (one param group). Its lr
+        and weight decay stay the config's: a resume may change them (aectl.training.
+        fingerprint), and the change must apply. Another optimizer's state (a resume that
+        switched optim) starts the moments afresh."""
         (group,) = sd["param_groups"]
-        self.lr[i], self.weight_decay[i] = group["lr"], group["weight_decay"]
-        steps = {float(s["step"]) for s in sd["state"].values()}
+        states = {pid: st for pid, st in sd["state"].items() if "exp_avg" in st}
+        steps = {float(st["step"]) for st in states.values()}
         self.steps[i] = steps.pop() if steps else 0.0
         for j, pid in enumerate(group["params"]):
-            st = sd["state"].get(pid)
+            st = states.get(pid)
             self.exp_avg[j][i] = 0 if st is None else st["exp_avg"]
             self.exp_avg_sq[j][i] = 0 if st is None else st["exp_avg_sq"]
         self.alive[i] = True
@@ -227,8 +230,8 @@ class StackedSGD:
 
     @torch.no_grad()
     def load_member(self, i: int, sd: dict) -> None:
+        """Member i's momentum buffers; lr and weight decay stay the config's (as Adam's)."""
         (group,) = sd["param_groups"]
-        self.lr[i], self.weight_decay[i] = group["lr"], group["weight_decay"]
         has = False
         for j, pid in enumerate(group["params"]):
             st = sd["state"].get(pid)
