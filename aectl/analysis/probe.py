@@ -62,5 +62,6 @@ def probe(
     ax.set_title(
         f"linear probe on frozen codes: accuracy {numbers['probe/accuracy']:.3f}", fontsize=9
     )
-    fig.tight_layout()
+    # fixed margins: tight_layout would draw the figure (100 numbers) once more to measure it
+    fig.subplots_adjust(left=0.13, right=0.97, bottom=0.12, top=0.93)
     return numbers, {"probe_confusion": pictures.figure_to_tensor(fig)}
