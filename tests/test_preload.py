@@ -52,6 +52,25 @@ def test_a_run_starts_the_loaders_right_after_its_first_step(monkeypatch, tmp_pa
         return counted
 
     monkeypatch.setattr(loop.preload, "start", lambda *f: calls.append((steps[0], f)))
+    monkeypatch.setattr(loop.preload, "spare_core", lambda *a: True)
     monkeypatch.setattr(run, "make_step", counting_make_step)
     run.train(compose("trainer.max_epochs=2", "trainer.analyze=none"), tmp_path)
     assert steps[0] > 12 and calls == [(1, (pictures.warm, analysis.warm))]
+
+
+def test_a_core_is_spare_beside_an_accelerator_or_fewer_torch_threads(monkeypatch):
+    monkeypatch.setattr(preload.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    assert preload.spare_core("cuda", 2) and preload.spare_core("cpu", 1)
+    assert not preload.spare_core("cpu", 2)  # torch's threads use both cores: no preload
+
+
+def test_no_spare_core_no_preload(monkeypatch, tmp_path):
+    from conftest import compose
+
+    from aectl.training import loop, run
+
+    calls = []
+    monkeypatch.setattr(loop.preload, "start", lambda *f: calls.append(f))
+    monkeypatch.setattr(loop.preload, "spare_core", lambda *a: False)
+    run.train(compose("trainer.max_epochs=1", "trainer.analyze=none"), tmp_path)
+    assert calls == []

@@ -79,7 +79,8 @@ def sparsity(
 
 def _histogram(h: torch.Tensor, numbers: dict[str, float]) -> torch.Tensor:
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.hist(h.flatten().numpy(), bins=100, color="tab:blue", log=True)
+    # one filled outline, not 100 bars: the same picture, drawn in a fraction of the time
+    ax.hist(h.flatten().numpy(), bins=100, color="tab:blue", log=True, histtype="stepfilled")
     below = numbers["sparsity/near_zero_below"]
     for edge in (-below, below):
         ax.axvline(edge, color="tab:red", lw=0.8, ls="--")

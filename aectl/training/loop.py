@@ -70,7 +70,8 @@ def fit(g: Group, stop: GracefulStop, bar: TrainProgress) -> None:
                 x = torch.bernoulli(x)
             parts = g.step(x)
             if not warm:  # what pictures and analyses import, loaded while training goes on
-                preload.start(pictures.warm, analysis.warm)
+                if preload.spare_core(x.device.type, torch.get_num_threads()):
+                    preload.start(pictures.warm, analysis.warm)
                 warm = True
             for m in g.members:
                 m.state.step += 1
