@@ -36,6 +36,16 @@ def _schemas():
     register_all()
 
 
+@pytest.fixture(autouse=True)
+def _no_preload_left():
+    """A test's runs may leave aectl's preload importing on a background thread; the next
+    test's own imports must not meet it (aectl.record.preload)."""
+    yield
+    from aectl.record import preload
+
+    preload.wait()
+
+
 def compose(*overrides: str):
     """The config `aectl train OVERRIDES` would run, composed in-process."""
     from hydra import compose as hydra_compose

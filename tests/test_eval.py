@@ -147,6 +147,7 @@ def test_relative_dataset_paths_resolve_from_the_launch_folder(tmp_path, monkeyp
         (["{run}", "--split", "holdout"], "aectl eval"),
         (["{run}", "--checkpoint", "middle"], "aectl eval"),
         (["{tmp}/nowhere"], "RUN_DIR"),
+        (["{tmp}"], "RUN_DIR"),  # a folder, but not a run's (a sweep's, the outputs folder)
         pytest.param(
             ["{run}", "--device", "cuda"],
             "--device",

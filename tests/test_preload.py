@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from aectl.record import preload
 
 
@@ -74,3 +76,36 @@ def test_no_spare_core_no_preload(monkeypatch, tmp_path):
     monkeypatch.setattr(loop.preload, "spare_core", lambda *a: False)
     run.train(compose("trainer.max_epochs=1", "trainer.analyze=none"), tmp_path)
     assert calls == []
+
+
+def test_first_uses_on_the_training_thread_wait_for_the_preload(monkeypatch):
+    """matplotlib imported by two threads at once can come out half-initialised; the
+    training thread's first uses (pictures, then the analyses) wait for the preload."""
+    import time
+
+    import torch
+
+    from aectl import analysis
+    from aectl.record import pictures
+
+    monkeypatch.setattr(preload, "_started", set())
+    for first_use in (pictures.pyplot, lambda: pictures.grid(torch.zeros(1, 3, 4, 4))):
+        done: list[str] = []
+
+        def slow(done=done):
+            time.sleep(0.3)
+            done.append(threading.current_thread().name)
+
+        preload.start(slow)
+        first_use()
+        assert done == ["aectl-preload"]
+
+    class Waited(Exception):
+        pass
+
+    def wait():
+        raise Waited
+
+    monkeypatch.setattr(analysis.preload, "wait", wait)
+    with pytest.raises(Waited):  # before it imports or touches anything
+        analysis.run_all(None, None, None, None)

@@ -413,7 +413,9 @@ def test_a_diverging_member_fails_alone(alone, tmp_path):
     assert not (jobs[1].run_dir / "metrics.json").exists()
 
 
-def test_an_interrupted_group_resumes_as_a_group_and_a_member_alone(alone, tmp_path, monkeypatch):
+def test_an_interrupted_group_resumes_as_a_group_and_a_member_alone(
+    alone, tmp_path, monkeypatch, capsys
+):
     from aectl.training.run import train
     from aectl.training.stopping import Interrupted
 
@@ -431,7 +433,10 @@ def test_an_interrupted_group_resumes_as_a_group_and_a_member_alone(alone, tmp_p
     shutil.copytree(jobs[1].run_dir, single)
     train(compose(*TINY, *GROUP[1], "trainer.resume=auto"), single)
     again = [job(tmp_path, str(i), *o, "trainer.resume=auto") for i, o in enumerate(GROUP)]
+    capsys.readouterr()
     assert all(isinstance(r, float) for r in train_group(again))
+    # 12 steps per epoch: stopped after step 17, in epoch 2
+    assert capsys.readouterr().out.count("(resumed at epoch 1 + 5 batches, step 17") == 3
     for j, ref in zip(again, alone):
         assert all(torch.equal(weights(j.run_dir)[k], v) for k, v in weights(ref).items())
     assert all(torch.equal(weights(single)[k], v) for k, v in weights(alone[1]).items())

@@ -21,7 +21,7 @@ import torch
 from aectl.config.metrics import WHOLE_RUN
 from aectl.data.base import MANIFOLD, ONEHOT, Data
 from aectl.models.autoencoder import Autoencoder
-from aectl.record import onehot_table, pictures
+from aectl.record import onehot_table, pictures, preload
 from aectl.record.progress import console
 
 Result = tuple[dict[str, float], dict[str, torch.Tensor]]
@@ -55,7 +55,9 @@ def warm() -> None:
 def run_all(model: Autoencoder, data: Data, x: torch.Tensor, y: torch.Tensor | None) -> Result:
     """Every analysis that applies to this model and data, on the samples `x` (labels `y`)."""
     # imported here, each when it applies: scikit-learn, scipy and torchvision load only
-    # when a run reaches its analyses (never before the first training step)
+    # when a run reaches its analyses (never before the first training step), and never
+    # while the background preload imports them too
+    preload.wait()
     from aectl.analysis import pca_compare, sparsity
 
     curve = data.extras.get("curve")

@@ -105,6 +105,12 @@ def checkpoint_path(run_dir: Path, which: str) -> Path:
     """The checkpoint to evaluate, refused with one line before torch is even imported."""
     if not run_dir.is_dir():
         raise UserError("RUN_DIR", f"{str(run_dir)!r} is not a folder")
+    if not (run_dir / "checkpoints").is_dir() and not (run_dir / "config.yaml").is_file():
+        raise UserError(
+            "RUN_DIR",
+            f"{str(run_dir)!r} is not a run folder (no checkpoints/ or config.yaml in it); "
+            "a run folder is what `aectl train` printed after 'run folder:'",
+        )
     path = run_dir / "checkpoints" / f"{which}.pt"
     if not path.is_file():
         held = sorted(p.stem for p in (run_dir / "checkpoints").glob("*.pt"))

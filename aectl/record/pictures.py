@@ -20,6 +20,7 @@ from torch.nn import functional as F
 from aectl import atomic
 from aectl.data.base import IMAGE, MANIFOLD, ONEHOT, Data
 from aectl.models.autoencoder import Autoencoder
+from aectl.record import preload
 from aectl.regularizers.base import Regularizer
 
 MIN_SIDE = 32  # enlarge images smaller than this, by an integer factor
@@ -37,6 +38,7 @@ def warm() -> None:
 def pyplot():
     """matplotlib's pyplot on the Agg backend (files, no window), imported on first use:
     a run imports it only when it draws its first figure, not before its first step."""
+    preload.wait()
     import matplotlib
 
     matplotlib.use("Agg")
@@ -48,6 +50,7 @@ def pyplot():
 def grid(*args, **kwargs) -> torch.Tensor:
     """torchvision.utils.make_grid, imported on first use (torchvision loads torch's
     compiler stack: seconds that the first training step does not need)."""
+    preload.wait()
     from torchvision.utils import make_grid
 
     return make_grid(*args, **kwargs)
@@ -215,6 +218,7 @@ def model_picture(data: Data, model: Autoencoder, reg: Regularizer, n: int) -> t
 
 def save_png(img: torch.Tensor, path: str | Path) -> Path:
     """Encode to PNG in memory, then write atomically."""
+    preload.wait()
     from torchvision.utils import save_image
 
     return atomic.write_with(path, lambda f: save_image(img, f, format="png"))

@@ -12,11 +12,14 @@ import thread only takes turns with them: measured on 2 cores, the 20-epoch MNIS
 training grew by the ~5 s of imports and the whole run took as long, so there the
 libraries load where first used, as before.
 
-Safe because an import is the same whichever thread runs it: a thread that needs a module
-still being imported waits for it (Python's per-module import lock), and a loader that
-fails here is only skipped: the same import then fails where it is used, and is reported
-there. Nothing is written and no random number is drawn, so a run's files and numbers are
-the same with or without it.
+Two threads must never import these packages at once: matplotlib's modules import each
+other in a circle, and a second thread entering that circle gets a half-initialised module
+("cannot import name ... from partially initialized module"). So every first use on the
+training thread calls `wait()` first (`pictures.pyplot`, `grid`, `save_png`,
+`analysis.run_all`): the training thread imports nothing of theirs while the background
+thread runs. A loader that fails here is only skipped: the same import then fails where it
+is used, and is reported there. Nothing is written and no random number is drawn, so a
+run's files and numbers are the same with or without it.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ Loader = Callable[[], object]
 
 _started: set[Loader] = set()
 _lock = threading.Lock()
+_threads: list[threading.Thread] = []
 
 
 def spare_core(device_type: str, torch_threads: int) -> bool:
@@ -48,8 +52,21 @@ def start(*loaders: Loader) -> threading.Thread | None:
     if not todo:
         return None
     thread = threading.Thread(target=_run, args=(todo,), name="aectl-preload", daemon=True)
+    with _lock:
+        _threads.append(thread)
     thread.start()
     return thread
+
+
+def wait() -> None:
+    """Return once no preload is running (at once when none was started): call it before
+    importing anything a loader imports. A loader calling it (on its own thread) goes on."""
+    with _lock:
+        running = [t for t in _threads if t is not threading.current_thread()]
+    for t in running:
+        t.join()
+    with _lock:
+        _threads[:] = [t for t in _threads if t.is_alive()]
 
 
 def _run(loaders: list[Loader]) -> None:

@@ -107,7 +107,7 @@ def describe(batches: list[Batch], first: int) -> str:
         )
     for b in batches:
         if len(b.jobs) == 1:
-            why = b.why_alone or "no other job has its architecture, data and settings"
+            why = b.why_alone or "no other stackable job has its architecture, data and settings"
             parts.append(f"job {b.jobs[0] + first} alone ({why})")
     return "vmap launcher: " + "; ".join(parts)
 

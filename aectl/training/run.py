@@ -192,7 +192,8 @@ def header(m: Member, device: torch.device, changed: dict[str, Any] | None) -> N
         )
     resumed = ""
     if changed is not None:
-        resumed = f"  (resumed at epoch {s.epoch}, step {s.step}"
+        within = f" + {m.position.batch} batches" if m.position is not None else ""
+        resumed = f"  (resumed at epoch {s.epoch}{within}, step {s.step}"
         resumed += f"; changed: {fingerprint.describe(changed)})" if changed else ")"
     console.print(f"run folder: {m.run_dir}{resumed}")
 
