@@ -318,20 +318,23 @@ def test_a_log_opened_in_the_same_second_as_an_older_one_sorts_after_it(tmp_path
 def test_a_resume_that_changes_the_learning_rate_trains_at_the_new_one(optim, tmp_path):
     """optim.* may change on resume (it is printed as a change): the optimizer's moments
     come from the checkpoint, its lr and weight decay from the command line."""
+    import shutil
+
     from conftest import compose
 
     from aectl.training.run import train
 
     base = (f"optim={optim}", "trainer.analyze=none", "trainer.device=cpu")
-    train(compose(*base, "trainer.max_epochs=1", "optim.lr=0.01"), tmp_path)
-    train(
-        compose(
-            *base, "trainer.max_epochs=2", "trainer.resume=auto", "optim.lr=0.02",
-            "optim.weight_decay=0.001",
-        ),
-        tmp_path,
-    )  # fmt: skip
-    group = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)["optimizer"]
+    changed, same = tmp_path / "changed", tmp_path / "same"
+    train(compose(*base, "trainer.max_epochs=1", "optim.lr=0.01"), changed)
+    shutil.copytree(changed, same)
+    more = ("trainer.max_epochs=2", "trainer.resume=auto")
+    train(compose(*base, *more, "optim.lr=0.01"), same)
+    train(compose(*base, *more, "optim.lr=0.02", "optim.weight_decay=0.001"), changed)
+    group = torch.load(changed / "checkpoints" / "last.pt", weights_only=True)["optimizer"]
     assert group["param_groups"][0]["lr"] == 0.02
     assert group["param_groups"][0]["weight_decay"] == 0.001
     assert group["state"]  # the moments went on
+    # and the second epoch trained at them (before the fix both resumes ended bit-equal)
+    a, b = weights(changed), weights(same)
+    assert any(not torch.equal(a[k], b[k]) for k in a)

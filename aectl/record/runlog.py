@@ -95,5 +95,4 @@ def after_older_logs(run_dir: Path) -> None:
     stamps = [p.name.split(".")[3] for p in run_dir.glob("events.out.tfevents.*")]
     newest = max((int(s) for s in stamps if s.isdigit()), default=None)
     if newest is not None:
-        while time.time() < newest + 1:
-            time.sleep(0.02)
+        time.sleep(max(0.0, newest + 1 - time.time()))
