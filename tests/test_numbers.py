@@ -4,6 +4,7 @@ recomputation (numpy on the checkpoint's weights) or the uninterrupted run."""
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import signal
@@ -308,3 +309,28 @@ def test_test_numbers_of_best_pt_saved_in_the_last_epoch_are_last_pts(lr, tmp_pa
     r = aectl_here("eval", str(tmp_path), "--checkpoint", "best", "--split", "test")
     assert r.returncode == 0, r.stderr
     assert json.loads((tmp_path / "eval.json").read_text())["recon/mse"] == best_["recon/mse"]
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: mlp.build((1, 8, 8), hidden=[32, 24], activation="sigmoid", code_dim=6),
+        lambda: conv.build((1, 8, 8), code_activation="sigmoid", code_dim=5),
+        lambda: mlp.build((1, 8, 8), hidden=[80], code_activation="sigmoid", code_dim=96),
+    ],
+    ids=["undercomplete-mlp", "undercomplete-conv", "overcomplete"],
+)
+def test_mean_jacobian_norm_is_the_float64_definition(build):
+    """`jacobian/fro_mean` (the batched backward pass for narrow codes, forward mode for
+    wide ones) against torch.func.jacrev on each sample in float64, saturated inputs too;
+    more samples than one chunk."""
+    from aectl.training.measure import JACOBIAN_CHUNK, jacobian_fro
+
+    torch.manual_seed(0)
+    model = build().eval()
+    x = torch.rand(JACOBIAN_CHUNK + 37, 1, 8, 8)
+    x[:20] *= 40.0  # saturates the sigmoids
+    ref = copy.deepcopy(model).double()
+    jac = torch.func.vmap(torch.func.jacrev(lambda v: ref.encode(v[None])[0]))(x.double())
+    want = jac.flatten(1).pow(2).sum(1).sqrt().mean().item()
+    assert jacobian_fro(model, x) == pytest.approx(want, rel=1e-5)

@@ -22,25 +22,32 @@ from aectl.training import optim
 def test_nothing_the_first_step_does_not_need_is_imported_before_it(tmp_path):
     """At the first training step of a default run: no scikit-learn, matplotlib, scipy,
     torchvision (all loaded later, by pictures and analyses) and no torch._dynamo (torch's
-    compiler, which torch.optim's first use imports; aectl's optimizers do not use it)."""
+    compiler, which torch.optim's first use imports; aectl's optimizers do not use it).
+    At its end, with every picture and analysis made: still neither the torchvision package
+    (its drawing helpers load alone, `aectl.record.vision`) nor torch._dynamo (the mean
+    Jacobian norm does not use torch.func's reverse mode, which imports it)."""
     code = f"""
 import sys
 sys.argv = ["aectl", "train", "trainer.max_epochs=1", "trainer.device=cpu",
             "hydra.run.dir={tmp_path / "run"}"]
+heavy = ["sklearn", "matplotlib", "scipy", "torchvision", "torch._dynamo"]
 import aectl.training.loop as loop
+real_fit = loop.fit
 def fit(*args, **kwargs):
-    heavy = ["sklearn", "matplotlib", "scipy", "torchvision", "torch._dynamo"]
     print("LOADED", [m for m in heavy if m in sys.modules])
-    raise SystemExit(0)
-loop.fit = fit
+    return real_fit(*args, **kwargs)
 import aectl.training.run as run
 run.fit = fit
 from aectl.cli import main
-main(sys.argv[1:])
+code = main(sys.argv[1:])
+print("AT THE END", code, [m for m in heavy if m in sys.modules])
 """
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     (line,) = [x for x in r.stdout.splitlines() if x.startswith("LOADED")]
     assert line == "LOADED []", (line, r.stderr[-2000:])
+    (end,) = [x for x in r.stdout.splitlines() if x.startswith("AT THE END")]
+    assert end == "AT THE END 0 ['sklearn', 'matplotlib', 'scipy']", (end, r.stderr[-2000:])
+    assert (tmp_path / "run" / "analysis" / "code_histogram.png").is_file()
 
 
 def test_the_digits_are_scikit_learns_digits():
@@ -103,3 +110,44 @@ def test_aectls_optimizers_are_torchs(ours, theirs):
     fresh = ours(copy.deepcopy(twin).parameters())  # a checkpoint written by torch.optim
     fresh.load_state_dict(sb)
     assert fresh.state_dict()["param_groups"] == sb["param_groups"]
+
+
+def test_drawing_helpers_load_without_torchvisions_package_and_draw_the_same():
+    """`aectl.record.vision` loads torchvision's utils.py alone (no torchvision package, no
+    torch._dynamo); its grids and PNG bytes equal the package's own, checked in one fresh
+    process (the package imported after, as the reference)."""
+    code = """
+import io, sys, torch
+from aectl.record import vision
+u = vision.utils()
+alone = [m for m in ("torchvision", "torch._dynamo") if m in sys.modules]
+import torchvision.utils as tv
+assert u is not tv and u.make_grid is not tv.make_grid
+x = torch.rand(7, 3, 9, 5, generator=torch.Generator().manual_seed(0))
+for kw in ({}, {"nrow": 3, "padding": 1, "pad_value": 0.5}, {"normalize": True, "scale_each": True}):
+    assert torch.equal(u.make_grid(x, **kw), tv.make_grid(x, **kw)), kw
+a, b = io.BytesIO(), io.BytesIO()
+u.save_image(x, a, format="png"); tv.save_image(x, b, format="png")
+assert a.getvalue() == b.getvalue() and a.getvalue()[:8] == bytes.fromhex("89504e470d0a1a0a")
+print("ALONE", alone)
+"""
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "ALONE []" in r.stdout
+
+
+def test_drawing_helpers_fall_back_to_the_package(monkeypatch):
+    """Where the file cannot be loaded alone, the package's module is used; where the
+    package is imported already, its module is."""
+    import torchvision.utils
+
+    from aectl.record import vision
+
+    assert vision.utils() is torchvision.utils
+    monkeypatch.delitem(sys.modules, "torchvision.utils")
+    monkeypatch.delitem(sys.modules, vision.NAME, raising=False)
+    monkeypatch.setattr(vision.importlib.util, "find_spec", lambda name: None)
+    module = vision.utils()
+    assert module.__name__ == "torchvision.utils" and vision.NAME not in sys.modules
+    grid = module.make_grid(torch.ones(2, 1, 3, 3))  # two 3x3 tiles, 2 px of 0 around
+    assert grid.shape == (3, 7, 12) and grid.sum() == 3 * 2 * 9

@@ -15,7 +15,6 @@ import torch
 from matplotlib.ticker import MaxNLocator
 from scipy.linalg import subspace_angles
 from torch.func import jacrev
-from torchvision.utils import make_grid
 
 from aectl.data.base import Data
 from aectl.errors import UserError
@@ -92,7 +91,7 @@ def _picture(
         q, _ = torch.linalg.qr(w)
         k = min(SHOW, u.shape[1])
         rows = torch.cat([u[:, :k].T, (q @ (q.T @ u[:, :k])).T]).float()
-        img = make_grid(
+        img = pictures.grid(
             rows.reshape(-1, *data.shape),
             nrow=k,
             normalize=True,

@@ -22,7 +22,6 @@ import math
 
 import torch
 from torch import nn
-from torchvision.utils import make_grid
 
 from aectl.analysis.codes import NEAR_ZERO, codes, hoyer, near_zero_threshold
 from aectl.data.base import Data
@@ -107,7 +106,7 @@ def _tiles(w: torch.Tensor) -> torch.Tensor:
     k = pictures.enlarge_factor(*w.shape[-2:])
     if k > 1:
         w = torch.nn.functional.interpolate(w, scale_factor=k, mode="nearest")
-    return make_grid(
+    return pictures.grid(
         w,
         nrow=math.ceil(math.sqrt(len(w))),
         normalize=True,

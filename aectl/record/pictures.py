@@ -20,7 +20,7 @@ from torch.nn import functional as F
 from aectl import atomic
 from aectl.data.base import IMAGE, MANIFOLD, ONEHOT, Data
 from aectl.models.autoencoder import Autoencoder
-from aectl.record import preload
+from aectl.record import preload, vision
 from aectl.regularizers.base import Regularizer
 
 MIN_SIDE = 32  # enlarge images smaller than this, by an integer factor
@@ -30,8 +30,7 @@ RECON_MIN_SIDE = 64  # reconstruction grids: at least this many pixels per tile
 def warm() -> None:
     """Import what drawing needs (torchvision, matplotlib on Agg): `aectl.record.preload`
     runs it on a background thread while the first epochs train."""
-    from torchvision import utils  # noqa: F401
-
+    vision.utils()
     pyplot()
 
 
@@ -48,12 +47,10 @@ def pyplot():
 
 
 def grid(*args, **kwargs) -> torch.Tensor:
-    """torchvision.utils.make_grid, imported on first use (torchvision loads torch's
-    compiler stack: seconds that the first training step does not need)."""
+    """torchvision.utils.make_grid, loaded on first use (`aectl.record.vision`: without
+    the rest of torchvision, whose import costs seconds)."""
     preload.wait()
-    from torchvision.utils import make_grid
-
-    return make_grid(*args, **kwargs)
+    return vision.utils().make_grid(*args, **kwargs)
 
 
 def enlarge_factor(h: int, w: int) -> int:
@@ -219,6 +216,5 @@ def model_picture(data: Data, model: Autoencoder, reg: Regularizer, n: int) -> t
 def save_png(img: torch.Tensor, path: str | Path) -> Path:
     """Encode to PNG in memory, then write atomically."""
     preload.wait()
-    from torchvision.utils import save_image
-
+    save_image = vision.utils().save_image
     return atomic.write_with(path, lambda f: save_image(img, f, format="png"))

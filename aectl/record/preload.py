@@ -1,8 +1,8 @@
 """The libraries a run's outputs need, imported on a background thread while it trains.
 
-A training step needs only torch. The run's pictures need torchvision (which imports
-torch's compiler stack: ~3 s on 2 cores) and matplotlib, its final analyses scikit-learn
-and SciPy (~2.5 s more). Imported where first used, they stopped the training thread at
+A training step needs only torch. The run's pictures need torchvision's drawing helpers
+(loaded alone, `aectl.record.vision`) and matplotlib, its final analyses scikit-learn and
+SciPy (~2.5 s on 2 cores). Imported where first used, they stopped the training thread at
 the first picture and before the analyses; `start` imports them after the first step, on
 one daemon thread, while the next steps run (torch's kernels release the GIL).
 
