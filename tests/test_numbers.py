@@ -321,9 +321,9 @@ def test_test_numbers_of_best_pt_saved_in_the_last_epoch_are_last_pts(lr, tmp_pa
     ids=["undercomplete-mlp", "undercomplete-conv", "overcomplete"],
 )
 def test_mean_jacobian_norm_is_the_float64_definition(build):
-    """`jacobian/fro_mean` (the batched backward pass for narrow codes, forward mode for
-    wide ones) against torch.func.jacrev on each sample in float64, saturated inputs too;
-    more samples than one chunk."""
+    """`jacobian/fro_mean` (one batched backward pass per chunk of samples) against
+    torch.func.jacrev on each sample in float64, for narrow and wide codes, saturated
+    inputs too, more samples than one chunk."""
     from aectl.training.measure import JACOBIAN_CHUNK, jacobian_fro
 
     torch.manual_seed(0)
