@@ -145,9 +145,11 @@ def end_epoch(g: Group, bar: TrainProgress, means: list, epoch_s: float, steps: 
 
     def close(i: int, m: Member) -> None:
         vals[i] = close_epoch(m, means[i], epoch_s, steps)
-        save_epoch(m, g.window.member(i))
 
     each_alive(g, close)
+    # then every checkpoint: a checkpoint's fsync leaves the kernel writing back for a
+    # while, which slowed the next member's validation ~10x when they alternated
+    each_alive(g, lambda i, m: save_epoch(m, g.window.member(i)))
     if vals:
         first = min(vals)
         m = g.members[first]
