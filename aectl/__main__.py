@@ -1,7 +1,5 @@
 """`python -m aectl` = `aectl`."""
 
-import sys
+from aectl.cli import run
 
-from aectl.cli import main
-
-sys.exit(main())
+run()

@@ -38,6 +38,18 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def run() -> None:
+    """The `aectl` console command: `main`, then out without finalising the interpreter
+    (`aectl.leave`). An unexpected exception is raised as usual (traceback, status 1)."""
+    from aectl.leave import leave
+
+    try:
+        code: object = main()
+    except SystemExit as e:  # Hydra ends a failed job this way
+        code = e.code
+    leave(code)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         return dispatch(list(sys.argv[1:] if argv is None else argv))
@@ -76,4 +88,4 @@ def dispatch(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

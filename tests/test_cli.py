@@ -387,3 +387,29 @@ def test_command_line_checks_before_hydra(args, field, says):
     with pytest.raises(UserError) as e:
         check_command_line(args)
     assert e.value.field == field and says in e.value.message, str(e.value)
+
+
+@pytest.mark.parametrize(
+    "code, status, stderr",
+    [("None", 0, ""), ("3", 3, ""), ("'aectl: error: x: y'", 1, "aectl: error: x: y\n")],
+)
+def test_leaving_without_finalising_keeps_what_finalising_would_do(tmp_path, code, status, stderr):
+    """`aectl.leave` (the console command's exit): the status sys.exit gives, buffered output
+    flushed, atexit handlers run and non-daemon threads finished first."""
+    script = f"""
+import atexit, sys, threading, time
+from pathlib import Path
+from aectl.leave import leave
+out = Path({str(tmp_path)!r})
+atexit.register(lambda: (out / "atexit").write_text("ran"))
+def late():
+    time.sleep(0.3)
+    (out / "thread").write_text("done")
+threading.Thread(target=late).start()
+sys.stdout.write("buffered, no newline")
+leave({code})
+"""
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert (r.returncode, r.stdout, r.stderr) == (status, "buffered, no newline", stderr)
+    assert (tmp_path / "atexit").read_text() == "ran"
+    assert (tmp_path / "thread").read_text() == "done"
