@@ -23,6 +23,7 @@ from aectl.data.base import MANIFOLD, ONEHOT, Data
 from aectl.models.autoencoder import Autoencoder
 from aectl.record import onehot_table, pictures, preload
 from aectl.record.progress import console
+from aectl.record.runlog import add_picture
 
 Result = tuple[dict[str, float], dict[str, torch.Tensor]]
 
@@ -108,9 +109,10 @@ def analyze(
     numbers, images = run_all(model, data, x, y)
     out = Path(run_dir) / folder
     for name, img in images.items():
-        pictures.save_png(img, out / f"{name}.png")
-        if writer is not None:
-            writer.add_image(f"{folder}/{name}", img, step)
+        if writer is None:
+            pictures.save_png(img, out / f"{name}.png")
+        else:
+            add_picture(writer, f"{folder}/{name}", img, step, out / f"{name}.png")
     if writer is not None:
         for key, value in numbers.items():
             writer.add_scalar(f"{WHOLE_RUN}{folder}/{key}", value, step)

@@ -190,6 +190,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from aectl.data.base import ONEHOT
     from aectl.record import pictures
     from aectl.record.progress import console
+    from aectl.record.runlog import add_picture
     from aectl.training import device as devices
     from aectl.training.measure import psnr_peak
     from aectl.training.seeding import seed_everything
@@ -221,8 +222,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     writer = SummaryWriter(log_dir=str(run_dir))
     try:
         img = pictures.model_picture(replace(data, val_x=x), model, reg, cfg.trainer.num_images)
-        pictures.save_png(img, run_dir / "eval" / "reconstructions.png")
-        writer.add_image("eval/reconstructions", img, step)
+        add_picture(
+            writer, "eval/reconstructions", img, step, run_dir / "eval" / "reconstructions.png"
+        )
         seed_everything(cfg.trainer.seed)
         numbers.update(
             analysis.analyze(run_dir, model, data, writer, step, folder="eval", split=split)

@@ -11,6 +11,7 @@ manifold → data and reconstructions as a scatter; other vectors → a heat map
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -213,8 +214,16 @@ def model_picture(data: Data, model: Autoencoder, reg: Regularizer, n: int) -> t
     return reconstruction_picture(data.kind, x, x_in, x_hat, h, data.extras.get("curve"))
 
 
-def save_png(img: torch.Tensor, path: str | Path) -> Path:
-    """Encode to PNG in memory, then write atomically."""
+def png_bytes(img: torch.Tensor) -> bytes:
+    """A (3, H, W) picture in [0, 1] as PNG bytes (torchvision's save_image: rounded to
+    8 bits)."""
     preload.wait()
-    save_image = vision.utils().save_image
-    return atomic.write_with(path, lambda f: save_image(img, f, format="png"))
+    buf = io.BytesIO()
+    vision.utils().save_image(img, buf, format="png")
+    return buf.getvalue()
+
+
+def save_png(img: torch.Tensor, path: str | Path, png: bytes | None = None) -> Path:
+    """Encode to PNG in memory (unless `png` holds its bytes already), then write
+    atomically."""
+    return atomic.write_bytes(path, png_bytes(img) if png is None else png)

@@ -74,8 +74,8 @@ class RunLog:
             self.writer.add_histogram("code/activations", codes, step)
 
     def picture(self, epoch: int, step: int, picture: torch.Tensor) -> Path:
-        self.writer.add_image("reconstructions", picture, step)
-        return pictures.save_png(picture, self.dir / "reconstructions" / f"epoch_{epoch:03d}.png")
+        path = self.dir / "reconstructions" / f"epoch_{epoch:03d}.png"
+        return add_picture(self.writer, "reconstructions", picture, step, path)
 
     def text(self, tag: str, text: str, step: int) -> None:
         self.writer.add_text(tag, text, step)
@@ -83,6 +83,19 @@ class RunLog:
     def close(self) -> None:
         self.writer.flush()
         self.writer.close()
+
+
+def add_picture(writer, tag: str, picture: torch.Tensor, step: int, path: Path) -> Path:
+    """A picture as the PNG file `path` and as TensorBoard's image `tag`, the same bytes
+    in both (encoded once; torch's add_image would encode it again, truncating to 8 bits
+    where the file rounds). `writer` is a torch SummaryWriter."""
+    from tensorboard.compat.proto.summary_pb2 import Summary
+
+    png = pictures.png_bytes(picture)
+    _, height, width = picture.shape
+    image = Summary.Image(height=height, width=width, colorspace=3, encoded_image_string=png)
+    writer.file_writer.add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]), step)
+    return pictures.save_png(picture, path, png)
 
 
 def after_older_logs(run_dir: Path) -> None:
