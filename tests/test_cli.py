@@ -394,12 +394,12 @@ def test_command_line_checks_before_hydra(args, field, says):
     [("None", 0, ""), ("3", 3, ""), ("'aectl: error: x: y'", 1, "aectl: error: x: y\n")],
 )
 def test_leaving_without_finalising_keeps_what_finalising_would_do(tmp_path, code, status, stderr):
-    """`aectl.leave` (the console command's exit): the status sys.exit gives, buffered output
+    """`aectl.cli.leave` (the console command's exit): the status sys.exit gives, buffered output
     flushed, atexit handlers run and non-daemon threads finished first."""
     script = f"""
 import atexit, sys, threading, time
 from pathlib import Path
-from aectl.leave import leave
+from aectl.cli import leave
 out = Path({str(tmp_path)!r})
 atexit.register(lambda: (out / "atexit").write_text("ran"))
 def late():

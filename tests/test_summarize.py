@@ -409,3 +409,32 @@ def test_no_shape_of_a_sweep_file_makes_summarize_crash(tmp_path, capsys, monkey
         code, out, err, table = run(root, capsys)
         assert code == 0 and err == "", (shape, err)
         assert len(table) == 3 and chosen[-1], shape
+
+
+def _run_alone(folder: Path) -> Path:
+    """A run's folder as `aectl train` (no -m) leaves it: Hydra's RUN mode, no job number."""
+    (folder / ".hydra").mkdir(parents=True)
+    hydra = {"mode": "RunMode.RUN", "job": {"num": "???"}, "overrides": {"task": []}}
+    (folder / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump({"hydra": hydra}))
+    (folder / "metrics.json").write_text(json.dumps(metrics(0.05)))
+    return folder
+
+
+def test_a_folder_of_sweeps_or_of_runs_is_refused_and_nothing_written(tmp_path, capsys):
+    """outputs/ (several sweeps, and runs alone) is not one sweep: one line naming the
+    sweeps in it; a folder of runs alone holds no sweep (its runs are not 'unreadable')."""
+    for name in ("a", "b"):
+        contractive_sweep(tmp_path / "sweeps" / name)
+    _run_alone(tmp_path / "runs" / "r1")
+    _run_alone(tmp_path / "runs" / "r2")
+    code, out, err, _ = run(tmp_path, capsys)
+    assert code == 2 and out == "" and err.count("\n") == 1, (out, err)
+    assert err.startswith(f"aectl: error: SWEEP_DIR: {str(tmp_path)!r} holds 2 sweep folders")
+    assert str(tmp_path / "sweeps" / "a") in err and str(tmp_path / "sweeps" / "b") in err
+    code, out, err, _ = run(tmp_path / "runs", capsys)
+    assert code == 2 and "holds no sweep" in err and "unreadable" not in out + err
+    assert not list(tmp_path.glob("**/summary.*"))
+    # a run alone kept inside a sweep folder is not one of its jobs, nor unreadable
+    _run_alone(tmp_path / "sweeps" / "a" / "extra_run")
+    code, out, err, table = run(tmp_path / "sweeps" / "a", capsys)
+    assert code == 0 and "unreadable" not in out and len(table) == len(LAMBDAS)

@@ -193,7 +193,8 @@ def read_hydra(path: Path) -> dict[str, Any]:
         raise Unreadable("hydra.yaml: hydra.overrides.task is not a list of overrides")
     job = hydra.get("job")
     num = job.get("num") if isinstance(job, dict) else None
-    if num is not None and not (isinstance(num, int) and not isinstance(num, bool)):
+    multirun = str(hydra.get("mode", "")).endswith("MULTIRUN")  # (a run alone has no number)
+    if multirun and num is not None and not (isinstance(num, int) and not isinstance(num, bool)):
         raise Unreadable(f"hydra.yaml: hydra.job.num is {_kind(num)}, not an integer")
     return hydra
 
@@ -439,6 +440,8 @@ def read_sweep(root: str | Path) -> Sweep:
             jobs.append(_unreadable_job(folder, f"hydra.yaml: hydra.mode is {_kind(mode)}"))
         elif mode.endswith("MULTIRUN"):  # (a single run's folder inside is not a job)
             jobs.append(_job(folder, hydra))
+    if multirun is None:
+        _not_a_folder_of_sweeps(root, jobs)
     if multirun is None and not notes and not jobs:
         raise SummaryError(
             f"SWEEP_DIR: {str(root)!r} holds no sweep (no multirun.yaml, no job folders); "
@@ -462,6 +465,25 @@ def read_sweep(root: str | Path) -> Sweep:
         planned=_planned_jobs(multirun),
         notes=notes,
     )
+
+
+def _not_a_folder_of_sweeps(root: Path, jobs: list[Job]) -> None:
+    """A folder without multirun.yaml whose jobs sit in sweep folders below it (outputs/,
+    /tmp) holds several sweeps: summarising them as one would mix their jobs."""
+    sweeps = sorted(
+        {p for j in jobs for p in j.folder.parents if root in p.parents and _is_sweep(p)}
+    )
+    if sweeps:
+        shown = ", ".join(repr(str(p)) for p in sweeps[:3]) + (", ..." if len(sweeps) > 3 else "")
+        raise SummaryError(
+            f"SWEEP_DIR: {str(root)!r} holds {len(sweeps)} sweep folder"
+            f"{'s' if len(sweeps) > 1 else ''}, it is not one; allowed: one sweep folder "
+            f"made by `aectl train -m`: {shown}"
+        )
+
+
+def _is_sweep(folder: Path) -> bool:
+    return (folder / "multirun.yaml").is_file()
 
 
 # ---- rows, CSV ------------------------------------------------------------------------------

@@ -27,7 +27,6 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "aectl.faults",
             "aectl.atomic",
             "aectl.lock",
-            "aectl.leave",
         ),
     ),
     ("config", ("aectl.config",)),
