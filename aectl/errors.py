@@ -59,6 +59,9 @@ def _allowed_keys(exc: BaseException) -> str:
     return ""
 
 
+_KINDS = {"Integer": "an integer", "Float": "a number", "Boolean": "true or false"}
+
+
 def one_line(exc: BaseException) -> str | None:
     """The message for a user error, or None if `exc` looks like a bug (keep the traceback)."""
     from hydra.errors import (  # imported here: a torch-only machine (bench) has no Hydra
@@ -94,6 +97,14 @@ def one_line(exc: BaseException) -> str | None:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             if isinstance(e, ConfigKeyError) or "not in" in first:
                 return f"{key}: unknown key{_allowed_keys(e)}"
+            typed = re.match(
+                r"Value '(.*)' (?:of type '\w+' could not be converted to (\w+)|is not a "
+                r"valid (bool))",
+                first,
+            )
+            if key and typed:  # OmegaConf's type check of a typed field
+                kind = typed.group(2) or "Boolean"
+                return f"{key}: got {typed.group(1)!r}; allowed: {_KINDS.get(kind, kind.lower())}"
             return f"{key}: {first}" if key else first
     if isinstance(exc, (OverrideParseException, ConfigCompositionException, HydraException)):
         return _flat(str(exc))

@@ -66,7 +66,18 @@ CASES = {
         lambda t, run: ["trainer.epochs=3"],
         "trainer.epochs: unknown key; allowed keys: max_epochs",
     ),
-    "wrong type": (lambda t, run: ["trainer.batch_size=big"], "trainer.batch_size: Value 'big'"),
+    "wrong type": (
+        lambda t, run: ["trainer.batch_size=big"],
+        "trainer.batch_size: got 'big'; allowed: an integer",
+    ),
+    "wrong type, a number": (
+        lambda t, run: ["regularizer.weight=abc"],
+        "regularizer.weight: got 'abc'; allowed: a number",
+    ),
+    "wrong type, a flag": (
+        lambda t, run: ["trainer.compile=maybe"],
+        "trainer.compile: got 'maybe'; allowed: true or false",
+    ),
     "negative weight": (
         lambda t, run: ["regularizer.weight=-0.1"],
         "regularizer.weight: got -0.1; allowed: a finite number >= 0",
