@@ -243,3 +243,10 @@ def test_a_corrupt_hydra_record_is_one_line_exit_2(linear_run, tmp_path, capsys,
     err = one_line_error(capsys, "RUN_DIR")
     assert str(record) in err and says in err and "allowed: " in err, err
     assert not (run / "eval.json").exists()
+
+
+def test_a_sweep_folder_points_to_its_jobs_and_summarize(tmp_path, capsys):
+    (tmp_path / "multirun.yaml").write_text("hydra: {}\n")
+    assert evaluate.main([str(tmp_path)]) == 2
+    err = one_line_error(capsys, "RUN_DIR")
+    assert "a sweep folder, not a run folder" in err and f"aectl summarize {tmp_path}" in err

@@ -106,10 +106,17 @@ def checkpoint_path(run_dir: Path, which: str) -> Path:
     if not run_dir.is_dir():
         raise UserError("RUN_DIR", f"{str(run_dir)!r} is not a folder")
     if not (run_dir / "checkpoints").is_dir() and not (run_dir / "config.yaml").is_file():
+        sweep = (run_dir / "multirun.yaml").is_file()
         raise UserError(
             "RUN_DIR",
-            f"{str(run_dir)!r} is not a run folder (no checkpoints/ or config.yaml in it); "
-            "a run folder is what `aectl train` printed after 'run folder:'",
+            f"{str(run_dir)!r} is "
+            + (
+                "a sweep folder, not a run folder; pass one of its job folders, or compare "
+                f"the jobs with `aectl summarize {run_dir}`"
+                if sweep
+                else "not a run folder (no checkpoints/ or config.yaml in it); a run folder "
+                "is what `aectl train` printed after 'run folder:'"
+            ),
         )
     path = run_dir / "checkpoints" / f"{which}.pt"
     if not path.is_file():
