@@ -98,7 +98,10 @@ CASES = {
         lambda t, run: ["arch.code_dim=0"],
         "arch.code_dim: got 0; allowed: an integer >= 1",
     ),
-    "code_dim not an integer": (lambda t, run: ["arch.code_dim=2.5"], "arch.code_dim: Value '2.5'"),
+    "code_dim not an integer": (
+        lambda t, run: ["arch.code_dim=2.5"],
+        "arch.code_dim: got '2.5'; allowed: an integer",
+    ),
     "empty channel list": (
         lambda t, run: ["model=conv", "arch.channels=[]"],
         "arch.channels: got []",
