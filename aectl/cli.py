@@ -8,9 +8,9 @@ When the command has finished, Python would still finalise every module it impor
 (torch, scikit-learn, matplotlib: thousands of them): measured on 2 cores, 0.9 s after
 `import torch` alone and 1.5-2 s after a run. Nothing aectl writes needs that: its files go
 through `aectl.atomic` and are closed, and a run closes its TensorBoard writer. So the
-console command (`run`) ends with `leave`: what finalisation must do for the user (wait
-for non-daemon threads, run the atexit handlers: logging's flush, a launcher's worker
-shutdown; flush stdout and stderr), then `os._exit`. `main`, which tests and scripts call,
+console command (`run`) ends with `leave`: what finalisation must do for the user
+(threading's exit hooks, which stop an executor's idle workers, and the non-daemon
+threads; the atexit handlers: logging's flush; stdout and stderr flushed), then `os._exit`. `main`, which tests and scripts call,
 returns as before.
 """
 
@@ -100,12 +100,14 @@ def dispatch(argv: list[str]) -> int:
 def leave(code: object) -> NoReturn:
     """End the process with `code` as `sys.exit(code)` would report it."""
     status = exit_status(code)
+    # CPython's own first steps of finalising, in its order: threading's exit hooks
+    # (an executor's shutdown: joblib's workers) and joining the non-daemon threads,
+    # then the atexit handlers
+    shutdown_threads = getattr(threading, "_shutdown", None)
     run_exitfuncs = getattr(atexit, "_run_exitfuncs", None)
-    if run_exitfuncs is None:  # (not CPython: finalise as usual)
+    if shutdown_threads is None or run_exitfuncs is None:  # (not CPython: as usual)
         sys.exit(status)
-    for t in threading.enumerate():
-        if t is not threading.main_thread() and not t.daemon:
-            t.join()
+    shutdown_threads()
     run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:

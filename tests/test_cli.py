@@ -395,12 +395,17 @@ def test_command_line_checks_before_hydra(args, field, says):
 )
 def test_leaving_without_finalising_keeps_what_finalising_would_do(tmp_path, code, status, stderr):
     """`aectl.cli.leave` (the console command's exit): the status sys.exit gives, buffered output
-    flushed, atexit handlers run and non-daemon threads finished first."""
+    flushed, atexit handlers run and non-daemon threads finished first; an executor left
+    open (its idle workers stop through threading's exit hook, as joblib's do) does not
+    hang it."""
     script = f"""
 import atexit, sys, threading, time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from aectl.cli import leave
 out = Path({str(tmp_path)!r})
+pool = ThreadPoolExecutor(2)  # kept, never shut down: its worker waits
+pool.submit(lambda: None).result()
 atexit.register(lambda: (out / "atexit").write_text("ran"))
 def late():
     time.sleep(0.3)
@@ -409,7 +414,7 @@ threading.Thread(target=late).start()
 sys.stdout.write("buffered, no newline")
 leave({code})
 """
-    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert (r.returncode, r.stdout, r.stderr) == (status, "buffered, no newline", stderr)
     assert (tmp_path / "atexit").read_text() == "ran"
     assert (tmp_path / "thread").read_text() == "done"
