@@ -250,3 +250,11 @@ def test_a_sweep_folder_points_to_its_jobs_and_summarize(tmp_path, capsys):
     assert evaluate.main([str(tmp_path)]) == 2
     err = one_line_error(capsys, "RUN_DIR")
     assert "a sweep folder, not a run folder" in err and f"aectl summarize {tmp_path}" in err
+
+
+def test_the_output_starts_with_what_is_evaluated(linear_run, capsys):
+    assert evaluate.main([str(linear_run)]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert lines[0].startswith(f"aectl eval {linear_run}: last.pt (epoch ")
+    assert lines[0].endswith("on the test split (180 samples)"), lines[0]
+    assert [i for i, line in enumerate(lines) if line.startswith("eval: ")] != []

@@ -212,6 +212,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "step": state.get("step"),
         "samples": len(x),
     }
+    console.print(  # first: the analyses print their line while they run
+        f"aectl eval {run_dir}: {which}.pt (epoch {meta['epoch']}) on the {split} split "
+        f"({len(x)} samples)"
+    )
     if note:
         meta["note"] = note
         console.print(f"note: {note}")
