@@ -10,8 +10,8 @@ When the command has finished, Python would still finalise every module it impor
 through `aectl.atomic` and are closed, and a run closes its TensorBoard writer. So the
 console command (`run`) ends with `leave`: what finalisation must do for the user
 (threading's exit hooks, which stop an executor's idle workers, and the non-daemon
-threads; the atexit handlers: logging's flush; stdout and stderr flushed), then `os._exit`. `main`, which tests and scripts call,
-returns as before.
+threads; the atexit handlers: logging's flush; stdout and stderr flushed), then
+`os._exit`. `main`, which tests and scripts call, returns as before.
 """
 
 from __future__ import annotations

@@ -20,14 +20,7 @@ PACKAGE = Path(__file__).resolve().parents[1]
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     (
         "base",
-        (
-            "aectl",
-            "aectl.errors",
-            "aectl.paths",
-            "aectl.faults",
-            "aectl.atomic",
-            "aectl.lock",
-        ),
+        ("aectl", "aectl.errors", "aectl.paths", "aectl.faults", "aectl.atomic", "aectl.lock"),
     ),
     ("config", ("aectl.config",)),
     ("data", ("aectl.data",)),
