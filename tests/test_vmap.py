@@ -446,9 +446,19 @@ def test_an_interrupted_group_resumes_as_a_group_and_a_member_alone(
 
 
 @pytest.mark.slow
-def test_a_vmap_sweep_writes_what_a_basic_sweep_writes(tmp_path):
+def test_a_vmap_sweep_writes_what_a_basic_sweep_writes(tmp_path, monkeypatch):
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from omegaconf import OmegaConf
     from PIL import Image
 
+    composed: list[list[str]] = []
+    compose = ConfigLoaderImpl.load_sweep_config
+
+    def counted(self, master_config, sweep_overrides):
+        composed.append(list(sweep_overrides))
+        return compose(self, master_config=master_config, sweep_overrides=sweep_overrides)
+
+    monkeypatch.setattr(ConfigLoaderImpl, "load_sweep_config", counted)
     root = tmp_path / "sweep"
     r = aectl_here(
         "train", "-m", "hydra/launcher=vmap", "model=contractive,pca",
@@ -461,6 +471,18 @@ def test_a_vmap_sweep_writes_what_a_basic_sweep_writes(tmp_path):
     assert "alone (arch=pca is solved in closed form, not trained)" in first
     folders = sorted(p.parent for p in root.glob("**/metrics.json"))
     assert len(folders) == 6
+    # each job composed once: the launcher runs the config the sweeper's check composed
+    assert len(composed) == len({tuple(c) for c in composed}) == 6, composed
+    nums = set()
+    for run in folders:  # ... and each folder holds its own job's config
+        hydra = OmegaConf.load(run / ".hydra" / "hydra.yaml").hydra
+        overrides = dict(o.split("=", 1) for o in hydra.overrides.task)
+        cfg = OmegaConf.load(run / ".hydra" / "config.yaml")
+        assert cfg.regularizer.weight == float(overrides["regularizer.weight"])
+        assert hydra.runtime.choices.model == overrides["model"]
+        assert Path(hydra.runtime.output_dir) == run
+        nums.add(hydra.job.num)
+    assert nums == set(range(6))
     for run in folders:
         assert {
             ".hydra",

@@ -234,10 +234,15 @@ def launch(
     launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
 ) -> list[JobReturn]:
     from aectl.record.progress import console
+    from aectl.sweeps.compose_once import forget
 
-    configs = [
-        sweep_config(launcher, list(o), initial_job_idx + i) for i, o in enumerate(job_overrides)
-    ]
+    try:  # (each job's config as the sweeper's check composed it: compose_once)
+        configs = [
+            sweep_config(launcher, list(o), initial_job_idx + i)
+            for i, o in enumerate(job_overrides)
+        ]
+    finally:
+        forget(launcher.hydra_context.config_loader)
     batches = plan(configs, int(launcher.max_group))
     console.print(describe(batches, initial_job_idx))
     if launcher.executor:

@@ -36,7 +36,10 @@ class VmapLauncher(Launcher):
         self.config = self.task_function = self.hydra_context = None
 
     def setup(self, *, hydra_context, task_function, config) -> None:
+        from aectl.sweeps.compose_once import keep_checked
+
         self.config, self.task_function, self.hydra_context = config, task_function, hydra_context
+        keep_checked(hydra_context.config_loader)  # the sweeper's check composes each job
 
     def launch(self, job_overrides, initial_job_idx):
         from aectl.sweeps import vmap
