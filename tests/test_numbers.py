@@ -321,7 +321,7 @@ def test_test_numbers_of_best_pt_saved_in_the_last_epoch_are_last_pts(lr, tmp_pa
     ids=["undercomplete-mlp", "undercomplete-conv", "overcomplete"],
 )
 def test_mean_jacobian_norm_is_the_float64_definition(build):
-    """`jacobian/fro_mean` (one batched backward pass per chunk of samples) against
+    """`jacobian/fro_mean` (one backward pass per code unit and chunk of samples) against
     torch.func.jacrev on each sample in float64, for narrow and wide codes, saturated
     inputs too, more samples than one chunk."""
     from aectl.training.measure import JACOBIAN_CHUNK, jacobian_fro

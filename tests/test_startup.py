@@ -24,13 +24,14 @@ def test_nothing_the_first_step_does_not_need_is_imported_before_it(tmp_path):
     torchvision (all loaded later, by pictures and analyses) and no torch._dynamo (torch's
     compiler, which torch.optim's first use imports; aectl's optimizers do not use it).
     At its end, with every picture and analysis made: still neither the torchvision package
-    (its drawing helpers load alone, `aectl.record.vision`) nor torch._dynamo (the mean
-    Jacobian norm does not use torch.func's reverse mode, which imports it)."""
+    (its drawing helpers load alone, `aectl.record.vision`) nor torch._dynamo nor SymPy
+    (the mean Jacobian norm uses neither torch.func's reverse mode, which imports the
+    first, nor output gradients given to autograd.grad, which import the second)."""
     code = f"""
 import sys
 sys.argv = ["aectl", "train", "trainer.max_epochs=1", "trainer.device=cpu",
             "hydra.run.dir={tmp_path / "run"}"]
-heavy = ["sklearn", "matplotlib", "scipy", "torchvision", "torch._dynamo"]
+heavy = ["sklearn", "matplotlib", "scipy", "torchvision", "torch._dynamo", "sympy"]
 import aectl.training.loop as loop
 real_fit = loop.fit
 def fit(*args, **kwargs):
