@@ -261,3 +261,61 @@ def test_the_sweep_section_times_valid_commands_and_reports_its_ratio(device, mo
         if device == "cuda":
             assert cfg.arch.hidden == [512, 256] and cfg.arch.code_dim == 32
             assert cfg.dataset.limit == 10000 and cfg.dataset.images == str(images)
+
+
+def test_the_run_section_times_the_peer_in_its_rounds_and_reports_the_ratio(tmp_path, monkeypatch):
+    """With --peer-python, every round runs pythae's script after aectl's runs; its row is
+    timed from process start like aectl's, and the target is the MNIST job's wall over
+    the peer's. A peer that fails is an error entry, and no ratio."""
+    from aectl.bench import whole
+
+    images = tmp_path / "t10k-images-idx3-ubyte.gz"
+    order = []
+
+    def fake_train(args, cwd, dev):
+        order.append("aectl")
+        run = Path(args[-1].split("=", 1)[1])
+        run.mkdir(parents=True)
+        metrics = {"train_time_s": 2.0, "timing": {"first_step_unix": 1.0}}
+        (run / "metrics.json").write_text(json.dumps(metrics))
+        return 0.0, 3.0
+
+    monkeypatch.setattr(whole, "aectl_train", fake_train)
+    peer = tmp_path / "peer-python"
+    log = tmp_path / "peer.log"
+    peer.write_text(
+        "#!/bin/sh\n"
+        f'echo "$@" >> {log}\n'
+        'echo noise; echo "{\\"train_start_unix\\": $(date +%s), \\"pipeline_s\\": 0.5}"\n'
+    )
+    peer.chmod(0o755)
+    errors: dict = {}
+    out = whole.section_run(images, "cpu", 2, errors, str(peer))
+    assert errors == {}
+    assert order == ["aectl"] * 4 and len(log.read_text().splitlines()) == 2
+    script, got_images, folder, device = log.read_text().splitlines()[0].split()
+    assert script.endswith("aectl/bench/peer_pythae.py") and got_images == str(images)
+    assert device == "cpu" and Path(folder).parent.name.startswith("aectl-bench-run-")
+    row = out[whole.PEER_ROW]
+    assert row["repeats"] == 2 and row["train_s"] == 0.5
+    assert row["wall_s"] == statistics.median(row["walls_s"]) and row["wall_s"] > 0
+    result = {"run": out}
+    got = bench.targets(result, torch.device("cpu"))["run_wall_vs_peer"]
+    assert got["value"] == pytest.approx(3.0 / row["wall_s"])
+
+    peer.write_text("#!/bin/sh\necho 'No module named pythae' >&2; exit 1\n")
+    errors = {}
+    out = whole.section_run(images, "cpu", 1, errors, str(peer))
+    assert whole.PEER_ROW not in out and "No module named pythae" in errors[whole.PEER_ROW]
+    assert "run_wall_vs_peer" not in bench.targets({"run": out}, torch.device("cpu"))
+
+
+@pytest.mark.skipif(not MNIST_IMAGES.exists(), reason="the shared MNIST test split is not here")
+def test_the_peer_trains_on_the_images_aectl_reads():
+    from aectl.bench import peer_pythae
+    from aectl.data.idx import read_idx
+
+    want = read_idx(str(MNIST_IMAGES), "dataset.images", ndim=3)[:9000]
+    got = peer_pythae.read_idx_images(str(MNIST_IMAGES), 9000)
+    assert got.shape == (9000, 1, 28, 28) and got.dtype == np.float32
+    assert np.array_equal(got[:, 0], want.astype(np.float32) / 255.0)

@@ -68,6 +68,11 @@ def parser() -> argparse.ArgumentParser:
         help="wall: elapsed time (default); cpu: this process's CPU time, steadier on a shared "
         "machine (CPU only; with several threads it also counts their spin-waits)",
     )
+    p.add_argument(
+        "--peer-python",
+        help="a Python that has pythae installed: the run section then also times issue 13's "
+        "peer, pythae's default trainer on the same MNIST job, between aectl's runs",
+    )
     p.add_argument("--out", default="bench.json", help="where to write the JSON results")
     return p
 
@@ -106,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
             sections=sections,
             threads=args.threads,
             clock=args.clock,
+            peer_python=args.peer_python,
         )
     except UserError as e:
         print(f"aectl: error: aectl bench: {e}", file=sys.stderr)

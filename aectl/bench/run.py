@@ -116,6 +116,7 @@ TARGETS = {
     "run_overhead_vs_training": ("<=", 0.6),  # issue 13: the MNIST job's non-training time
     "default_run_wall_s": ("<", 10.0),  # issue 13: `make train`'s run, whole process
     "startup_s": ("<", 2.5),  # issue 13: process start to the first training step
+    "run_wall_vs_peer": ("<=", 0.8),  # issue 13: the MNIST job's wall over pythae's, same job
     "sweep_vmap_over_basic": ("<=", 0.2),  # issue 14: 16 jobs, 2 CPU cores
     "gpu_sweep_vmap_over_one_job": ("<=", 1.5),  # issue 14: 16 jobs on one GPU vs one alone
 }
@@ -626,6 +627,11 @@ def whole_targets(result: dict[str, Any]) -> dict[str, tuple[float, str]]:
     for name, row in runs.items():
         if name.startswith("issue 13"):
             got["run_overhead_vs_training"] = (row["overhead_vs_training"], name)
+            peer = next((r for n, r in runs.items() if n.startswith("pythae")), None)
+            if peer is not None:
+                got["run_wall_vs_peer"] = (row["wall_s"] / peer["wall_s"], name)
+        elif name.startswith("pythae"):  # the peer (whole.peer_row)
+            continue
         else:
             got["default_run_wall_s"] = (row["wall_s"], name)
             got["startup_s"] = (row["startup_s"], name)
@@ -655,6 +661,7 @@ def run_bench(
     sections: tuple[str, ...] = DEFAULT_SECTIONS,
     threads: int | None = None,
     clock: str = "wall",
+    peer_python: str | None = None,
 ) -> dict[str, Any]:
     """Run the benchmark and return what `bench.json` holds."""
     if threads is not None:
@@ -724,7 +731,7 @@ def run_bench(
         found = next((p for p in MNIST_CANDIDATES if p.exists()), None)
         runs = repeats or (1 if quick else 3)
         if "run" in sections:
-            result["run"] = whole.section_run(found, str(dev), runs, errors)
+            result["run"] = whole.section_run(found, str(dev), runs, errors, peer_python)
         if "sweep" in sections:
             result["sweep"] = whole.section_sweep(str(dev), repeats or 1, errors, found)
     result["targets"] = targets(result, dev)

@@ -5,7 +5,9 @@
 `aectl train` (what `make train` runs) are timed from process start to exit, interleaved,
 and split with the run's own clock (metrics.json's `timing`) into startup (process start to
 the first training step), training steps, per-epoch outputs (validation, logging,
-pictures, checkpoints), the final analyses, and the rest.
+pictures, checkpoints), the final analyses, and the rest. With `--peer-python`, each
+round also runs issue 13's peer (pythae's default trainer on the MNIST job,
+`peer_pythae.py`) under that Python, timed the same way.
 
 `--sections sweep`: a 16-job λ sweep of `model=contractive` on digits with the basic
 launcher and with `hydra/launcher=vmap`, interleaved, each a fresh sweep folder, with the
@@ -110,11 +112,16 @@ def median_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return med
 
 
-def section_run(images: Path | None, device: str, repeats: int, errors: dict) -> dict:
+def section_run(
+    images: Path | None, device: str, repeats: int, errors: dict, peer_python: str | None = None
+) -> dict:
+    """The MNIST job and the default run, interleaved; with `peer_python` (and the MNIST
+    files), pythae's default trainer on the MNIST job too, in the same rounds."""
     jobs = {"default run (make train)": []}
     if images is not None:
         jobs = {"issue 13 job (MNIST, 20 epochs)": mnist_job(images), **jobs}
-    rows: dict[str, list[dict]] = {name: [] for name in jobs}
+    peer = PEER_ROW if peer_python and images is not None else None
+    rows: dict[str, list[dict]] = {name: [] for name in [*jobs, *([peer] if peer else [])]}
     with tempfile.TemporaryDirectory(prefix="aectl-bench-run-") as tmp:
         for k in range(repeats):
             for j, (name, args) in enumerate(jobs.items()):  # interleaved: load hits both
@@ -126,7 +133,44 @@ def section_run(images: Path | None, device: str, repeats: int, errors: dict) ->
                     continue
                 metrics = json.loads((run / "metrics.json").read_text())
                 rows[name].append(breakdown([metrics], spawned, wall, shared=False))
+            if peer:
+                try:
+                    rows[peer].append(
+                        peer_run(peer_python, images, Path(tmp) / f"peer-{k}", device)
+                    )
+                except RuntimeError as e:
+                    errors[peer] = str(e)
     return {name: median_row(r) for name, r in rows.items() if r}
+
+
+PEER_ROW = "pythae's default trainer, same MNIST job"
+
+
+def peer_run(python: str, images: Path, out: Path, device: str) -> dict[str, Any]:
+    """One run of `peer_pythae.py` under `python`, timed as `aectl_train` times aectl: its
+    training is pythae's whole TrainingPipeline (its per-epoch evaluation and final save
+    included: pythae's loop does not separate them)."""
+    script = Path(__file__).with_name("peer_pythae.py")
+    spawned, t0 = time.time(), time.perf_counter()
+    r = subprocess.run(
+        [python, str(script), str(images), str(out), device.split(":")[0]],
+        capture_output=True,
+        text=True,
+    )
+    wall = time.perf_counter() - t0
+    if r.returncode != 0:
+        raise RuntimeError(f"{python} {script.name} failed: {r.stderr.strip()[-500:]}")
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    startup = got["train_start_unix"] - spawned
+    return {
+        "wall_s": wall,
+        "startup_s": startup,
+        "train_s": got["pipeline_s"],
+        "outputs_s": 0.0,
+        "analyses_s": 0.0,
+        "other_s": wall - startup - got["pipeline_s"],
+        "overhead_vs_training": (wall - got["pipeline_s"]) / got["pipeline_s"],
+    }
 
 
 def section_sweep(device: str, repeats: int, errors: dict, images: Path | None = None) -> dict:
