@@ -171,11 +171,13 @@ def test_train_help_lists_the_option_groups_not_the_schemas():
         (["frobnicate"], 2, "argument COMMAND: invalid choice: 'frobnicate'"),
         (["--version"], 0, "aectl 0.1.0"),
         (["train", "--cfg", "job", "--nope"], 2, "aectl train: unrecognized arguments: --nope"),
+        (["train", "--cfg", "jobb"], 2, "aectl train: --cfg/-c: invalid choice: 'jobb'"),
     ],
     ids=[
         *("cfg-job", "bad-range", "missing-value", "bad-activation", "eval-no-run", "eval-help"),
         *("eval-no-args", "bench-help", "bench-bad-steps", "summarize-bad-flag"),
         *("completion-bad-shell", "unknown-command", "version", "train-bad-flag"),
+        "train-bad-cfg-value",
     ],
 )
 def test_composing_and_refusing_configs_does_not_import_torch(args, code, says, tmp_path):
@@ -194,6 +196,7 @@ def test_composing_and_refusing_configs_does_not_import_torch(args, code, says, 
     if code:
         assert len([x for x in r.stderr.splitlines() if x.startswith("aectl:")]) == 1
         assert "Traceback" not in r.stderr and "Error executing job" not in r.stderr
+        assert "usage:" not in r.stderr, r.stderr
 
 
 @pytest.mark.slow

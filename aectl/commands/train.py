@@ -9,6 +9,7 @@ turns any composition error into one line.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import io
 import os
@@ -225,10 +226,17 @@ def print_help() -> None:
 
 
 def unknown_flags(args: list[str]) -> list[str]:
-    """Flags Hydra's command line does not have (it would print its whole usage block)."""
+    """Flags Hydra's command line does not have (it would print its whole usage block).
+    A flag of Hydra's with a value it refuses (`--cfg jobb`) is a UserError, in argparse's
+    one line (which names the flag and its choices) without the usage block."""
     from hydra._internal.utils import get_args_parser
 
-    _, unknown = get_args_parser().parse_known_args(args)
+    parser = get_args_parser()
+    parser.exit_on_error = False  # raise ArgumentError instead of printing usage and exiting
+    try:
+        _, unknown = parser.parse_known_args(args)
+    except argparse.ArgumentError as e:
+        raise UserError("aectl train", str(e).removeprefix("argument ")) from None
     return [a for a in unknown if a.startswith("-")]
 
 
