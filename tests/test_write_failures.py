@@ -192,3 +192,74 @@ def test_an_earlier_good_file_is_never_replaced_by_a_truncated_one(
         one_line(r, "config.yaml", "File too large", "the previous one is kept")
     assert snapshot(run) == before
     all_whole(run)
+
+
+def test_an_epochs_picture_is_written_off_the_training_thread_before_its_checkpoint(
+    tmp_path, monkeypatch
+):
+    """The reconstruction picture is encoded and written by the picture worker, and every
+    last.pt that holds an epoch replaced the previous one only once that epoch's picture
+    was on disk: a slow encoder (0.3 s) holds the checkpoint back, not the other way."""
+    import threading
+    import time
+
+    from conftest import aectl_here
+
+    from aectl.record import pictures
+
+    encoders, commits = [], []
+    real_png, real_replace = pictures.png_bytes, os.replace
+
+    def slow_png(img):
+        encoders.append(threading.current_thread().name)
+        time.sleep(0.3)
+        return real_png(img)
+
+    def replace(src, dst):
+        if str(dst).endswith(os.path.join("checkpoints", "last.pt")):
+            epoch = torch.load(src, weights_only=True)["epoch"]
+            commits.append((epoch, (run / "reconstructions" / f"epoch_{epoch:03d}.png").exists()))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(pictures, "png_bytes", slow_png)
+    monkeypatch.setattr(os, "replace", replace)
+    run = tmp_path / "run"
+    r = aectl_here(
+        "train", "trainer.max_epochs=3", "trainer.picture_every_n_epochs=1",
+        "trainer.analyze=none", "trainer.device=cpu", f"hydra.run.dir={run}",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert commits == [(1, True), (2, True), (3, True)]
+    assert encoders and all(name.startswith("aectl-pictures") for name in encoders)
+    for epoch in (1, 2, 3):
+        Image.open(run / "reconstructions" / f"epoch_{epoch:03d}.png").load()
+
+
+def test_a_picture_that_cannot_be_written_stops_the_run_before_the_epochs_checkpoint(
+    tmp_path, monkeypatch
+):
+    """The worker's write error reaches the run at the checkpoint that would hold the
+    epoch: one line naming the picture, exit 2, and last.pt still the epoch before."""
+    from conftest import aectl_here
+
+    from aectl import atomic
+    from aectl.record import runlog
+
+    real = runlog.add_picture
+
+    def add_picture(writer, tag, picture, step, path):
+        if path.name == "epoch_002.png":
+            raise atomic.WriteError(path, "No space left on device", "picture")
+        return real(writer, tag, picture, step, path)
+
+    monkeypatch.setattr(runlog, "add_picture", add_picture)
+    run = tmp_path / "run"
+    r = aectl_here(
+        "train", "trainer.max_epochs=3", "trainer.picture_every_n_epochs=1",
+        "trainer.analyze=none", "trainer.device=cpu", f"hydra.run.dir={run}",
+    )  # fmt: skip
+    assert r.returncode == 2, r.stderr
+    line = one_line(r, "epoch_002.png", "No space left on device")
+    assert "could not write the picture" in line
+    assert torch.load(run / "checkpoints" / "last.pt", weights_only=True)["epoch"] == 1
+    assert not list((run / "checkpoints").glob(".*.tmp"))

@@ -17,6 +17,7 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 
 from aectl.record import dashboard, pictures
+from aectl.record.landing import Landing
 
 NO_TERM = "penalty_term"  # Regularizer.term_name when the regularizer has no penalty term
 
@@ -29,6 +30,7 @@ class RunLog:
         after_older_logs(run_dir)
         self.writer = SummaryWriter(log_dir=str(run_dir), purge_step=purge_step)
         (run_dir / "reconstructions").mkdir(parents=True, exist_ok=True)
+        self.landing = Landing()  # the epoch pictures, written off the training thread
 
     @property
     def term(self) -> str | None:
@@ -74,15 +76,27 @@ class RunLog:
             self.writer.add_histogram("code/activations", codes, step)
 
     def picture(self, epoch: int, step: int, picture: torch.Tensor) -> Path:
+        """The epoch's picture, encoded and written by the picture worker
+        (`aectl.record.landing`): on disk by the time `landed` returns."""
         path = self.dir / "reconstructions" / f"epoch_{epoch:03d}.png"
-        return add_picture(self.writer, "reconstructions", picture, step, path)
+        picture = picture.detach().cpu()
+        self.landing.submit(add_picture, self.writer, "reconstructions", picture, step, path)
+        return path
+
+    def landed(self) -> None:
+        """Return once every picture handed to the worker is written (a checkpoint calls
+        this just before it replaces the old one); raise a write's error."""
+        self.landing.wait()
 
     def text(self, tag: str, text: str, step: int) -> None:
         self.writer.add_text(tag, text, step)
 
     def close(self) -> None:
-        self.writer.flush()
-        self.writer.close()
+        try:
+            self.landed()
+        finally:
+            self.writer.flush()
+            self.writer.close()
 
 
 def add_picture(writer, tag: str, picture: torch.Tensor, step: int, path: Path) -> Path:

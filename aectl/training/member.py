@@ -81,7 +81,8 @@ class Member:
             extra={"fingerprint": self.fingerprint},
         )
         paths = [self.run_dir / LAST] + ([self.run_dir / BEST] if best else [])
-        checkpoint.save(state, *paths)
+        # the epoch's pictures land before the checkpoint that holds the epoch
+        checkpoint.save(state, *paths, before_commit=self.log.landed)
         return state
 
 
