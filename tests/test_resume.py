@@ -162,6 +162,9 @@ def test_an_interrupted_sweep_prints_the_command_that_finishes_it(tmp_path):
     assert proc.returncode == 130, err
     command = shlex.split(err.split("resume with: ")[1].strip())
     assert command[:3] == ["aectl", "train", "-m"] and "trainer.seed=0,1" in command
+    status = json.loads((root / "seed=0" / "status.json").read_text())
+    assert status["status"] == "interrupted" and "SIGINT" in status["signal"]
+    assert shlex.split(status["resume"]) == command and status["pid"] == proc.pid
     s = aectl_here("summarize", str(root))
     assert "(2 jobs: 1 interrupted, 1 not started)" in " ".join(s.stdout.split()), s.stdout
     r = aectl_here(*command[1:])
@@ -170,6 +173,7 @@ def test_an_interrupted_sweep_prints_the_command_that_finishes_it(tmp_path):
     done = sorted(root.glob("seed=*/metrics.json"))
     assert [p.parent.name for p in done] == ["seed=0", "seed=1"]
     assert all(json.loads(p.read_text())["epoch"] == 3 for p in done)
+    assert json.loads((root / "seed=0" / "status.json").read_text())["status"] == "completed"
 
 
 @needs_mnist

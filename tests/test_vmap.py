@@ -532,6 +532,10 @@ def test_an_interrupted_vmap_sweep_prints_the_command_that_finishes_it(tmp_path)
     assert proc.returncode == 130, err
     command = shlex.split(err.split("resume with: ")[1].strip())
     assert command[:3] == ["aectl", "train", "-m"] and "hydra/launcher=vmap" in command
+    for status in root.glob("*/seed=0/status.json"):  # said by the job, not guessed
+        status = json.loads(status.read_text())
+        assert status["status"] == "interrupted" and "SIGINT" in status["signal"]
+        assert shlex.split(status["resume"]) == command
     s = aectl_here("summarize", str(root))
     assert "2 interrupted" in " ".join(s.stdout.split()), s.stdout
     # interrupted within its first epochs: finished at 10 (a change a resume may make)

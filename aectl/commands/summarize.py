@@ -35,7 +35,7 @@ from typing import Any
 
 from aectl import atomic, lock
 from aectl.errors import OneLineParser, UserError
-from aectl.sweeps.status import alive
+from aectl.sweeps.status import STATUSES, alive
 
 # Shown in the table (when present); the CSV has every metric of metrics.json.
 TABLE_METRICS = (
@@ -62,7 +62,6 @@ STYLE = {
     "incomplete": "dim",
     "unreadable": "magenta",
 }
-STATUSES = ("running", "completed", "failed")  # what status.json may say
 SEED = "trainer.seed"
 PANEL_IN = (5.0, 4.0)  # one panel of summary.png, inches
 DPI = 100  # so a panel is 500 x 400 pixels
@@ -166,6 +165,8 @@ def read_status(folder: Path) -> dict[str, Any] | None:
         ("pid", lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
         ("job", lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
         ("error", lambda v: isinstance(v, str), "a string"),
+        ("signal", lambda v: isinstance(v, str), "a string"),
+        ("resume", lambda v: isinstance(v, str), "a string"),
         ("host", lambda v: isinstance(v, str), "a string"),
         ("started", _is_number, "a number"),
         ("ended", _is_number, "a number"),

@@ -59,6 +59,10 @@ def train_main(cfg: DictConfig) -> float:
             run_dir, list(hc.overrides.task), list(hc.overrides.hydra), sweep_dir
         )
         print(f"resume with: {command}", file=sys.stderr)
+        if sweep_dir is not None:
+            from aectl.sweeps.status import mark_interrupted
+
+            mark_interrupted(run_dir, str(e), command)
         sys.exit(e.exit_code)
     except UserError as e:
         user_error(e, hc.mode)

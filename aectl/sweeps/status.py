@@ -1,8 +1,10 @@
 """`status.json`: how a sweep job is doing, written into its folder by the sweep callback.
 
 `aectl.sweeps.callbacks` writes it when a job starts (running, with host and pid) and ends
-(completed, or failed with its one-line error); `aectl summarize` reads it, and a
-"running" job whose process is gone reads as interrupted. Owned here, by its writer.
+(completed, or failed with its one-line error); a job stopped by SIGINT/SIGTERM after
+saving its checkpoint is marked interrupted, with the command that resumes it
+(`mark_interrupted`). `aectl summarize` reads it, and a "running" job whose process is gone
+(kill -9, a crash) reads as interrupted too. Owned here, by its writer.
 """
 
 from __future__ import annotations
@@ -15,11 +17,21 @@ from typing import Any
 from aectl import atomic
 
 STATUS_FILE = "status.json"
+STATUSES = ("running", "completed", "failed", "interrupted")  # what status.json may say
 
 
 def write_status(run_dir: str | Path, status: str, **fields: Any) -> Path:
     """Write `run_dir/status.json` = {"status": ..., **fields} atomically."""
     return atomic.write_json(Path(run_dir) / STATUS_FILE, {**fields, "status": status})
+
+
+def mark_interrupted(run_dir: str | Path, signal: str, resume: str) -> Path:
+    """The job stopped on `signal` with its last.pt saved; `resume` continues it."""
+    import time
+
+    fields = dict(read_status(run_dir) or {}, ended=time.time())
+    fields.pop("status", None)
+    return write_status(run_dir, "interrupted", **fields, signal=signal, resume=resume)
 
 
 def read_status(run_dir: str | Path) -> dict[str, Any] | None:

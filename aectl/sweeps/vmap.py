@@ -31,6 +31,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from aectl.config.run import RunConfig
 from aectl.config.schema import knobs, option_of
 from aectl.errors import UserError
+from aectl.sweeps.status import mark_interrupted
 from aectl.training.job import job_config
 
 
@@ -117,7 +118,7 @@ def describe(batches: list[Batch], first: int) -> str:
 
 class _Abort(BaseException):
     """Ends a member's run_job without a result (the sweep was interrupted): its
-    status.json stays "running", which `aectl summarize` reads as interrupted."""
+    status.json says interrupted (`interrupted`), and no callback overwrites it."""
 
 
 class Registry:
@@ -224,6 +225,8 @@ def interrupted(launcher: Any, e: Any, run_dirs: list[Path]) -> None:
         "", list(config.hydra.overrides.task), list(config.hydra.overrides.hydra), sweep_dir
     )
     print(f"resume with: {command}", file=sys.stderr)
+    for run_dir in run_dirs:
+        mark_interrupted(run_dir, str(e), command)
     sys.exit(e.exit_code)
 
 
