@@ -257,4 +257,5 @@ def test_the_output_starts_with_what_is_evaluated(linear_run, capsys):
     lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
     assert lines[0].startswith(f"aectl eval {linear_run}: last.pt (epoch ")
     assert lines[0].endswith("on the test split (180 samples)"), lines[0]
+    assert sum("180 samples" in line for line in lines) == 1  # said once, not again
     assert [i for i, line in enumerate(lines) if line.startswith("eval: ")] != []

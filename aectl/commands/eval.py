@@ -157,13 +157,10 @@ def measure(cfg: RunConfig, data, model, reg, x: torch.Tensor) -> dict[str, floa
     return report(model, reg, data, x, cfg.trainer.step_loss, cfg.trainer.batch_size)
 
 
-def table(run_dir: Path, meta: dict[str, Any], numbers: dict[str, Any]):
+def table(numbers: dict[str, Any]):
     from rich.table import Table
 
-    t = Table(
-        title=f"aectl eval {run_dir}  ({meta['checkpoint']}.pt, epoch {meta['epoch']}, "
-        f"{meta['split']} split, {meta['samples']} samples)"
-    )
+    t = Table()  # (what was measured is the command's first line)
     t.add_column("metric")
     t.add_column("value", justify="right")
     for k, v in numbers.items():
@@ -246,7 +243,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         from aectl.record.onehot_table import show
 
         show(model, data, run_dir)
-    console.print(table(run_dir, meta, numbers))
+    console.print(table(numbers))
     result = {**meta, **numbers}
     atomic.write_json(run_dir / "eval.json", result)
     console.print(f"wrote {run_dir / 'eval.json'} and pictures in {run_dir / 'eval'}")
