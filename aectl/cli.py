@@ -40,7 +40,7 @@ def parser() -> argparse.ArgumentParser:
         prog="aectl",
         description="Train and compare autoencoders from Hydra configs.",
         epilog="Examples:\n  aectl train\n  aectl train model=contractive regularizer.weight=0.1\n"
-        "  aectl train -m regularizer.weight=1e-4,1e-3,1e-2",
+        "  aectl train -m model=contractive regularizer.weight=1e-4,1e-3,1e-2",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--version", action="version", version=f"aectl {__version__}")

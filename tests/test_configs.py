@@ -256,3 +256,40 @@ def test_each_regularizer_schema_names_the_term_its_class_logs():
         logged = get_class(cls._target_).term_name
         assert logged == (cls.term_name or "penalty_term"), name
     assert set(term_names()) == {"code_l1", "code_kl", "jacobian_fro2", "kl"}
+
+
+@pytest.mark.parametrize(
+    "overrides, note",
+    [
+        (
+            ["regularizer.weight=0.1"],
+            "regularizer=none has no penalty term: regularizer.weight=0.1",
+        ),
+        (["model=denoising", "regularizer.weight=0.1"], "its strength is regularizer.level"),
+        (["model=dropout", "regularizer.weight=1e-3"], "its strength is regularizer.p"),
+        (["model=contractive", "regularizer.weight=0.1"], None),
+        (["regularizer=sparse_l1", "regularizer.weight=0.1"], None),
+        ([], None),  # none at its default weight 0: nothing to say
+    ],
+    ids=["none", "denoising", "dropout", "contractive", "sparse_l1", "default"],
+)
+def test_a_weight_that_weighs_nothing_gets_a_note(overrides, note):
+    """`aectl train -m regularizer.weight=...` on a regularizer without a penalty term
+    trains the same model for every value: the run's header says so."""
+    from aectl.config.schema import option_of
+
+    reg = validate(compose(*overrides)).regularizer
+    got = reg.unused_weight(option_of("regularizer", reg._target_)[0])
+    assert (got is None) if note is None else (note in got), got
+
+
+def test_the_header_prints_the_note(tmp_path):
+    from conftest import aectl_here
+
+    r = aectl_here(
+        "train", "regularizer.weight=0.1", "trainer.max_epochs=1", "trainer.analyze=none",
+        "trainer.device=cpu", f"hydra.run.dir={tmp_path / 'run'}",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[1].startswith("note: regularizer=none has no penalty term"), lines[:3]

@@ -32,6 +32,8 @@ class RegularizerConfig:
     # regularization path; `weight_symbol` is what its points are labelled with
     term_is_rate: ClassVar[bool] = False
     weight_symbol: ClassVar[str] = "λ"
+    # without a penalty term: the field that sets how strongly it regularizes, if any
+    strength: ClassVar[str | None] = None
 
     def __post_init__(self) -> None:
         require(
@@ -39,6 +41,19 @@ class RegularizerConfig:
             "regularizer.weight",
             self.weight,
             "allowed: a finite number >= 0",
+        )
+
+    def unused_weight(self, name: str) -> str | None:
+        """A note for a `weight` that weighs nothing: this regularizer (option `name`) has
+        no penalty term. (Not refused: a sweep over models and λ may hold such jobs.)"""
+        if self.term_name is not None or self.weight == 0:
+            return None
+        note = f"regularizer={name} has no penalty term: regularizer.weight={self.weight:g} "
+        if self.strength is not None:
+            return note + f"changes nothing (its strength is regularizer.{self.strength})"
+        return note + (
+            "changes nothing (a λ to sweep needs a penalty: model=contractive, or "
+            "regularizer=sparse_l1, sparse_kl, contractive)"
         )
 
 
@@ -84,6 +99,7 @@ class DenoisingConfig(RegularizerConfig):
         0.25, stackable=True
     )  # gaussian: std; masking, salt_and_pepper: probability
     clip: bool = False  # clamp corrupted inputs to [0, 1]
+    strength: ClassVar[str | None] = "level"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -111,6 +127,7 @@ class DenoisingConfig(RegularizerConfig):
 class DropoutConfig(RegularizerConfig):
     _target_: str = "aectl.regularizers.dropout.Dropout"
     p: float = knob(0.2, stackable=True)
+    strength: ClassVar[str | None] = "p"
 
     def __post_init__(self) -> None:
         super().__post_init__()

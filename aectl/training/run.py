@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from aectl import atomic, faults, lock
 from aectl.config.metrics import objective
 from aectl.config.run import RunConfig
+from aectl.config.schema import option_of
 from aectl.config.stored import keep_old_behaviour, stored_config
 from aectl.config.validate import validate
 from aectl.data.base import ONEHOT
@@ -185,6 +186,10 @@ def header(m: Member, device: torch.device, changed: dict[str, Any] | None) -> N
         f"code_dim={model.code_dim} ([bold]{model.completeness}[/]: input size "
         f"{model.input_size})  regularizer={m.reg.describe()}"
     )
+    reg_cfg = m.cfg.regularizer
+    name = (option_of("regularizer", reg_cfg._target_) or ("?",))[0]
+    if note := reg_cfg.unused_weight(name):
+        console.print(f"[yellow]note: {note}[/]")
     if model.stochastic:
         console.print(
             "stochastic code q(h|x): recon, kl and loss are in nats per example (summed over "
