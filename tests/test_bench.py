@@ -207,8 +207,13 @@ def test_bench_runs_without_hydra_rich_or_torchvision(tmp_path):
         (["--data", "{tmp}/not_idx.bin"], "is not an IDX uint8 image file"),
         (["--device", "cuda"], "no CUDA device is available"),
         (["--out", "{tmp}/bench.json/inside.json"], "--out: cannot write"),
+        (["--peer-python", sys.executable], "--peer-python: needs the run section"),
+        (["--sections", "run", "--peer-python", "{tmp}/nopython"], "--peer-python: got "),
     ],
-    ids=["sections", "steps", "unknown-flag", "missing-data", "bad-data", "no-cuda", "bad-out"],
+    ids=[
+        *("sections", "steps", "unknown-flag", "missing-data", "bad-data", "no-cuda", "bad-out"),
+        *("peer-without-run", "peer-not-a-python"),
+    ],
 )
 def test_bad_arguments_get_one_line_and_exit_2(args, says, tmp_path, capsys):
     """Refused before any timing, and the results of an earlier run are left as they were."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -70,8 +71,9 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--peer-python",
-        help="a Python that has pythae installed: the run section then also times issue 13's "
-        "peer, pythae's default trainer on the same MNIST job, between aectl's runs",
+        help="with --sections run: also time pythae's default trainer on the run section's "
+        "MNIST job (same model, data and epochs), in the same rounds; PEER_PYTHON is a "
+        "Python that has pythae and torch installed",
     )
     p.add_argument("--out", default="bench.json", help="where to write the JSON results")
     return p
@@ -88,6 +90,14 @@ def main(argv: list[str] | None = None) -> int:
             parser().error(f"--{name.replace('_', '-')}: got {getattr(args, name)}; allowed: >= 1")
     if args.warmup is not None and args.warmup < 0:
         parser().error(f"--warmup: got {args.warmup}; allowed: >= 0")
+    if args.peer_python is not None:
+        if "run" not in sections:
+            parser().error("--peer-python: needs the run section; allowed: with --sections run")
+        if not (os.path.isfile(args.peer_python) and os.access(args.peer_python, os.X_OK)):
+            parser().error(
+                f"--peer-python: got {args.peer_python!r}; allowed: the path of a Python "
+                "executable (one with pythae and torch installed)"
+            )
     from aectl.bench.report import report
     from aectl.bench.run import run_bench  # torch: only once the arguments are good
 
