@@ -112,6 +112,10 @@ def median_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return med
 
 
+PEER_ROW = "pythae's default trainer, same MNIST job"
+MNIST_ROW = "MNIST 784-512-16, 20 epochs"  # the job issue 13 measured against pythae
+
+
 def section_run(
     images: Path | None, device: str, repeats: int, errors: dict, peer_python: str | None = None
 ) -> dict:
@@ -119,7 +123,7 @@ def section_run(
     files), pythae's default trainer on the MNIST job too, in the same rounds."""
     jobs = {"default run (make train)": []}
     if images is not None:
-        jobs = {"issue 13 job (MNIST, 20 epochs)": mnist_job(images), **jobs}
+        jobs = {MNIST_ROW: mnist_job(images), **jobs}
     peer = PEER_ROW if peer_python and images is not None else None
     rows: dict[str, list[dict]] = {name: [] for name in [*jobs, *([peer] if peer else [])]}
     with tempfile.TemporaryDirectory(prefix="aectl-bench-run-") as tmp:
@@ -141,9 +145,6 @@ def section_run(
                 except RuntimeError as e:
                     errors[peer] = str(e)
     return {name: median_row(r) for name, r in rows.items() if r}
-
-
-PEER_ROW = "pythae's default trainer, same MNIST job"
 
 
 def peer_run(python: str, images: Path, out: Path, device: str) -> dict[str, Any]:
