@@ -151,6 +151,10 @@ def test_train_help_lists_the_option_groups_not_the_schemas():
     )
     assert {"arch", "dataset", "model", "optim", "trainer", "experiment"} <= set(groups)
     assert not any(g.startswith("schema") for g in groups)
+    # the launchers the help names are the presets in configs/hydra/launcher/, all of them
+    named = groups["hydra/launcher (for -m)"].replace(" (all jobs as one stacked model)", "")
+    presets = sorted(p.stem for p in (ROOT / "configs" / "hydra" / "launcher").glob("*.yaml"))
+    assert sorted(named.split(", ")) == presets
     assert "method: analytic" in r.stdout  # the configuration below reflects the overrides
 
 
