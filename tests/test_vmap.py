@@ -466,8 +466,9 @@ def test_a_vmap_sweep_writes_what_a_basic_sweep_writes(tmp_path, monkeypatch):
         f"hydra.sweep.dir={root}",
     )  # fmt: skip
     assert r.returncode == 0, r.stderr[-3000:]
-    first = r.stdout.splitlines()[0]
+    first, last = r.stdout.splitlines()[0], r.stdout.splitlines()[-1]
     assert first.startswith("vmap launcher: 3 jobs in 1 stacked group"), first
+    assert last == f"compare the jobs: aectl summarize {root}", last
     assert "alone (arch=pca is solved in closed form, not trained)" in first
     folders = sorted(p.parent for p in root.glob("**/metrics.json"))
     assert len(folders) == 6

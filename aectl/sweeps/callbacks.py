@@ -6,7 +6,8 @@ parallel jobs (`aectl.sweeps.parallel.setup_job`) and writes `status.json` = run
 `on_job_end` rewrites it as completed, or failed with the job's one-line error, so
 `aectl summarize` can show a failed job while the sweep goes on. It also saves
 `multirun.yaml` at the sweep's root, which Hydra's basic sweeper writes but the Optuna
-sweeper does not. Enabled in configs/train.yaml under `hydra.callbacks`.
+sweeper does not, and ends a sweep with the command that compares its jobs. Enabled in
+configs/train.yaml under `hydra.callbacks`.
 """
 
 from __future__ import annotations
@@ -54,6 +55,12 @@ class JobCallback(Callback):
         root.mkdir(parents=True, exist_ok=True)
         if not (root / "multirun.yaml").exists():
             OmegaConf.save(config, root / "multirun.yaml")
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        import shlex
+
+        root = str(config.hydra.sweep.dir)
+        print(f"compare the jobs: aectl summarize {shlex.quote(root)}")
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         if not _is_sweep(config):
