@@ -194,6 +194,16 @@ def test_an_earlier_good_file_is_never_replaced_by_a_truncated_one(
     all_whole(run)
 
 
+def three_pictured_epochs(run: Path):
+    """A 3-epoch default run in this process, with a picture every epoch."""
+    from conftest import aectl_here
+
+    return aectl_here(
+        "train", "trainer.max_epochs=3", "trainer.picture_every_n_epochs=1",
+        "trainer.analyze=none", "trainer.device=cpu", f"hydra.run.dir={run}",
+    )  # fmt: skip
+
+
 def test_an_epochs_picture_is_written_off_the_training_thread_before_its_checkpoint(
     tmp_path, monkeypatch
 ):
@@ -202,8 +212,6 @@ def test_an_epochs_picture_is_written_off_the_training_thread_before_its_checkpo
     was on disk: a slow encoder (0.3 s) holds the checkpoint back, not the other way."""
     import threading
     import time
-
-    from conftest import aectl_here
 
     from aectl.record import pictures
 
@@ -224,10 +232,7 @@ def test_an_epochs_picture_is_written_off_the_training_thread_before_its_checkpo
     monkeypatch.setattr(pictures, "png_bytes", slow_png)
     monkeypatch.setattr(os, "replace", replace)
     run = tmp_path / "run"
-    r = aectl_here(
-        "train", "trainer.max_epochs=3", "trainer.picture_every_n_epochs=1",
-        "trainer.analyze=none", "trainer.device=cpu", f"hydra.run.dir={run}",
-    )  # fmt: skip
+    r = three_pictured_epochs(run)
     assert r.returncode == 0, r.stderr
     assert commits == [(1, True), (2, True), (3, True)]
     assert encoders and all(name.startswith("aectl-pictures") for name in encoders)
@@ -240,8 +245,6 @@ def test_a_picture_that_cannot_be_written_stops_the_run_before_the_epochs_checkp
 ):
     """The worker's write error reaches the run at the checkpoint that would hold the
     epoch: one line naming the picture, exit 2, and last.pt still the epoch before."""
-    from conftest import aectl_here
-
     from aectl import atomic
     from aectl.record import runlog
 
@@ -254,10 +257,7 @@ def test_a_picture_that_cannot_be_written_stops_the_run_before_the_epochs_checkp
 
     monkeypatch.setattr(runlog, "add_picture", add_picture)
     run = tmp_path / "run"
-    r = aectl_here(
-        "train", "trainer.max_epochs=3", "trainer.picture_every_n_epochs=1",
-        "trainer.analyze=none", "trainer.device=cpu", f"hydra.run.dir={run}",
-    )  # fmt: skip
+    r = three_pictured_epochs(run)
     assert r.returncode == 2, r.stderr
     line = one_line(r, "epoch_002.png", "No space left on device")
     assert "could not write the picture" in line
