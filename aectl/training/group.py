@@ -171,7 +171,8 @@ def fit_and_finish(members, step, window, jobs, results, live) -> None:
         for j, m, job in zip(live, members, jobs):
             if m.failed is not None:
                 results[j] = m.failed
-                m.log.close()
+                with contextlib.suppress(UserError):  # (its own failure is what it reports)
+                    m.log.close()
                 continue
             job.enter()
             try:
