@@ -622,17 +622,16 @@ def targets(result: dict[str, Any], device: torch.device) -> dict[str, dict[str,
 
 
 def whole_targets(result: dict[str, Any]) -> dict[str, tuple[float, str]]:
+    from aectl.bench.whole import MNIST_ROW, PEER_ROW  # (no Hydra: its processes need it)
+
     got = {}
     runs = result.get("run") or {}
     for name, row in runs.items():
-        if name.startswith("MNIST"):  # (whole.MNIST_ROW)
+        if name == MNIST_ROW:
             got["run_overhead_vs_training"] = (row["overhead_vs_training"], name)
-            peer = next((r for n, r in runs.items() if n.startswith("pythae")), None)
-            if peer is not None:
-                got["run_wall_vs_peer"] = (row["wall_s"] / peer["wall_s"], name)
-        elif name.startswith("pythae"):  # the peer (whole.peer_row)
-            continue
-        else:
+            if PEER_ROW in runs:
+                got["run_wall_vs_peer"] = (row["wall_s"] / runs[PEER_ROW]["wall_s"], name)
+        elif name != PEER_ROW:
             got["default_run_wall_s"] = (row["wall_s"], name)
             got["startup_s"] = (row["startup_s"], name)
     sweep = result.get("sweep") or {}
