@@ -7,7 +7,9 @@ that a failing loader costs nothing but itself.
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 
 import pytest
 
@@ -78,11 +80,12 @@ def test_no_spare_core_no_preload(monkeypatch, tmp_path):
     assert calls == []
 
 
-def test_first_uses_on_the_training_thread_wait_for_the_preload(monkeypatch):
-    """matplotlib imported by two threads at once can come out half-initialised; the
-    training thread's first uses (pictures, then the analyses) wait for the preload."""
-    import time
-
+def test_drawing_waits_for_the_pictures_loader_only_and_the_analyses_for_every_loader(
+    monkeypatch,
+):
+    """matplotlib imported by two threads at once can come out half-initialised: a first
+    use waits for the loader that imports what it uses. Drawing waits for the pictures'
+    loader (it runs first), not for scikit-learn's; the analyses wait for all."""
     import torch
 
     from aectl import analysis
@@ -90,22 +93,55 @@ def test_first_uses_on_the_training_thread_wait_for_the_preload(monkeypatch):
 
     monkeypatch.setattr(preload, "_started", set())
     for first_use in (pictures.pyplot, lambda: pictures.grid(torch.zeros(1, 3, 4, 4))):
-        done: list[str] = []
+        order: list[str] = []
+        release = threading.Event()
 
-        def slow(done=done):
+        def pictures_loader(order=order):
             time.sleep(0.3)
-            done.append(threading.current_thread().name)
+            order.append("pictures loaded")
 
-        preload.start(slow)
+        def analyses_loader(order=order, release=release):
+            release.wait(10)
+            order.append("analyses loaded")
+
+        monkeypatch.setattr(pictures, "warm", pictures_loader)
+        preload.start(pictures_loader, analyses_loader)
         first_use()
-        assert done == ["aectl-preload"]
+        order.append("drawn")
+        release.set()
+        preload.wait()
+        assert order == ["pictures loaded", "drawn", "analyses loaded"]
 
     class Waited(Exception):
         pass
 
-    def wait():
+    def wait(loader=None):
+        assert loader is None  # every loader
         raise Waited
 
     monkeypatch.setattr(analysis.preload, "wait", wait)
     with pytest.raises(Waited):  # before it imports or touches anything
         analysis.run_all(None, None, None, None)
+
+
+def test_the_loaders_thread_runs_at_the_lowest_priority_and_never_waits_for_itself(
+    monkeypatch,
+):
+    import sys
+
+    monkeypatch.setattr(preload, "_started", set())
+    seen: dict[str, object] = {}
+
+    def loader():
+        preload.wait()  # (a loader that draws calls these: they must not wait for it)
+        preload.wait(loader)
+        if sys.platform.startswith("linux"):
+            seen["nice"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        seen["done"] = True
+
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    preload.start(loader).join(timeout=10)
+    assert seen.get("done")
+    if sys.platform.startswith("linux"):
+        assert seen["nice"] == 19
+        assert os.getpriority(os.PRIO_PROCESS, 0) == ours  # the process's own is untouched

@@ -38,7 +38,7 @@ def warm() -> None:
 def pyplot():
     """matplotlib's pyplot on the Agg backend (files, no window), imported on first use:
     a run imports it only when it draws its first figure, not before its first step."""
-    preload.wait()
+    preload.wait(warm)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -50,7 +50,7 @@ def pyplot():
 def grid(*args, **kwargs) -> torch.Tensor:
     """torchvision.utils.make_grid, loaded on first use (`aectl.record.vision`: without
     the rest of torchvision, whose import costs seconds)."""
-    preload.wait()
+    preload.wait(warm)
     return vision.utils().make_grid(*args, **kwargs)
 
 
@@ -217,7 +217,7 @@ def model_picture(data: Data, model: Autoencoder, reg: Regularizer, n: int) -> t
 def png_bytes(img: torch.Tensor) -> bytes:
     """A (3, H, W) picture in [0, 1] as PNG bytes (torchvision's save_image: rounded to
     8 bits)."""
-    preload.wait()
+    preload.wait(warm)
     buf = io.BytesIO()
     vision.utils().save_image(img, buf, format="png")
     return buf.getvalue()
