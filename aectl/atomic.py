@@ -57,11 +57,8 @@ def replacing(
     *,
     durable: bool = False,
     what: str = "file",
-    before_replace: Callable[[], object] | None = None,
 ) -> Iterator[IO[Any]]:
-    """A file object whose contents replace `path` when the block ends without an error.
-    `before_replace` runs once the new file is complete (and fsync'd), just before the
-    rename; if it raises, the temporary file goes and `path` stays as it was."""
+    """A file object whose contents replace `path` when the block ends without an error."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -76,8 +73,6 @@ def replacing(
             if durable:
                 faults.hit("checkpoint-write")
                 os.fsync(f.fileno())
-        if before_replace is not None:
-            before_replace()
         os.replace(tmp, path)
     except OSError as e:
         Path(tmp).unlink(missing_ok=True)

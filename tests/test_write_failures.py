@@ -207,15 +207,15 @@ def three_pictured_epochs(run: Path):
 def test_an_epochs_picture_is_written_off_the_training_thread_before_its_checkpoint(
     tmp_path, monkeypatch
 ):
-    """The reconstruction picture is encoded and written by the picture worker, and every
-    last.pt that holds an epoch replaced the previous one only once that epoch's picture
-    was on disk: a slow encoder (0.3 s) holds the checkpoint back, not the other way."""
+    """The reconstruction picture is encoded and written by the writer thread, and every
+    last.pt that holds an epoch replaced the previous one (on that thread too) only once
+    that epoch's picture was on disk: a slow encoder (0.3 s) holds the checkpoint back."""
     import threading
     import time
 
     from aectl.record import pictures
 
-    encoders, commits = [], []
+    encoders, commits, renamers = [], [], []
     real_png, real_replace = pictures.png_bytes, os.replace
 
     def slow_png(img):
@@ -227,6 +227,7 @@ def test_an_epochs_picture_is_written_off_the_training_thread_before_its_checkpo
         if str(dst).endswith(os.path.join("checkpoints", "last.pt")):
             epoch = torch.load(src, weights_only=True)["epoch"]
             commits.append((epoch, (run / "reconstructions" / f"epoch_{epoch:03d}.png").exists()))
+            renamers.append(threading.current_thread().name)
         return real_replace(src, dst)
 
     monkeypatch.setattr(pictures, "png_bytes", slow_png)
@@ -235,7 +236,8 @@ def test_an_epochs_picture_is_written_off_the_training_thread_before_its_checkpo
     r = three_pictured_epochs(run)
     assert r.returncode == 0, r.stderr
     assert commits == [(1, True), (2, True), (3, True)]
-    assert encoders and all(name.startswith("aectl-pictures") for name in encoders)
+    assert encoders and all(name.startswith("aectl-writes") for name in encoders)
+    assert renamers and all(name.startswith("aectl-writes") for name in renamers)
     for epoch in (1, 2, 3):
         Image.open(run / "reconstructions" / f"epoch_{epoch:03d}.png").load()
 
@@ -263,3 +265,28 @@ def test_a_picture_that_cannot_be_written_stops_the_run_before_the_epochs_checkp
     assert "could not write the picture" in line
     assert torch.load(run / "checkpoints" / "last.pt", weights_only=True)["epoch"] == 1
     assert not list((run / "checkpoints").glob(".*.tmp"))
+
+
+def test_a_checkpoint_that_cannot_be_written_stops_the_run_at_the_next_one(tmp_path, monkeypatch):
+    """A checkpoint is written by the writer thread while the next epoch trains: its error
+    reaches the run when the next checkpoint is due, as one line naming last.pt, exit 2,
+    with last.pt still the epoch before and nothing written after it."""
+    import errno
+
+    real_replace = os.replace
+
+    def replace(src, dst):
+        if str(dst).endswith(os.path.join("checkpoints", "last.pt")):
+            if torch.load(src, weights_only=True)["epoch"] == 2:
+                raise OSError(errno.ENOSPC, "No space left on device")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    run = tmp_path / "run"
+    r = three_pictured_epochs(run)
+    assert r.returncode == 2, r.stderr
+    line = one_line(r, "last.pt", "No space left on device")
+    assert "could not write the checkpoint" in line
+    assert torch.load(run / "checkpoints" / "last.pt", weights_only=True)["epoch"] == 1
+    assert not list((run / "checkpoints").glob(".*.tmp"))
+    assert not (run / "metrics.json").exists()

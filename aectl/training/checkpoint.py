@@ -12,7 +12,6 @@ import io
 import os
 import pickle
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,28 +21,25 @@ from aectl import atomic
 from aectl.errors import UserError
 
 
-def save(
-    state: dict[str, Any],
-    *paths: str | os.PathLike,
-    before_commit: Callable[[], object] | None = None,
-) -> Path:
-    """Serialise once, then write to each path atomically and durably (fsync'd file and
-    folder): last.pt, and best.pt when the epoch is the best (a copy, not a second name:
-    a file written into one must never change the other). `before_commit` runs after the
-    first file is written and fsync'd and before it replaces the old one (what must be on
-    disk before a checkpoint holds the epoch: its pictures); if it raises, the old
-    checkpoint stays."""
+def serialise(state: dict[str, Any]) -> memoryview:
+    """The checkpoint's bytes: the state as it is now (the tensors may change next step)."""
     buf = io.BytesIO()
     torch.save(state, buf)
-    for i, path in enumerate(paths):
-        atomic.write_bytes(
-            path,
-            buf.getbuffer(),
-            durable=True,
-            what="checkpoint",
-            before_replace=before_commit if i == 0 else None,
-        )
+    return buf.getbuffer()
+
+
+def write(data: bytes | memoryview, *paths: str | os.PathLike) -> Path:
+    """Write to each path atomically and durably (fsync'd file and folder): last.pt, and
+    best.pt when the epoch is the best (a copy, not a second name: a file written into one
+    must never change the other)."""
+    for path in paths:
+        atomic.write_bytes(path, data, durable=True, what="checkpoint")
     return Path(paths[0])
+
+
+def save(state: dict[str, Any], *paths: str | os.PathLike) -> Path:
+    """Serialise once, then write to each path (`write`)."""
+    return write(serialise(state), *paths)
 
 
 def load(path: str | os.PathLike, field: str = "checkpoint") -> dict[str, Any]:

@@ -33,6 +33,7 @@ def final_numbers(m: Member) -> dict[str, Any]:
     """test/{last,best}/* and the analyses of `trainer.analyze`'s checkpoint; the model
     holds the last weights again afterwards."""
     t, data = m.cfg.trainer, m.data
+    m.log.landed()  # best.pt is read back from disk
     last = {k: v.detach().clone() for k, v in m.model.state_dict().items()}
     out: dict[str, Any] = {"splits": data.sizes()}
     # the analysed checkpoint last (trainer.analyze=none: measured, not analysed)

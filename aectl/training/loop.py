@@ -89,6 +89,8 @@ def fit(g: Group, stop: GracefulStop, bar: TrainProgress) -> None:
         epoch_s = time.perf_counter() - t_epoch  # training steps only, after the sync above
         end_epoch(g, bar, means, epoch_s, g.step_count - first_step)
         if stop.requested:
+            for _, m in g.alive():  # the epoch's checkpoints on disk before saying so
+                m.log.landed()
             raise Interrupted(stop.signum)
 
 
@@ -169,4 +171,4 @@ def save_mid_epoch(
     """Every member's last.pt, holding the epoch's order and sums so far."""
     for i, m in g.alive():
         m.state.train_time_s += seconds
-        m.save(g.window.member(i), Position(perms[i], batch, sums[i], g.window.filled))
+        m.save(g.window.member(i), Position(perms[i], batch, sums[i], g.window.filled), wait=True)

@@ -11,6 +11,7 @@ import contextlib
 import math
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,7 @@ class Member:
     failed: Diverged | None = None  # a member of a group that diverged stops alone
     fingerprint: dict[str, Any] = field(default_factory=dict)  # of its data (resume checks)
     clock: dict[str, float] = field(default_factory=dict)  # seconds spent, by kind of work
+    writing: Future | None = None  # its latest checkpoint, on the writer thread
 
     @contextlib.contextmanager
     def timed(self, kind: str) -> Iterator[None]:
@@ -62,14 +64,22 @@ class Member:
             self.clock[kind] = self.clock.get(kind, 0.0) + time.perf_counter() - t0
 
     def kept(self) -> str:
+        self.log.landing.settle()  # (a write's error stays for whoever waits next)
         if (self.run_dir / LAST).is_file():
             return "last.pt keeps the last finite state"
         return "it happened before the first checkpoint"
 
     def save(
-        self, window_rows: torch.Tensor, position: Position | None = None, best: bool = False
+        self,
+        window_rows: torch.Tensor,
+        position: Position | None = None,
+        best: bool = False,
+        wait: bool = False,
     ) -> dict:
-        """last.pt (and best.pt when `best`), from the member's state now."""
+        """last.pt (and best.pt when `best`), from the member's state now: serialised here,
+        written by the writer thread (`aectl.record.landing`) once the epoch's pictures are
+        down and while training goes on. The previous checkpoint is on disk before this one
+        is queued (one in flight at most); `wait`: this one too before returning."""
         state = to_checkpoint(
             self.model,
             self.optimizer_state(),
@@ -81,8 +91,14 @@ class Member:
             extra={"fingerprint": self.fingerprint},
         )
         paths = [self.run_dir / LAST] + ([self.run_dir / BEST] if best else [])
-        # the epoch's pictures land before the checkpoint that holds the epoch
-        checkpoint.save(state, *paths, before_commit=self.log.landed)
+        landing = self.log.landing
+        if self.writing is not None:
+            landing.wait(until=self.writing)
+        data = checkpoint.serialise(state)
+        # after the epoch's pictures; not at all if one of them failed (the old one stays)
+        self.writing = landing.submit(checkpoint.write, data, *paths, after_earlier=True)
+        if wait:
+            self.log.landed()
         return state
 
 
