@@ -178,7 +178,7 @@ def report(result: dict[str, Any], out: str | None) -> None:
     ]
     tail = []
     if result["targets"]:
-        tail.append("targets (issue 6):")
+        tail.append("targets:")
         tail += [
             f"  {k}: {v['value']:.4g} [{v['row']}] (target {v['target']}) {'met' if v['met'] else 'NOT met'}"
             for k, v in result["targets"].items()
