@@ -252,6 +252,26 @@ def test_a_sweep_folder_points_to_its_jobs_and_summarize(tmp_path, capsys):
     assert "a sweep folder, not a run folder" in err and f"aectl summarize {tmp_path}" in err
 
 
+def test_a_job_parent_folder_names_the_run_folders_in_it(tmp_path, capsys):
+    """`aectl eval SWEEP/regularizer.weight=0.01`: the job's run folder is one level down
+    (seed=0/); the error names it (and stops listing after three)."""
+    job = tmp_path / "regularizer.weight=0.01"
+    for seed in range(5):
+        (job / f"seed={seed}" / "checkpoints").mkdir(parents=True)
+    (job / "notes").mkdir()
+    (job / "seed=0" / ".hydra").mkdir()
+    (job / "seed=0" / ".hydra" / "config.yaml").write_text("{}\n")  # Hydra's record: not a run
+    assert evaluate.main([str(job)]) == 2
+    err = one_line_error(capsys, "RUN_DIR")
+    assert "not a run folder; the run folders in it: 'seed=0', 'seed=1', 'seed=2' and 2 more" in err
+
+
+def test_a_checkpoint_file_points_to_its_run_folder_and_the_flag(linear_run, capsys):
+    assert evaluate.main([str(linear_run / "checkpoints" / "best.pt")]) == 2
+    err = one_line_error(capsys, "RUN_DIR")
+    assert f"it is a checkpoint: pass its run folder {str(linear_run)!r} with --checkpoint best" in err
+
+
 def test_the_output_starts_with_what_is_evaluated(linear_run, capsys):
     assert evaluate.main([str(linear_run)]) == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]

@@ -104,20 +104,9 @@ def analyzed_checkpoint(run_dir: Path) -> str:
 def checkpoint_path(run_dir: Path, which: str) -> Path:
     """The checkpoint to evaluate, refused with one line before torch is even imported."""
     if not run_dir.is_dir():
-        raise UserError("RUN_DIR", f"{str(run_dir)!r} is not a folder")
-    if not (run_dir / "checkpoints").is_dir() and not (run_dir / "config.yaml").is_file():
-        sweep = (run_dir / "multirun.yaml").is_file()
-        raise UserError(
-            "RUN_DIR",
-            f"{str(run_dir)!r} is "
-            + (
-                "a sweep folder, not a run folder; pass one of its job folders, or compare "
-                f"the jobs with `aectl summarize {run_dir}`"
-                if sweep
-                else "not a run folder (no checkpoints/ or config.yaml in it); a run folder "
-                "is what `aectl train` printed after 'run folder:'"
-            ),
-        )
+        raise UserError("RUN_DIR", f"{str(run_dir)!r} is not a folder" + _file_hint(run_dir))
+    if not _is_run(run_dir):
+        raise UserError("RUN_DIR", f"{str(run_dir)!r} is " + _folder_hint(run_dir))
     path = run_dir / "checkpoints" / f"{which}.pt"
     if not path.is_file():
         held = sorted(p.stem for p in (run_dir / "checkpoints").glob("*.pt"))
@@ -127,6 +116,43 @@ def checkpoint_path(run_dir: Path, which: str) -> Path:
             f"{', '.join(held) if held else 'no checkpoints (is it a run folder?)'}",
         )
     return path
+
+
+def _is_run(folder: Path) -> bool:
+    return (folder / "checkpoints").is_dir() or (folder / "config.yaml").is_file()
+
+
+def _file_hint(path: Path) -> str:
+    """A checkpoint file given where its run folder goes: name the folder and the flag."""
+    if path.is_file() and path.suffix == ".pt" and path.parent.name == "checkpoints":
+        run = path.parent.parent
+        return (
+            f"; it is a checkpoint: pass its run folder {str(run)!r}"
+            + (f" with --checkpoint {path.stem}" if path.stem in CHECKPOINTS else "")
+        )
+    return ""
+
+
+def _folder_hint(folder: Path) -> str:
+    """Why `folder` is not a run folder, and which folders below it are."""
+    if (folder / "multirun.yaml").is_file():
+        return (
+            "a sweep folder, not a run folder; pass one of its job folders, or compare "
+            f"the jobs with `aectl summarize {folder}`"
+        )
+    below = sorted(
+        p
+        for p in [*folder.glob("*"), *folder.glob("*/*")]
+        if not any(part.startswith(".") for part in p.relative_to(folder).parts) and _is_run(p)
+    )
+    if below:
+        names = ", ".join(repr(str(p.relative_to(folder))) for p in below[:3])
+        more = f" and {len(below) - 3} more" if len(below) > 3 else ""
+        return f"not a run folder; the run folders in it: {names}{more}"
+    return (
+        "not a run folder (no checkpoints/ or config.yaml in it); a run folder "
+        "is what `aectl train` printed after 'run folder:'"
+    )
 
 
 def load_run(run_dir: Path, which: str, device: torch.device):
