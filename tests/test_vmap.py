@@ -470,6 +470,12 @@ def test_a_vmap_sweep_writes_what_a_basic_sweep_writes(tmp_path, monkeypatch):
     assert first.startswith("vmap launcher: 3 jobs in 1 stacked group"), first
     assert last == f"compare the jobs: aectl summarize {root}", last
     assert "alone (arch=pca is solved in closed form, not trained)" in first
+    # the group's epoch lines say whose numbers they show, by the job's folder
+    epochs = [line for line in r.stdout.splitlines() if line.startswith("epoch ")]
+    assert epochs and all(
+        line.endswith("(3 jobs training; shown: model=contractive,regularizer.weight=0.0001/seed=0)")
+        for line in epochs[:2]
+    ), epochs
     folders = sorted(p.parent for p in root.glob("**/metrics.json"))
     assert len(folders) == 6
     # each job composed once: the launcher runs the config the sweeper's check composed

@@ -66,14 +66,16 @@ class TrainProgress:
         val_recon: float,
         samples_per_s: float,
         members: int = 1,
+        shown: str = "",
     ) -> None:
-        """One line per epoch (a group of jobs: its first job's numbers, and how many)."""
+        """One line per epoch (a group of jobs: the numbers of the job `shown`, and how
+        many train)."""
         line = (
             f"epoch {epoch}/{self.max_epochs}  step {step}  train/loss {train_loss:.5g}  "
             f"val/recon {val_recon:.5g}  {samples_per_s:,.0f} samples/s"
         )
         if members > 1:
-            line += f"  ({members} jobs training; job 1 shown)"
+            line += f"  ({members} jobs training; shown: {shown})"
         if self.bar is None:
             console.print(line)
         else:

@@ -10,6 +10,7 @@ A single run is a group of one.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -162,7 +163,17 @@ def end_epoch(g: Group, bar: TrainProgress, means: list, epoch_s: float, steps: 
             vals[first],
             m.state.metrics["epoch_samples_per_s"],
             members=len(vals),
+            shown=job_name(g, m),
         )
+
+
+def job_name(g: Group, m: Member) -> str:
+    """A member's folder below the folder all the group's jobs share (its sweep folder):
+    `regularizer.weight=0.001/seed=0`."""
+    if len(g.members) < 2:
+        return m.run_dir.name
+    common = os.path.commonpath([str(x.run_dir) for x in g.members])
+    return os.path.relpath(m.run_dir, common)
 
 
 def save_mid_epoch(
