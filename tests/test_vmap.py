@@ -514,6 +514,17 @@ def test_a_vmap_sweep_writes_what_a_basic_sweep_writes(tmp_path, monkeypatch):
     for row in rows:
         metrics = json.loads((root / row["folder"] / "metrics.json").read_text())
         assert float(row["val/recon"]) == pytest.approx(metrics["val/recon"], rel=1e-6)
+        # a member's training time is its group's: metrics.json and summarize say so
+        if "contractive" in row["folder"]:
+            assert metrics["group_jobs"] == 3
+            rate = metrics["group_samples_per_s"] / metrics["samples_per_s"]
+            assert rate == pytest.approx(3)
+        else:  # pca jobs run alone
+            assert "group_jobs" not in metrics
+    assert r.stdout.count("(3 jobs stacked: ") == 3  # the done lines of the group's jobs
+    shared = [line for line in s.stdout.splitlines() if " of 3" in line]
+    assert len(shared) == 3, s.stdout
+    assert "one stacked group trained N jobs at once" in " ".join(s.stdout.split())
 
 
 @pytest.mark.slow

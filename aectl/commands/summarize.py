@@ -129,7 +129,7 @@ def _numeric_keys() -> set[str]:
     from aectl.config.metrics import ANALYSIS, final_metrics
 
     keys = {key for key, _, _ in final_metrics().values()} | set(ANALYSIS)
-    return keys | {"epoch", "step", "wall_time_s", "code_dim", "input_size"}
+    return keys | {"epoch", "step", "wall_time_s", "code_dim", "input_size", "group_jobs"}
 
 
 def read_metrics(folder: Path) -> dict[str, Any]:
@@ -566,6 +566,13 @@ def metric_names(table: list[dict[str, Any]]) -> list[str]:
 # ---- terminal table -------------------------------------------------------------------------
 
 
+def _train_time(r: dict) -> str:
+    """A job's training seconds; a vmap group's shared time says how many jobs shared it."""
+    t = _fmt(r.get("train_time_s", r.get("wall_time_s")))
+    n = _number(r.get("group_jobs"))
+    return f"{t} of {int(n)}" if n is not None and 1 < n < 1e6 and t else t
+
+
 def _fmt(v: Any) -> str:
     x = _number(v)
     if x is None:
@@ -657,12 +664,17 @@ def render(sweep: Sweep, table: list[dict[str, Any]]) -> None:
             epoch,
             _fmt(r.get("best_epoch")),
             *(_fmt(r.get(m)) for m in metrics),
-            _fmt(r.get("train_time_s", r.get("wall_time_s"))),
+            _train_time(r),
         ]
         if show_error:
             cells.append(escape(r["error"]))
         t.add_row(*cells, style="bold" if r.get("study_best") else None)
     console.print(t)
+    if any(r.get("group_jobs") for r in table):
+        console.print(
+            "train s marked 'of N': one stacked group trained N jobs at once in that time "
+            "(hydra/launcher=vmap); the time is the group's, shared"
+        )
     for r in table:  # every job's error, one whole line each
         if r["error"]:
             line = f"{r['status']}: {r['folder']}: {r['error']}"

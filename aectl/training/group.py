@@ -104,6 +104,8 @@ def setup_group(jobs, results, live) -> tuple[list[Member], Any, LossWindow | No
         starts.append(start)
     if not members:
         return [], None, None
+    for m in members:
+        m.group_jobs = len(members)
     step = stacked_step(members, starts, device)
     window = LossWindow(t.log_every_n_steps, len(members), device)
     for i, (m, start) in enumerate(zip(members, starts)):

@@ -52,6 +52,7 @@ class Member:
     fingerprint: dict[str, Any] = field(default_factory=dict)  # of its data (resume checks)
     clock: dict[str, float] = field(default_factory=dict)  # seconds spent, by kind of work
     writing: Future | None = None  # its latest checkpoint, on the writer thread
+    group_jobs: int = 1  # jobs trained as one stacked model with it (a vmap group)
 
     @contextlib.contextmanager
     def timed(self, kind: str) -> Iterator[None]:
@@ -151,6 +152,9 @@ def close_epoch(m: Member, means: list[float], epoch_s: float, epoch_steps: int)
         "best_epoch": s.best_epoch,
         "best_val_recon": s.best,
     }
+    if m.group_jobs > 1:  # the time above is the group's, shared: say so, and its rate
+        s.metrics["group_jobs"] = m.group_jobs
+        s.metrics["group_samples_per_s"] = m.group_jobs * s.metrics["samples_per_s"]
     return val.recon
 
 

@@ -244,4 +244,9 @@ def done_line(m: Member, metrics: dict[str, Any]) -> str:
     )
     if "epoch_samples_per_s" in metrics:  # (not in a checkpoint from before it existed)
         line += f", {metrics['epoch_samples_per_s']:,.0f} in the last epoch"
+    if "group_jobs" in metrics:
+        line += (
+            f" ({metrics['group_jobs']} jobs stacked: "
+            f"{metrics['group_samples_per_s']:,.0f} samples/s together)"
+        )
     return line + f"; run folder {m.run_dir}"
