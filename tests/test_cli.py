@@ -425,3 +425,22 @@ leave({code})
     assert (r.returncode, r.stdout, r.stderr) == (status, "buffered, no newline", stderr)
     assert (tmp_path / "atexit").read_text() == "ran"
     assert (tmp_path / "thread").read_text() == "done"
+
+
+def test_the_epoch_line_sets_train_recon_beside_val_recon_and_the_penalty_apart(capsys):
+    """train/loss holds the penalty and val/recon does not: side by side they read as
+    overfitting under a large λ. The line compares recon with recon."""
+    from aectl.record.progress import TrainProgress
+
+    with TrainProgress(20, 2) as bar:
+        bar.epoch_done(1, 10, [0.25, 0.0625, 1.875], 0.07, 1234.0)
+        bar.epoch_done(2, 20, [0.05, 0.05, 0.0], 0.06, 1234.0, members=3, shown="a=1/seed=0")
+    one, two = capsys.readouterr().out.splitlines()
+    assert one == (
+        "epoch 1/2  step 10  train/recon 0.0625  val/recon 0.07  train/penalty 0.188  "
+        "1,234 samples/s"
+    )
+    assert two == (
+        "epoch 2/2  step 20  train/recon 0.05  val/recon 0.06  1,234 samples/s  "
+        "(3 jobs training; shown: a=1/seed=0)"
+    )

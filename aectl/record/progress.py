@@ -62,18 +62,23 @@ class TrainProgress:
         self,
         epoch: int,
         step: int,
-        train_loss: float,
+        train: list[float],
         val_recon: float,
         samples_per_s: float,
         members: int = 1,
         shown: str = "",
     ) -> None:
         """One line per epoch (a group of jobs: the numbers of the job `shown`, and how
-        many train)."""
+        many train). `train`: the epoch's (loss, recon, ...). The line sets train/recon
+        beside val/recon, the two that compare, and the penalty the loss adds apart."""
+        loss, recon = train[0], train[1]
         line = (
-            f"epoch {epoch}/{self.max_epochs}  step {step}  train/loss {train_loss:.5g}  "
-            f"val/recon {val_recon:.5g}  {samples_per_s:,.0f} samples/s"
+            f"epoch {epoch}/{self.max_epochs}  step {step}  train/recon {recon:.5g}  "
+            f"val/recon {val_recon:.5g}  "
         )
+        if loss != recon:
+            line += f"train/penalty {loss - recon:.3g}  "
+        line += f"{samples_per_s:,.0f} samples/s"
         if members > 1:
             line += f"  ({members} jobs training; shown: {shown})"
         if self.bar is None:

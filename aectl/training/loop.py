@@ -159,7 +159,7 @@ def end_epoch(g: Group, bar: TrainProgress, means: list, epoch_s: float, steps: 
         bar.epoch_done(
             g.epoch,
             g.step_count,
-            means[first][0],
+            means[first],
             vals[first],
             m.state.metrics["epoch_samples_per_s"],
             members=len(vals),
