@@ -269,7 +269,9 @@ def test_a_job_parent_folder_names_the_run_folders_in_it(tmp_path, capsys):
 def test_a_checkpoint_file_points_to_its_run_folder_and_the_flag(linear_run, capsys):
     assert evaluate.main([str(linear_run / "checkpoints" / "best.pt")]) == 2
     err = one_line_error(capsys, "RUN_DIR")
-    assert f"it is a checkpoint: pass its run folder {str(linear_run)!r} with --checkpoint best" in err
+    assert (
+        f"it is a checkpoint: pass its run folder {str(linear_run)!r} with --checkpoint best" in err
+    )
 
 
 def test_the_output_starts_with_what_is_evaluated(linear_run, capsys):

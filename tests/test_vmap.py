@@ -473,7 +473,9 @@ def test_a_vmap_sweep_writes_what_a_basic_sweep_writes(tmp_path, monkeypatch):
     # the group's epoch lines say whose numbers they show, by the job's folder
     epochs = [line for line in r.stdout.splitlines() if line.startswith("epoch ")]
     assert epochs and all(
-        line.endswith("(3 jobs training; shown: model=contractive,regularizer.weight=0.0001/seed=0)")
+        line.endswith(
+            "(3 jobs training; shown: model=contractive,regularizer.weight=0.0001/seed=0)"
+        )
         for line in epochs[:2]
     ), epochs
     folders = sorted(p.parent for p in root.glob("**/metrics.json"))

@@ -258,11 +258,16 @@ def test_a_picture_that_cannot_be_written_stops_the_run_before_the_epochs_checkp
         return real(writer, tag, picture, step, path)
 
     monkeypatch.setattr(runlog, "add_picture", add_picture)
-    run = tmp_path / "run"
+    stopped_after_epoch_1(tmp_path / "run", "epoch_002.png", "picture")
+
+
+def stopped_after_epoch_1(run: Path, name: str, what: str) -> None:
+    """Three pictured epochs whose epoch-2 `what` (file `name`) fails with a full disk:
+    exit 2, one line naming it, last.pt still epoch 1, no temporary file left."""
     r = three_pictured_epochs(run)
     assert r.returncode == 2, r.stderr
-    line = one_line(r, "epoch_002.png", "No space left on device")
-    assert "could not write the picture" in line
+    line = one_line(r, name, "No space left on device")
+    assert f"could not write the {what}" in line
     assert torch.load(run / "checkpoints" / "last.pt", weights_only=True)["epoch"] == 1
     assert not list((run / "checkpoints").glob(".*.tmp"))
 
@@ -282,11 +287,5 @@ def test_a_checkpoint_that_cannot_be_written_stops_the_run_at_the_next_one(tmp_p
         return real_replace(src, dst)
 
     monkeypatch.setattr(os, "replace", replace)
-    run = tmp_path / "run"
-    r = three_pictured_epochs(run)
-    assert r.returncode == 2, r.stderr
-    line = one_line(r, "last.pt", "No space left on device")
-    assert "could not write the checkpoint" in line
-    assert torch.load(run / "checkpoints" / "last.pt", weights_only=True)["epoch"] == 1
-    assert not list((run / "checkpoints").glob(".*.tmp"))
-    assert not (run / "metrics.json").exists()
+    stopped_after_epoch_1(tmp_path / "run", "last.pt", "checkpoint")
+    assert not (tmp_path / "run" / "metrics.json").exists()

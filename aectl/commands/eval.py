@@ -124,11 +124,10 @@ def _is_run(folder: Path) -> bool:
 
 def _file_hint(path: Path) -> str:
     """A checkpoint file given where its run folder goes: name the folder and the flag."""
-    if path.is_file() and path.suffix == ".pt" and path.parent.name == "checkpoints":
-        run = path.parent.parent
-        return (
-            f"; it is a checkpoint: pass its run folder {str(run)!r}"
-            + (f" with --checkpoint {path.stem}" if path.stem in CHECKPOINTS else "")
+    run = path.parent.parent
+    if path.is_file() and path.suffix == ".pt" and path == run / "checkpoints" / path.name:
+        return f"; it is a checkpoint: pass its run folder {str(run)!r}" + (
+            f" with --checkpoint {path.stem}" if path.stem in CHECKPOINTS else ""
         )
     return ""
 
