@@ -289,3 +289,29 @@ def test_a_checkpoint_that_cannot_be_written_stops_the_run_at_the_next_one(tmp_p
     monkeypatch.setattr(os, "replace", replace)
     stopped_after_epoch_1(tmp_path / "run", "last.pt", "checkpoint")
     assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_a_run_that_fails_returns_only_once_its_queued_checkpoint_is_down(tmp_path, monkeypatch):
+    """Whatever ends a run, it leaves (and unlocks its folder) only after the writer thread
+    has written what it queued: here a slow checkpoint write, then an error after epoch 1."""
+    import time
+
+    from conftest import compose
+
+    from aectl.training import checkpoint, loop, run
+
+    real_write, real_end = checkpoint.write, loop.end_epoch
+
+    def slow_write(data, *paths):
+        time.sleep(0.5)
+        return real_write(data, *paths)
+
+    def end_then_fail(*args, **kwargs):
+        real_end(*args, **kwargs)
+        raise RuntimeError("something after epoch 1")
+
+    monkeypatch.setattr(checkpoint, "write", slow_write)
+    monkeypatch.setattr(loop, "end_epoch", end_then_fail)
+    with pytest.raises(RuntimeError):
+        run.train(compose("trainer.max_epochs=3", "trainer.device=cpu"), tmp_path)
+    assert torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)["epoch"] == 1

@@ -21,8 +21,9 @@ TensorBoard does not read.
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -71,6 +72,17 @@ class Landing:
     def settle(self) -> None:
         """Return once every submitted write is done, keeping their errors for `wait`."""
         futures.wait(self._pending)
+
+
+@contextlib.contextmanager
+def drained() -> Iterator[None]:
+    """On leaving, wait until the worker has run everything queued so far, whatever ended
+    the block: a run folder's lock is released only once nothing writes into it. (Each
+    write's error is its Landing's to raise.)"""
+    try:
+        yield
+    finally:
+        _executor().submit(lambda: None).result()  # (one worker, in order: the last)
 
 
 def _unless_failed(earlier: list[Future], write: Callable[..., object], *args: object) -> None:

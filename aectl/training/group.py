@@ -25,6 +25,7 @@ from aectl import lock
 from aectl.config.run import RunConfig
 from aectl.data.base import Data
 from aectl.errors import UserError
+from aectl.record import landing
 from aectl.record.progress import TrainProgress
 from aectl.training import device as devices
 from aectl.training.build import build_data, build_model
@@ -80,6 +81,7 @@ def train_group(jobs: Sequence[Job]) -> list[Result]:
                 stack_.enter_context(written_as_one_line(job.run_dir))
             except UserError as e:
                 results[i] = e
+        stack_.enter_context(landing.drained())  # (left before the locks are released)
         live = [i for i, r in enumerate(results) if r is None]
         members, step, window = setup_group([jobs[i] for i in live], results, live)
         if members:

@@ -25,7 +25,7 @@ from aectl.config.stored import keep_old_behaviour, stored_config
 from aectl.config.validate import validate
 from aectl.data.base import ONEHOT
 from aectl.errors import require
-from aectl.record import hparams
+from aectl.record import hparams, landing
 from aectl.record.progress import TrainProgress, console
 from aectl.record.runlog import RunLog
 from aectl.training import checkpoint, checks, fingerprint, layerwise
@@ -46,7 +46,7 @@ def train(cfg: RunConfig | DictConfig, run_dir: str | Path) -> float:
     """Train one autoencoder into `run_dir`; returns `trainer.monitor`'s value."""
     cfg = cfg if isinstance(cfg, RunConfig) else validate(cfg)
     run_dir = Path(run_dir)
-    with lock.holding(run_dir), written_as_one_line(run_dir):
+    with lock.holding(run_dir), written_as_one_line(run_dir), landing.drained():
         member, step, window = setup(cfg, run_dir)
         t = cfg.trainer
         group = Group([member], lambda x: step(x[0]).unsqueeze(0), member.data.train_x, window, t)
