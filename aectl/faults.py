@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Callable
 
 _counts: dict[str, int] = {}
 
 
-def hit(point: str) -> None:
+def hit(point: str, before: Callable[[], object] | None = None) -> None:
+    """`before` runs just before the signal: a `step` point first lets the writer thread
+    finish what was queued, so a kill at step n finds the same files every time (what it
+    finds on a machine whose disk keeps up). A kill during a write is `checkpoint-write`."""
     spec = os.environ.get("AECTL_FAULT")
     if not spec:
         return
@@ -27,4 +31,6 @@ def hit(point: str) -> None:
     n, _, how = rest.partition(":")
     _counts[point] = _counts.get(point, 0) + 1
     if _counts[point] == int(n or 1):
+        if before is not None:
+            before()
         os.kill(os.getpid(), signal.SIGTERM if how == "TERM" else signal.SIGKILL)

@@ -82,7 +82,13 @@ def drained() -> Iterator[None]:
     try:
         yield
     finally:
-        _executor().submit(lambda: None).result()  # (one worker, in order: the last)
+        idle()
+
+
+def idle() -> None:
+    """Return once the worker has run everything queued so far (errors stay with their
+    Landing)."""
+    _executor().submit(lambda: None).result()  # (one worker, in order: the last)
 
 
 def _unless_failed(earlier: list[Future], write: Callable[..., object], *args: object) -> None:

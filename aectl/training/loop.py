@@ -19,7 +19,7 @@ import torch
 
 from aectl import analysis, faults
 from aectl.config.trainer import TrainerConfig
-from aectl.record import pictures, preload
+from aectl.record import landing, pictures, preload
 from aectl.record.progress import TrainProgress
 from aectl.training.member import Member, close_epoch, log_window, save_epoch
 from aectl.training.state import Position
@@ -78,7 +78,7 @@ def fit(g: Group, stop: GracefulStop, bar: TrainProgress) -> None:
                 m.state.step += 1
             sums += parts * idx.shape[1]  # per-sample sums: the short last batch weighs less
             full = g.window.add(parts)
-            faults.hit("step")
+            faults.hit("step", before=landing.idle)
             if full:
                 t_window = log_windows(g, bar, t_window)
             if stop.requested and b + 1 < n_batches:
