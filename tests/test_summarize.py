@@ -438,3 +438,21 @@ def test_a_folder_of_sweeps_or_of_runs_is_refused_and_nothing_written(tmp_path, 
     _run_alone(tmp_path / "sweeps" / "a" / "extra_run")
     code, out, err, table = run(tmp_path / "sweeps" / "a", capsys)
     assert code == 0 and "unreadable" not in out and len(table) == len(LAMBDAS)
+
+
+def test_a_narrow_terminal_gets_every_value_whole(tmp_path, capsys, monkeypatch):
+    """On an 80-column terminal rich would squeeze the table until values read `0.…`:
+    it is printed at its own width instead (the terminal wraps it), nothing cut."""
+    import sys
+
+    root = contractive_sweep(tmp_path / "sweep")
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, _, table = run(root, capsys)
+    assert code == 0
+    assert "…" not in out, out
+    rows = [line for line in out.splitlines() if line.startswith("│")]
+    assert len(rows) == len(table) == 3
+    for row, line in zip(table, rows):  # each row on one line, its values whole
+        assert max(len(line) for line in rows) > 80
+        assert row["val/recon"][:6] in line and row["regularizer.weight"] in line, line

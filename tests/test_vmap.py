@@ -524,7 +524,7 @@ def test_a_vmap_sweep_writes_what_a_basic_sweep_writes(tmp_path, monkeypatch):
         else:  # pca jobs run alone
             assert "group_jobs" not in metrics
     assert r.stdout.count("(3 jobs stacked: ") == 3  # the done lines of the group's jobs
-    shared = [line for line in s.stdout.splitlines() if " of 3" in line]
+    shared = [line for line in s.stdout.splitlines() if " shared by 3" in line]
     assert len(shared) == 3, s.stdout
     assert "one stacked group trained N jobs at once" in " ".join(s.stdout.split())
 

@@ -570,7 +570,7 @@ def _train_time(r: dict) -> str:
     """A job's training seconds; a vmap group's shared time says how many jobs shared it."""
     t = _fmt(r.get("train_time_s", r.get("wall_time_s")))
     n = _number(r.get("group_jobs"))
-    return f"{t} of {int(n)}" if n is not None and 1 < n < 1e6 and t else t
+    return f"{t} shared by {int(n)}" if n is not None and 1 < n < 1e6 and t else t
 
 
 def _fmt(v: Any) -> str:
@@ -642,8 +642,8 @@ def render(sweep: Sweep, table: list[dict[str, Any]]) -> None:
     t.add_column("best epoch", justify="right")
     terms = [f"val/{t}" for t in _terms()]  # the unweighted penalty terms, and the probe
     metrics = [m for m in (*TABLE_METRICS, *terms, PROBE) if any(m in r for r in table)]
-    for m in metrics:
-        t.add_column(m, justify="right")
+    for m in metrics:  # the header on two lines (val/ over recon): the values are short
+        t.add_column(escape(m.replace("/", "/\n", 1)), justify="right")
     t.add_column("train s", justify="right")
     show_error = any(r["error"] for r in table)
     if show_error:  # cut to fit; each one whole under the table
@@ -669,10 +669,13 @@ def render(sweep: Sweep, table: list[dict[str, Any]]) -> None:
         if show_error:
             cells.append(escape(r["error"]))
         t.add_row(*cells, style="bold" if r.get("study_best") else None)
-    console.print(t)
+    # never squeezed to the terminal: cut values are no values (a narrow terminal wraps)
+    natural = t.__rich_measure__(console, console.options.update_width(100_000)).maximum
+    wide = console if natural <= console.width else Console(highlight=False, width=natural)
+    wide.print(t)
     if any(r.get("group_jobs") for r in table):
         console.print(
-            "train s marked 'of N': one stacked group trained N jobs at once in that time "
+            "train s marked 'shared by N': one stacked group trained N jobs at once in that time "
             "(hydra/launcher=vmap); the time is the group's, shared"
         )
     for r in table:  # every job's error, one whole line each
