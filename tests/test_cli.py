@@ -165,7 +165,7 @@ def test_train_help_lists_the_option_groups_not_the_schemas():
         (["train", "regularizer.weight=-1"], 2, "regularizer.weight: got -1.0"),
         (["train", "dataset=idx"], 2, "dataset.images: required"),
         (["train", "arch.activation=swish"], 2, "arch.activation: got 'swish'"),
-        (["eval", "nowhere"], 2, "RUN_DIR: 'nowhere' is not a folder"),
+        (["eval", "nowhere"], 2, "RUN_DIR: 'nowhere' does not exist"),
         (["eval", "--help"], 0, "RUN_DIR"),
         (["eval"], 2, "aectl eval: the following arguments are required: RUN_DIR"),
         (["bench", "--help"], 0, "--sections"),
@@ -437,7 +437,7 @@ def test_the_epoch_line_sets_train_recon_beside_val_recon_and_the_penalty_apart(
         bar.epoch_done(2, 20, [0.05, 0.05, 0.0], 0.06, 1234.0, members=3, shown="a=1/seed=0")
     one, two = capsys.readouterr().out.splitlines()
     assert one == (
-        "epoch 1/2  step 10  train/recon 0.0625  val/recon 0.07  train/penalty 0.188  "
+        "epoch 1/2  step 10  train/recon 0.0625  val/recon 0.07  train/penalty 0.1875  "
         "1,234 samples/s"
     )
     assert two == (

@@ -263,7 +263,8 @@ def test_a_job_parent_folder_names_the_run_folders_in_it(tmp_path, capsys):
     (job / "seed=0" / ".hydra" / "config.yaml").write_text("{}\n")  # Hydra's record: not a run
     assert evaluate.main([str(job)]) == 2
     err = one_line_error(capsys, "RUN_DIR")
-    assert "not a run folder; the run folders in it: 'seed=0', 'seed=1', 'seed=2' and 2 more" in err
+    seeds = ", ".join(repr(str(job / f"seed={s}")) for s in range(3))
+    assert f"not a run folder; the run folders in it: {seeds} and 2 more" in err, err
 
 
 def test_a_checkpoint_file_points_to_its_run_folder_and_the_flag(linear_run, capsys):

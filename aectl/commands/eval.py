@@ -103,6 +103,8 @@ def analyzed_checkpoint(run_dir: Path) -> str:
 
 def checkpoint_path(run_dir: Path, which: str) -> Path:
     """The checkpoint to evaluate, refused with one line before torch is even imported."""
+    if not run_dir.exists():
+        raise UserError("RUN_DIR", f"{str(run_dir)!r} does not exist")
     if not run_dir.is_dir():
         raise UserError("RUN_DIR", f"{str(run_dir)!r} is not a folder" + _file_hint(run_dir))
     if not _is_run(run_dir):
@@ -134,6 +136,8 @@ def _file_hint(path: Path) -> str:
 
 def _folder_hint(folder: Path) -> str:
     """Why `folder` is not a run folder, and which folders below it are."""
+    if _is_run(folder.parent) and folder == folder.parent / "checkpoints":
+        return f"a run's checkpoints folder; pass the run folder {str(folder.parent)!r}"
     if (folder / "multirun.yaml").is_file():
         return (
             "a sweep folder, not a run folder; pass one of its job folders, or compare "
@@ -145,7 +149,7 @@ def _folder_hint(folder: Path) -> str:
         if not any(part.startswith(".") for part in p.relative_to(folder).parts) and _is_run(p)
     )
     if below:
-        names = ", ".join(repr(str(p.relative_to(folder))) for p in below[:3])
+        names = ", ".join(repr(str(p)) for p in below[:3])
         more = f" and {len(below) - 3} more" if len(below) > 3 else ""
         return f"not a run folder; the run folders in it: {names}{more}"
     return (

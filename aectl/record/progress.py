@@ -77,7 +77,7 @@ class TrainProgress:
             f"val/recon {val_recon:.5g}  "
         )
         if loss != recon:
-            line += f"train/penalty {loss - recon:.3g}  "
+            line += f"train/penalty {loss - recon:.5g}  "
         line += f"{samples_per_s:,.0f} samples/s"
         if members > 1:
             line += f"  ({members} jobs training; shown: {shown})"
