@@ -203,6 +203,7 @@ def test_sigterm_during_the_final_analyses_prints_the_resume_hint(tmp_path):
     r = aectl("train", *TINY, f"hydra.run.dir={run}", env={"AECTL_FAULT": "analysis:1:TERM"})
     assert r.returncode == 128 + signal.SIGTERM, r.stderr
     assert "resume with: aectl train" in r.stderr and not (run / "metrics.json").exists()
+    assert "interrupted by SIGTERM during the final analyses (training had finished" in r.stderr
     command = shlex.split(r.stderr.split("resume with: ")[1].strip())
     r = aectl_here(*command[1:])
     assert r.returncode == 0, r.stderr

@@ -53,7 +53,11 @@ def train_main(cfg: DictConfig) -> float:
     try:
         return train(run_cfg, run_dir)
     except Interrupted as e:
-        print(f"aectl: interrupted by {e}; checkpoints/last.pt saved in {run_dir}", file=sys.stderr)
+        where = f" {e.where}" if e.where else ""
+        print(
+            f"aectl: interrupted by {e}{where}; checkpoints/last.pt saved in {run_dir}",
+            file=sys.stderr,
+        )
         sweep_dir = hc.sweep.dir if hc.mode == RunMode.MULTIRUN else None
         command = resume_command(
             run_dir, list(hc.overrides.task), list(hc.overrides.hydra), sweep_dir

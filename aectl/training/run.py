@@ -215,7 +215,9 @@ def finish(m: Member, stop: GracefulStop | None = None) -> float:
         # test/{last,best}/*, the analyses of trainer.analyze's checkpoint
         metrics.update(final_numbers(m))
     if stop is not None and stop.requested:
-        raise Interrupted(stop.signum)
+        raise Interrupted(
+            stop.signum, "during the final analyses (training had finished; no metrics.json)"
+        )
     metrics.update(
         {
             "completeness": m.model.completeness,

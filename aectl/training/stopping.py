@@ -12,8 +12,10 @@ import threading
 
 
 class Interrupted(Exception):
-    def __init__(self, signum: int):
+    def __init__(self, signum: int, where: str = ""):
+        """`where`: what was running when the signal came, if not training."""
         self.signum = signum
+        self.where = where
         super().__init__(signal.Signals(signum).name)
 
     @property
