@@ -457,6 +457,8 @@ def test_every_vae_preset_trains_one_epoch_and_evaluates_through_the_cli(preset,
     r = aectl_here("train", *preset, *CLI_TINY, f"hydra.run.dir={run}", env=env)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "nats per example" in r.stdout
+    # the test split's recon decodes μ, val/recon a sampled code: the line says they differ
+    assert "recon/* decode the code mean μ; val/recon and nll/elbo a code sampled" in r.stdout
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["val/elbo"] == pytest.approx(-(metrics["val/recon"] + metrics["val/kl"]))
     pngs, acc = decodes(run)
@@ -471,6 +473,7 @@ def test_every_vae_preset_trains_one_epoch_and_evaluates_through_the_cli(preset,
     assert r.returncode == 0, r.stderr[-3000:]
     result = json.loads((run / "eval.json").read_text())
     assert result["nll/samples"] == 20
+    assert "note: recon/* decode the code mean μ" in r.stdout
     assert result["nll/importance_sampled"] <= result["nll/elbo"]  # Jensen, on the same codes
     assert result["nll/importance_sampled"] <= result["nll/iwae_20"] + 1e-3
     if "arch.code_dim=2" in preset:

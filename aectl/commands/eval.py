@@ -225,7 +225,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from aectl.record.progress import console
     from aectl.record.runlog import add_picture
     from aectl.training import device as devices
-    from aectl.training.measure import psnr_peak
+    from aectl.training.measure import AT_THE_MEAN, psnr_peak
     from aectl.training.seeding import seed_everything
 
     run_dir = Path(args.run_dir)
@@ -245,6 +245,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if note:
         meta["note"] = note
         console.print(f"note: {note}")
+    if model.stochastic:
+        console.print(f"note: {AT_THE_MEAN}")
     if data.is_image:
         peak, source = psnr_peak(data)
         meta["psnr_peak"] = {"value": peak, "from": source}

@@ -19,7 +19,7 @@ import torch
 from aectl import analysis
 from aectl.record.progress import console
 from aectl.training import checkpoint
-from aectl.training.measure import psnr_peak, report
+from aectl.training.measure import AT_THE_MEAN, psnr_peak, report
 from aectl.training.member import BEST, Member
 from aectl.training.seeding import seed_everything
 
@@ -67,7 +67,7 @@ def final_numbers(m: Member) -> dict[str, Any]:
     if data.is_image:
         peak, source = psnr_peak(data)
         out["psnr_peak"] = {"value": peak, "from": source}
-    _print(out, t.loss)
+    _print(out, t.loss, m.model.stochastic)
     return out
 
 
@@ -84,7 +84,7 @@ def _load(m: Member, which: str, last: dict[str, torch.Tensor]) -> int | None:
     return state["epoch"]
 
 
-def _print(out: dict[str, Any], loss: str) -> None:
+def _print(out: dict[str, Any], loss: str, stochastic: bool) -> None:
     key = f"recon/{loss}"
     if f"test/last/{key}" not in out:
         return
@@ -93,4 +93,4 @@ def _print(out: dict[str, Any], loss: str) -> None:
     )
     if f"test/best/{key}" in out:
         line += f", {out[f'test/best/{key}']:.5g} (best)"
-    console.print(line)
+    console.print(line + (f"; {AT_THE_MEAN}" if stochastic else ""))

@@ -120,6 +120,12 @@ def reconstruction(
     }
 
 
+AT_THE_MEAN = (
+    "recon/* decode the code mean μ; val/recon and nll/elbo a code sampled from q(h|x), so "
+    "they differ"
+)
+
+
 def report(
     model: Autoencoder, reg: Regularizer, data: Data, x: torch.Tensor, loss: str, batch: int
 ) -> dict[str, float | None]:
