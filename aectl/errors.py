@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import re
 import sys
 from typing import Any, NoReturn
@@ -51,12 +52,25 @@ def _flat(text: str) -> str:
     return " ".join(line.strip() for line in text.strip().splitlines() if line.strip())
 
 
-def _allowed_keys(exc: BaseException) -> str:
+def unknown_key(key: str, allowed: list[str]) -> UserError:
+    """A key no schema has, the nearest allowed one suggested (`allowed`: dotted keys)."""
+    by_name = {k.rsplit(".", 1)[-1]: k for k in allowed}  # (the shared prefix matches nothing)
+    near = difflib.get_close_matches(key.rsplit(".", 1)[-1], list(by_name), n=1)
+    hint = f"did you mean {by_name[near[0]]}? " if near else ""
+    return UserError(
+        key,
+        f"unknown key ({hint}aectl's config has no free-form keys); "
+        f"allowed: {', '.join(k.rsplit('.', 1)[-1] for k in allowed)}",
+    )
+
+
+def _unknown_key(exc: BaseException, key: str | None) -> str:
     t = getattr(exc, "object_type", None)
-    if t is not None and dataclasses.is_dataclass(t):
-        keys = [f.name for f in dataclasses.fields(t) if not f.name.startswith("_")]
-        return "; allowed keys: " + ", ".join(keys)
-    return ""
+    if key and t is not None and dataclasses.is_dataclass(t):
+        prefix = key.rsplit(".", 1)[0] + "." if "." in key else ""
+        names = [f.name for f in dataclasses.fields(t) if not f.name.startswith("_")]
+        return str(unknown_key(key, [prefix + k for k in names]))
+    return f"{key}: unknown key"
 
 
 _KINDS = {"Integer": "an integer", "Float": "a number", "Boolean": "true or false"}
@@ -96,7 +110,7 @@ def one_line(exc: BaseException) -> str | None:
             key = getattr(e, "full_key", None)
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             if isinstance(e, ConfigKeyError) or "not in" in first:
-                return f"{key}: unknown key{_allowed_keys(e)}"
+                return _unknown_key(e, key)
             typed = re.match(
                 r"Value '(.*)' (?:of type '\w+' could not be converted to (\w+)|is not a "
                 r"valid (bool))",

@@ -64,7 +64,8 @@ CASES = {
     ),
     "unknown key": (
         lambda t, run: ["trainer.epochs=3"],
-        "trainer.epochs: unknown key; allowed keys: max_epochs",
+        "trainer.epochs: unknown key (did you mean trainer.max_epochs? aectl's config has no "
+        "free-form keys); allowed: max_epochs",
     ),
     "wrong type": (
         lambda t, run: ["trainer.batch_size=big"],

@@ -10,13 +10,12 @@ groups at once (a regularizer and an architecture, say) live with the code that 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 from aectl.config.run import GROUP_FIELDS, RunConfig
-from aectl.errors import UserError
+from aectl.errors import UserError, unknown_key
 
 
 def validate(cfg: DictConfig) -> RunConfig:
@@ -34,7 +33,7 @@ def unknown_keys(cfg: DictConfig, ignore: tuple[str, ...] = ()) -> None:
     (top-level keys in `ignore` are not looked at: a sweep's config holds `hydra`)."""
     for key in cfg:
         if key not in GROUP_FIELDS and key not in ignore:
-            raise _unknown(str(key), list(GROUP_FIELDS))
+            raise unknown_key(str(key), list(GROUP_FIELDS))
     for group in GROUP_FIELDS:
         if group not in cfg:
             raise UserError(group, "required, and not set")
@@ -45,27 +44,17 @@ def unknown_keys(cfg: DictConfig, ignore: tuple[str, ...] = ()) -> None:
         known = [f.name for f in dataclasses.fields(cls)]
         for key in node:
             if key not in known:
-                raise _unknown(f"{group}.{key}", [f"{group}.{k}" for k in known if k[0] != "_"])
+                raise unknown_key(f"{group}.{key}", [f"{group}.{k}" for k in known if k[0] != "_"])
 
 
 def refuse_unknown_key(cfg: DictConfig, key: str) -> None:
     """Refuse a dotted key (e.g. a swept `trainer.max_epoch`) that no schema in `cfg` has."""
     group, _, rest = key.partition(".")
     if group not in GROUP_FIELDS or group not in cfg:
-        raise _unknown(key, list(GROUP_FIELDS))
+        raise unknown_key(key, list(GROUP_FIELDS))
     cls = OmegaConf.get_type(cfg[group])
     if not rest or not dataclasses.is_dataclass(cls):
         return
     known = [f.name for f in dataclasses.fields(cls)]  # (`in` is False for a ??? value)
     if rest.split(".")[0] not in known:
-        raise _unknown(key, [f"{group}.{k}" for k in known if k[0] != "_"])
-
-
-def _unknown(key: str, allowed: list[str]) -> UserError:
-    near = difflib.get_close_matches(key, allowed, n=1)
-    hint = f"did you mean {near[0]}? " if near else ""
-    return UserError(
-        key,
-        f"unknown key ({hint}aectl's config has no free-form keys); "
-        f"allowed: {', '.join(k.rsplit('.', 1)[-1] for k in allowed)}",
-    )
+        raise unknown_key(key, [f"{group}.{k}" for k in known if k[0] != "_"])
