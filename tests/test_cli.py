@@ -345,6 +345,22 @@ def test_sweep_resume_hint_keeps_the_launcher_and_sweeper_settings(tmp_path):
     ]
 
 
+def test_a_resume_command_names_its_folders_absolutely(tmp_path, monkeypatch):
+    """Hydra's default folders are relative to where the command ran: the printed command
+    resumes from any folder."""
+    import shlex
+
+    from aectl.training.resume import resume_command
+
+    monkeypatch.chdir(tmp_path)
+    run = shlex.split(resume_command("outputs/runs/r", ["model=pca"], []))
+    assert run[-2:] == [f"hydra.run.dir={tmp_path}/outputs/runs/r", "trainer.resume=auto"]
+    sweep = shlex.split(
+        resume_command("outputs/sweeps/s/x", ["trainer.seed=0"], [], "outputs/sweeps/s")
+    )
+    assert sweep[-1] == f"hydra.sweep.dir={tmp_path}/outputs/sweeps/s"
+
+
 @pytest.mark.parametrize(
     "value",
     ["/tmp/a=b.npz", "/tmp/données.npz", "/tmp/数据/x.npz", "/tmp/a(1).npz", "/tmp/it's=1.npz"],

@@ -9,6 +9,7 @@ there. An interrupted run prints `resume_command`: the exact command that contin
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 from pathlib import Path
@@ -85,8 +86,11 @@ def resume_command(
     """The command that continues: the run, or for a sweep job the whole sweep (its jobs
     resume their own last.pt, and the jobs that never started run). `task` and `hydra` are
     the command's overrides as Hydra filed them (launcher and sweeper settings are in
-    `hydra`); a sweep's come from its multirun.yaml."""
+    `hydra`); a sweep's come from its multirun.yaml. Folders are absolute (Hydra's default
+    sweep folder is relative to where the sweep started): it resumes from anywhere."""
+    run_dir = os.path.abspath(run_dir)
     if sweep_dir is not None:
+        sweep_dir = os.path.abspath(sweep_dir)
         filed = _filed_overrides(Path(sweep_dir))
         if filed is not None:
             task, hydra = filed
