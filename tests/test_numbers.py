@@ -49,10 +49,12 @@ def _sigterm_at(step: int):
     """A faults.hit that sends this process SIGTERM after the `step`-th training step."""
     seen = {"n": 0}
 
-    def hit(point: str) -> None:
+    def hit(point: str, before=None) -> None:
         if point == "step":
             seen["n"] += 1
             if seen["n"] == step:
+                if before is not None:
+                    before()
                 os.kill(os.getpid(), signal.SIGTERM)
 
     return hit
