@@ -52,11 +52,7 @@ def reason(e: OSError) -> str:
 
 @contextlib.contextmanager
 def replacing(
-    path: str | os.PathLike,
-    mode: str = "wb",
-    *,
-    durable: bool = False,
-    what: str = "file",
+    path: str | os.PathLike, mode: str = "wb", *, durable: bool = False, what: str = "file"
 ) -> Iterator[IO[Any]]:
     """A file object whose contents replace `path` when the block ends without an error."""
     path = Path(path)

@@ -630,6 +630,7 @@ def title(sweep: Sweep) -> str:
 def render(sweep: Sweep, table: list[dict[str, Any]]) -> None:
     from rich.console import Console
     from rich.markup import escape
+    from rich.measure import Measurement
     from rich.table import Table
 
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
@@ -670,7 +671,7 @@ def render(sweep: Sweep, table: list[dict[str, Any]]) -> None:
             cells.append(escape(r["error"]))
         t.add_row(*cells, style="bold" if r.get("study_best") else None)
     # never squeezed to the terminal: cut values are no values (a narrow terminal wraps)
-    natural = t.__rich_measure__(console, console.options.update_width(100_000)).maximum
+    natural = Measurement.get(console, console.options.update_width(100_000), t).maximum
     wide = console if natural <= console.width else Console(highlight=False, width=natural)
     wide.print(t)
     if any(r.get("group_jobs") for r in table):

@@ -30,7 +30,7 @@ class RunLog:
         after_older_logs(run_dir)
         self.writer = SummaryWriter(log_dir=str(run_dir), purge_step=purge_step)
         (run_dir / "reconstructions").mkdir(parents=True, exist_ok=True)
-        self.landing = Landing()  # the epoch pictures, written off the training thread
+        self.landing = Landing()  # its pictures and checkpoints, off the training thread
 
     @property
     def term(self) -> str | None:
@@ -76,7 +76,7 @@ class RunLog:
             self.writer.add_histogram("code/activations", codes, step)
 
     def picture(self, epoch: int, step: int, picture: torch.Tensor) -> Path:
-        """The epoch's picture, encoded and written by the picture worker
+        """The epoch's picture, encoded and written by the writer thread
         (`aectl.record.landing`): on disk by the time `landed` returns."""
         path = self.dir / "reconstructions" / f"epoch_{epoch:03d}.png"
         picture = picture.detach().cpu()
@@ -84,8 +84,8 @@ class RunLog:
         return path
 
     def landed(self) -> None:
-        """Return once every picture handed to the worker is written (a checkpoint calls
-        this just before it replaces the old one); raise a write's error."""
+        """Return once everything handed to the writer thread (pictures, checkpoints) is
+        written; raise a write's error."""
         self.landing.wait()
 
     def text(self, tag: str, text: str, step: int) -> None:
