@@ -1,7 +1,8 @@
 """The analyses behind `aectl eval` and the end of training, checked against independent
 references: numpy's SVD for the PCA autoencoder, closed-form principal angles and errors
 for a constructed subspace, the true circle's geometry for the vector field and the
-tangents, hand-counted sparsity, separable vs random labels for the probe, decoded PNGs
+tangents, hand-counted sparsity, scikit-learn's logistic regression and confusion matrix for the
+probe (and separable vs random labels), decoded PNGs
 and TensorBoard events for the pictures. Trained-model claims (a denoising run's field
 points to the curve, a contractive run's Jacobian follows the tangent) run the
 `experiment=` presets in-process."""
@@ -361,6 +362,59 @@ def test_probe_reads_linearly_separable_codes_and_not_random_labels():
     d = labelled(x, shuffled)
     noise, _ = probe.probe(ident, d, d.val_x, d.val_y)
     assert noise["probe/accuracy"] < noise["probe/majority_rate"] + 0.12
+    assert pics["probe_confusion"].shape[0] == 3
+
+
+@pytest.mark.parametrize(
+    "classes,spread,constant_unit",
+    [(10, 1.0, False), (5, 0.3, True), (2, 1.5, False), (3, 0.05, True)],
+)
+def test_probe_is_scikit_learns_default_logistic_regression(classes, spread, constant_unit):
+    """The same weights as make_pipeline(StandardScaler(), LogisticRegression()) on the same
+    codes in float64 (its objective, solver and stopping rule), the same predictions; two classes take scikit-learn's binomial form, a constant unit its scale 1."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    g = torch.Generator().manual_seed(classes)
+    y = 3 + 2 * torch.randint(0, classes, (1200,), generator=g)  # labels 3, 5, 7, ...
+    h = (torch.randn(classes, 6, generator=g) * spread)[(y - 3) // 2]
+    h = h + torch.randn(1200, 6, generator=g)
+    if constant_unit:
+        h[:, 2] = 0.5
+    fitted = probe.Probe(h, y)
+    ref = make_pipeline(StandardScaler(), LogisticRegression(max_iter=probe.MAX_ITER))
+    ref.fit(h.double().numpy(), y.numpy())  # (float32 codes: scikit-learn would fit in float32)
+    lr = ref[-1]
+    np.testing.assert_allclose(fitted.w.numpy(), lr.coef_, atol=1e-7 * np.abs(lr.coef_).max())
+    np.testing.assert_allclose(fitted.b.numpy(), lr.intercept_, atol=1e-7 * np.abs(lr.coef_).max())
+    x = h + 0.3 * torch.randn(1200, 6, generator=g)
+    assert torch.equal(fitted.predict(x), torch.from_numpy(ref.predict(x.double().numpy())))
+
+
+def test_probe_confusion_matrix_is_scikit_learns_normalised_by_row():
+    from sklearn.metrics import confusion_matrix
+
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(0, 6, (300,), generator=g)
+    pred = torch.where(
+        torch.rand(300, generator=g) < 0.7, y, torch.randint(1, 8, (300,), generator=g)
+    )
+    y = y[y != 4]  # a label predicted but never true: a row of zeros
+    pred = pred[: len(y)]
+    labels, m = probe.confusion_matrix(y, pred)
+    want = confusion_matrix(y.numpy(), pred.numpy(), normalize="true")
+    assert labels.tolist() == sorted(set(y.tolist()) | set(pred.tolist()))
+    np.testing.assert_allclose(m.numpy(), want, atol=1e-12)
+    assert m[labels.tolist().index(4)].sum() == 0
+
+
+def test_a_probe_on_one_label_predicts_it():
+    ident = fn_model(lambda v: v, code_dim=2, input_shape=(2,))
+    x = torch.randn(100, 2)
+    d = labelled(x, torch.full((100,), 7))
+    numbers, pics = probe.probe(ident, d, d.val_x, d.val_y)
+    assert numbers["probe/accuracy"] == numbers["probe/majority_rate"] == 1.0
     assert pics["probe_confusion"].shape[0] == 3
 
 

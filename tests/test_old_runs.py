@@ -55,8 +55,11 @@ def test_an_old_finished_run_evaluates_to_its_old_numbers(tmp_path):
         )
     )
     before = json.loads((run / "eval_before.json").read_text())
-    for key in ("recon/mse", "recon/bce", "jacobian/fro_mean", "probe/accuracy"):
+    for key in ("recon/mse", "recon/bce", "jacobian/fro_mean", "probe/train_accuracy"):
         assert result[key] == pytest.approx(before[key], rel=1e-6), key
+    # The probe now fits in float64; scikit-learn fitted these float32 codes in float32, and
+    # one of the 180 samples sits on a decision boundary the two put a hair apart.
+    assert abs(result["probe/accuracy"] - before["probe/accuracy"]) <= 1 / 180 + 1e-12
     assert result["epoch"] == before["epoch"] and result["samples"] == before["samples"]
 
 

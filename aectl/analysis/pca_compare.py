@@ -13,7 +13,6 @@ import math
 
 import torch
 from matplotlib.ticker import MaxNLocator
-from scipy.linalg import subspace_angles
 from torch.func import jacrev
 
 from aectl.data.base import Data
@@ -61,6 +60,8 @@ def compare(
     sub = pca.principal_subspace(data.train_x, model.code_dim)
     w = decoder_matrix(model).double().cpu()
     u = sub.components.cpu()
+    from scipy.linalg import subspace_angles  # (here: every run imports this module)
+
     # scipy returns the angles largest first; the picture shows them smallest first
     angles = torch.from_numpy(subspace_angles(w.numpy(), u.numpy())).flip(0).rad2deg()
     mse_model = mse(model, x)
