@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from scipy.optimize import minimize
 from torch.nn import functional as F
 
 from aectl.analysis.codes import codes
@@ -66,8 +67,6 @@ class Probe:
             return loss.item(), grad.numpy()
 
         # scikit-learn's solver and settings (lbfgs, tol 1e-4, at most MAX_ITER steps)
-        from scipy.optimize import minimize
-
         x0 = np.zeros(rows * d + rows)
         options = {"maxiter": MAX_ITER, "maxls": 50, "gtol": TOL, "ftol": 64 * EPS}
         wb = torch.from_numpy(

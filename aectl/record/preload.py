@@ -1,8 +1,8 @@
 """The libraries a run's outputs need, imported on a background thread while it trains.
 
 A training step needs only torch. The run's pictures need torchvision's drawing helpers
-(loaded alone, `aectl.record.vision`) and matplotlib, its final analyses scikit-learn and
-SciPy (~2.5 s on 2 cores). Imported where first used, they stopped the training thread at
+(loaded alone, `aectl.record.vision`) and matplotlib, its final analyses SciPy (~1.5 s on 2
+cores together; scikit-learn too for manifold data). Imported where first used, they stopped the training thread at
 the first picture and before the analyses; `start` imports them after the first step, on
 one daemon thread, while the next steps run (torch's kernels release the GIL).
 
@@ -21,7 +21,7 @@ other in a circle, and a second thread entering that circle gets a half-initiali
 ("cannot import name ... from partially initialized module"). So every first use calls
 `wait` first: drawing (`pictures.pyplot`, `grid`, `png_bytes`) waits for the pictures'
 loader, which runs first, and `analysis.run_all` for every loader. While the analyses'
-loader runs (scikit-learn, SciPy: nothing drawing imports), pictures are drawn. A loader
+loader runs (SciPy, scikit-learn: nothing drawing imports), pictures are drawn. A loader
 that fails here is only skipped: the same import then fails where it is used, and is
 reported there. Nothing is written and no random number is drawn, so a run's files and
 numbers are the same with or without it.
