@@ -41,16 +41,10 @@ def code_table(model: Autoencoder, data: Data) -> Result:
 
 
 def warm() -> None:
-    """Import every analysis (scikit-learn, SciPy, matplotlib come with them):
-    `aectl.record.preload` runs it on a background thread while a run trains."""
-    from aectl.analysis import (  # noqa: F401
-        generative,
-        pca_compare,
-        probe,
-        sparsity,
-        tangents,
-        vector_field,
-    )
+    """Import the analyses (SciPy and matplotlib come with them): `aectl.record.preload`
+    runs it on a background thread while a run trains. Not `tangents`: only manifold runs
+    use it, and it imports scikit-learn (1.3-2 s), which no other run needs."""
+    from aectl.analysis import generative, pca_compare, probe, sparsity  # noqa: F401
 
 
 def run_all(model: Autoencoder, data: Data, x: torch.Tensor, y: torch.Tensor | None) -> Result:
