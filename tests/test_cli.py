@@ -451,7 +451,8 @@ def test_the_epoch_line_sets_train_recon_beside_val_recon_and_the_penalty_apart(
     with TrainProgress(20, 2) as bar:
         bar.epoch_done(1, 10, [0.25, 0.0625, 1.875], 0.07, 1234.0)
         bar.epoch_done(2, 20, [0.05, 0.05, 0.0], 0.06, 1234.0, members=3, shown="a=1/seed=0")
-    one, two = capsys.readouterr().out.splitlines()
+        bar.epoch_done(2, 20, [40.5, 37.0, 3.5], 36.5, 1234.0, extra={"val/elbo": -40.123456})
+    one, two, three = capsys.readouterr().out.splitlines()
     assert one == (
         "epoch 1/2  step 10  train/recon 0.0625  val/recon 0.07  train/penalty 0.1875  "
         "1,234 samples/s"
@@ -459,4 +460,8 @@ def test_the_epoch_line_sets_train_recon_beside_val_recon_and_the_penalty_apart(
     assert two == (
         "epoch 2/2  step 20  train/recon 0.05  val/recon 0.06  1,234 samples/s  "
         "(3 jobs training; shown: a=1/seed=0)"
+    )
+    assert three == (  # what the regularizer names (a VAE's ELBO) follows val/recon
+        "epoch 2/2  step 20  train/recon 37  val/recon 36.5  val/elbo -40.123  "
+        "train/penalty 3.5  1,234 samples/s"
     )

@@ -67,15 +67,18 @@ class TrainProgress:
         samples_per_s: float,
         members: int = 1,
         shown: str = "",
+        extra: dict[str, float] | None = None,
     ) -> None:
         """One line per epoch (a group of jobs: the numbers of the job `shown`, and how
         many train). `train`: the epoch's (loss, recon, ...). The line sets train/recon
-        beside val/recon, the two that compare, and the penalty the loss adds apart."""
+        beside val/recon, the two that compare, then the `extra` numbers the regularizer
+        names (a VAE's val/elbo), and the penalty the loss adds apart."""
         loss, recon = train[0], train[1]
         line = (
             f"epoch {epoch}/{self.max_epochs}  step {step}  train/recon {recon:.5g}  "
             f"val/recon {val_recon:.5g}  "
         )
+        line += "".join(f"{k} {v:.5g}  " for k, v in (extra or {}).items())
         if loss != recon:
             line += f"train/penalty {loss - recon:.5g}  "
         line += f"{samples_per_s:,.0f} samples/s"

@@ -91,6 +91,8 @@ class KL(Regularizer):
         numbers["latent/active_units"] = active
         return {"val/elbo": -(recon + term), **numbers}
 
+    epoch_line = ("val/elbo",)  # a VAE is read by its ELBO
+
     def warnings(self, numbers: dict[str, float]) -> list[str]:
         kls = [v for k, v in numbers.items() if k.startswith("latent/kl_unit_")]
         if kls and max(kls) < COLLAPSED_NATS:

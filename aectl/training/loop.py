@@ -20,7 +20,7 @@ import torch
 from aectl import analysis, faults
 from aectl.config.trainer import TrainerConfig
 from aectl.record import landing, pictures, preload
-from aectl.record.progress import TrainProgress
+from aectl.record.progress import TrainProgress, console
 from aectl.training.member import Member, close_epoch, log_window, save_epoch
 from aectl.training.state import Position
 from aectl.training.stopping import GracefulStop, Interrupted
@@ -164,7 +164,13 @@ def end_epoch(g: Group, bar: TrainProgress, means: list, epoch_s: float, steps: 
             m.state.metrics["epoch_samples_per_s"],
             members=len(vals),
             shown=job_name(g, m),
+            extra={k: m.state.metrics[k] for k in m.reg.epoch_line if k in m.state.metrics},
         )
+    for i in sorted(vals):  # after the line they are about; in a group, naming the job
+        m = g.members[i]
+        job = f" ({job_name(g, m)})" if len(g.members) > 1 else ""
+        for line in m.epoch_warnings:
+            console.print(f"[yellow]epoch {g.epoch}{job}: {line}[/]")
 
 
 def job_name(g: Group, m: Member) -> str:

@@ -23,7 +23,6 @@ from aectl.config.run import RunConfig
 from aectl.data.base import Data
 from aectl.models.autoencoder import Autoencoder
 from aectl.record import pictures
-from aectl.record.progress import console
 from aectl.record.runlog import RunLog
 from aectl.regularizers.base import Regularizer
 from aectl.training import checkpoint
@@ -53,6 +52,7 @@ class Member:
     clock: dict[str, float] = field(default_factory=dict)  # seconds spent, by kind of work
     writing: Future | None = None  # its latest checkpoint, on the writer thread
     group_jobs: int = 1  # jobs trained as one stacked model with it (a vmap group)
+    epoch_warnings: list[str] = field(default_factory=list)  # about its latest epoch
 
     @contextlib.contextmanager
     def timed(self, kind: str) -> Iterator[None]:
@@ -127,8 +127,7 @@ def close_epoch(m: Member, means: list[float], epoch_s: float, epoch_steps: int)
         val = validation_pass(m.model, m.reg, m.data.val_x, t.step_loss, t.batch_size)
         stats = {k: v.item() for k, v in code_stats(val.codes).items()}
         own = m.reg.epoch_numbers(m.model, m.data.val_x, t.batch_size, val.recon, val.term)
-    for line in m.reg.warnings(own):
-        console.print(f"[yellow]epoch {s.epoch}: {line}[/]")
+    m.epoch_warnings = m.reg.warnings(own)  # (printed under the epoch's line)
     pictured = t.pictures_now(s.epoch)
     numbers = {**epoch_numbers(m, means, val.recon, val.term, stats), **own}
     with m.timed("log"):
