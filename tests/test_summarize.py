@@ -457,3 +457,19 @@ def test_a_narrow_terminal_gets_every_value_whole(tmp_path, capsys, monkeypatch)
     for row, line in zip(table, rows):  # each row on one line, its values whole
         assert max(len(line) for line in rows) > 80
         assert row["val/recon"][:6] in line and row["regularizer.weight"] in line, line
+
+
+def test_a_job_without_metrics_shows_its_best_epoch_so_far_from_its_events(tmp_path):
+    """An interrupted or running job's row: its last epoch, and its best epoch and val/recon
+    so far (read back from the events; an epoch a resumed job logged again counts once, as
+    logged last)."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    w = SummaryWriter(str(tmp_path))
+    for step, value in ((10, 0.5), (20, 0.3), (30, 0.4), (20, 0.45), (30, 0.41), (40, 0.42)):
+        w.add_scalar("val/recon", value, step)
+    w.close()
+    live = summarize._live_metrics(tmp_path)
+    assert live["epoch"] == 4 and live["step"] == 40
+    assert live["best_epoch"] == 3 and live["best_val_recon"] == pytest.approx(0.41)
+    assert live["val/recon"] == pytest.approx(0.42)

@@ -261,7 +261,8 @@ def _split(override: str) -> tuple[str, str]:
 
 
 def _live_metrics(folder: Path) -> dict[str, Any]:
-    """A running job's latest logged epoch, read with TensorBoard's own event reader."""
+    """A running (or interrupted) job's latest logged epoch and its best so far, read with
+    TensorBoard's own event reader."""
     if not any(folder.glob("events.out.tfevents.*")):
         return {}
     from tensorboard.backend.event_processing.event_accumulator import SCALARS, EventAccumulator
@@ -276,10 +277,24 @@ def _live_metrics(folder: Path) -> dict[str, Any]:
                 events = acc.Scalars(tag)
                 out[key] = events[-1].value
                 if tag == "val/recon":  # one per epoch; a requeued job that restarted logs again
-                    out["epoch"], out["step"] = len({e.step for e in events}), events[-1].step
+                    out.update(_epochs(events))
         return out
     except Exception:  # a damaged event file: the job shows no live numbers, nothing more
         return {}
+
+
+def _epochs(val_recon: list) -> dict[str, Any]:
+    """epoch, step, best_epoch and best_val_recon from the val/recon events (one per
+    epoch; an epoch logged again, by a job that resumed, counts once, as logged last)."""
+    by_step = {e.step: e.value for e in val_recon}
+    values = [by_step[s] for s in sorted(by_step)]
+    best = min(range(len(values)), key=values.__getitem__)
+    return {
+        "epoch": len(values),
+        "step": max(by_step),
+        "best_epoch": best + 1,
+        "best_val_recon": values[best],
+    }
 
 
 def _state(folder: Path, status: dict[str, Any] | None, metrics: dict[str, Any]) -> str:
