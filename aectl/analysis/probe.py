@@ -47,44 +47,46 @@ class Probe:
         std = h.std(0, correction=0)
         self.scale = torch.where(std > 0, std, torch.ones_like(std))
         z = (h - self.mean) / self.scale
-        rows, d = (1 if len(self.classes) == 2 else len(self.classes)), z.shape[1]
-        self.w = torch.zeros(rows, d, dtype=torch.float64)
-        self.b = torch.zeros(rows, dtype=torch.float64)
-        if len(self.classes) < 2:
-            return
-
-        onehot = F.one_hot(target, len(self.classes)).double()
-        n = len(z)
-
-        def objective(wb: np.ndarray) -> tuple[float, np.ndarray]:
-            # scikit-learn's: mean cross-entropy + ||W||² / (2 C n), and its gradient
-            wb = torch.from_numpy(wb)
-            w, b = wb[: rows * d].reshape(rows, d), wb[rows * d :]
-            logp = torch.log_softmax(self._logits(z, w, b), 1)
-            loss = -(logp * onehot).sum() / n + w.pow(2).sum() / (2 * C * n)
-            g = (logp.exp() - onehot)[:, -rows:] / n  # d loss / d logits (free ones only)
-            grad = torch.cat([(g.T @ z + w / (C * n)).flatten(), g.sum(0)])
-            return loss.item(), grad.numpy()
-
-        # scikit-learn's solver and settings (lbfgs, tol 1e-4, at most MAX_ITER steps)
-        x0 = np.zeros(rows * d + rows)
-        options = {"maxiter": MAX_ITER, "maxls": 50, "gtol": TOL, "ftol": 64 * EPS}
-        wb = torch.from_numpy(
-            minimize(objective, x0, jac=True, method="L-BFGS-B", options=options).x
-        )
-        self.w, self.b = wb[: rows * d].reshape(rows, d), wb[rows * d :]
-
-    @staticmethod
-    def _logits(z: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        s = z @ w.T + b
-        return torch.cat([torch.zeros_like(s), s], 1) if len(b) == 1 else s
+        rows = 1 if len(self.classes) == 2 else len(self.classes)
+        self.w, self.b = _fit(z, target, len(self.classes), rows)
 
     @torch.no_grad()
     def predict(self, h: torch.Tensor) -> torch.Tensor:
         z = (h.detach().double().cpu() - self.mean) / self.scale
         if len(self.classes) < 2:
             return self.classes.repeat(len(z))
-        return self.classes[self._logits(z, self.w, self.b).argmax(1)]
+        return self.classes[logits(z, self.w, self.b).argmax(1)]
+
+
+def logits(z: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """One logit per class; one row of weights (two classes) is the second class's logit
+    against a first fixed at zero."""
+    s = z @ w.T + b
+    return torch.cat([torch.zeros_like(s), s], 1) if len(b) == 1 else s
+
+
+def _fit(z: torch.Tensor, target: torch.Tensor, k: int, rows: int):
+    """(W, b) minimising scikit-learn's objective, mean cross-entropy + ||W||² / (2 C n), by
+    its solver and settings (SciPy's L-BFGS-B, tol 1e-4, at most MAX_ITER iterations)."""
+    n, d = z.shape
+    if k < 2:
+        return torch.zeros(rows, d, dtype=torch.float64), torch.zeros(rows, dtype=torch.float64)
+    onehot = F.one_hot(target, k).double()
+
+    def objective(wb: np.ndarray) -> tuple[float, np.ndarray]:
+        wb = torch.from_numpy(wb)
+        w, b = wb[: rows * d].reshape(rows, d), wb[rows * d :]
+        logp = torch.log_softmax(logits(z, w, b), 1)
+        loss = -(logp * onehot).sum() / n + w.pow(2).sum() / (2 * C * n)
+        g = (logp.exp() - onehot)[:, -rows:] / n  # d loss / d logits (the free ones)
+        grad = torch.cat([(g.T @ z + w / (C * n)).flatten(), g.sum(0)])
+        return loss.item(), grad.numpy()
+
+    options = {"maxiter": MAX_ITER, "maxls": 50, "gtol": TOL, "ftol": 64 * EPS}
+    x0 = np.zeros(rows * d + rows)
+    wb = minimize(objective, x0, jac=True, method="L-BFGS-B", options=options).x
+    wb = torch.from_numpy(wb)
+    return wb[: rows * d].reshape(rows, d), wb[rows * d :]
 
 
 def probe(
