@@ -101,7 +101,9 @@ def one_line(exc: BaseException) -> str | None:
         if m and opts:
             group, choice = m.group(1).rsplit("/", 1) if "/" in m.group(1) else ("", m.group(1))
             names = [o.strip() for o in opts.group(2).splitlines() if o.strip()]
-            return f"{group}={choice}: no such option; available: {', '.join(names)}"
+            near = difflib.get_close_matches(choice, names, n=1)
+            hint = f"did you mean {group}={near[0]}? " if near else ""
+            return f"{group}={choice}: no such option; {hint}available: {', '.join(names)}"
         if m:
             return f"{m.group(1)}: no such config; {_flat(text.split('Config search path')[0])}"
         return _flat(text.split("Config search path")[0])

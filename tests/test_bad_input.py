@@ -62,6 +62,10 @@ CASES = {
         lambda t, run: ["model=transformer"],
         "model=transformer: no such option; available: beta_vae, contractive, conv, deep",
     ),
+    "misspelled group option": (
+        lambda t, run: ["model=contractiv"],
+        "model=contractiv: no such option; did you mean model=contractive? available: beta_vae",
+    ),
     "unknown key": (
         lambda t, run: ["trainer.epochs=3"],
         "trainer.epochs: unknown key (did you mean trainer.max_epochs? aectl's config has no "

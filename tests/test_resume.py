@@ -169,7 +169,7 @@ def test_an_interrupted_sweep_prints_the_command_that_finishes_it(tmp_path):
     assert "(2 jobs: 1 interrupted, 1 not started)" in " ".join(s.stdout.split()), s.stdout
     r = aectl_here(*command[1:])
     assert r.returncode == 0, r.stderr[-3000:]
-    assert "(resumed at epoch" in r.stdout
+    assert "(resumed " in r.stdout
     done = sorted(root.glob("seed=*/metrics.json"))
     assert [p.parent.name for p in done] == ["seed=0", "seed=1"]
     assert all(json.loads(p.read_text())["epoch"] == 3 for p in done)

@@ -434,6 +434,12 @@ def test_a_folder_of_sweeps_or_of_runs_is_refused_and_nothing_written(tmp_path, 
     assert str(tmp_path / "sweeps" / "a") in err and str(tmp_path / "sweeps" / "b") in err
     code, out, err, _ = run(tmp_path / "runs", capsys)
     assert code == 2 and "holds no sweep" in err and "unreadable" not in out + err
+    code, out, err, _ = run(tmp_path / "runs" / "r1", capsys)  # a run: eval gives its numbers
+    assert code == 2 and err.count("\n") == 1, err
+    assert (
+        f"is a single run, not a sweep (for its numbers: aectl eval {tmp_path / 'runs' / 'r1'})"
+        in err
+    )
     assert not list(tmp_path.glob("**/summary.*"))
     # a run alone kept inside a sweep folder is not one of its jobs, nor unreadable
     _run_alone(tmp_path / "sweeps" / "a" / "extra_run")
@@ -462,14 +468,23 @@ def test_a_narrow_terminal_gets_every_value_whole(tmp_path, capsys, monkeypatch)
 def test_a_job_without_metrics_shows_its_best_epoch_so_far_from_its_events(tmp_path):
     """An interrupted or running job's row: its last epoch, and its best epoch and val/recon
     so far (read back from the events; an epoch a resumed job logged again counts once, as
-    logged last)."""
+    logged last), and every per-epoch number, the regularizer's own term included."""
     from torch.utils.tensorboard import SummaryWriter
 
     w = SummaryWriter(str(tmp_path))
     for step, value in ((10, 0.5), (20, 0.3), (30, 0.4), (20, 0.45), (30, 0.41), (40, 0.42)):
         w.add_scalar("val/recon", value, step)
+        w.add_scalar("val/jacobian_fro2", 10 * value, step)
+        w.add_scalar("epoch/train_penalty", value / 10, step)
+        w.add_scalar("epoch/train_jacobian_fro2", 20 * value, step)
+        w.add_scalar("train/loss", 7.0, step)  # a per-step curve: not a metrics.json key
+    w.add_scalar("whole_run/analysis/probe/accuracy", 0.9, 40)
     w.close()
     live = summarize._live_metrics(tmp_path)
     assert live["epoch"] == 4 and live["step"] == 40
     assert live["best_epoch"] == 3 and live["best_val_recon"] == pytest.approx(0.41)
     assert live["val/recon"] == pytest.approx(0.42)
+    assert live["val/jacobian_fro2"] == pytest.approx(4.2)
+    assert live["train/penalty"] == pytest.approx(0.042)
+    assert live["train/jacobian_fro2"] == pytest.approx(8.4)
+    assert "train/loss" not in live and not any("probe" in k for k in live)

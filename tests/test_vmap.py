@@ -436,7 +436,7 @@ def test_an_interrupted_group_resumes_as_a_group_and_a_member_alone(
     capsys.readouterr()
     assert all(isinstance(r, float) for r in train_group(again))
     # 12 steps per epoch: stopped after step 17, in epoch 2
-    assert capsys.readouterr().out.count("(resumed at epoch 1 + 5 batches, step 17") == 3
+    assert capsys.readouterr().out.count("(resumed in epoch 2 after 5 batches, step 17") == 3
     for j, ref in zip(again, alone):
         assert all(torch.equal(weights(j.run_dir)[k], v) for k, v in weights(ref).items())
     assert all(torch.equal(weights(single)[k], v) for k, v in weights(alone[1]).items())
@@ -524,6 +524,7 @@ def test_a_vmap_sweep_writes_what_a_basic_sweep_writes(tmp_path, monkeypatch):
         else:  # pca jobs run alone
             assert "group_jobs" not in metrics
     assert r.stdout.count("(3 jobs stacked: ") == 3  # the done lines of the group's jobs
+    assert r.stdout.count(" samples/s overall, together); run folder ") == 3
     shared = [line for line in s.stdout.splitlines() if " shared by 3" in line]
     assert len(shared) == 3, s.stdout
     assert "one stacked group trained N jobs at once" in " ".join(s.stdout.split())
@@ -561,7 +562,7 @@ def test_an_interrupted_vmap_sweep_prints_the_command_that_finishes_it(tmp_path)
     # interrupted within its first epochs: finished at 10 (a change a resume may make)
     r = aectl_here(*command[1:], "trainer.max_epochs=10")
     assert r.returncode == 0, r.stderr[-3000:]
-    assert r.stdout.count("(resumed at epoch") == 2
+    assert r.stdout.count("(resumed ") == 2
     done = sorted(root.glob("*/seed=0/metrics.json"))
     assert [json.loads(p.read_text())["epoch"] for p in done] == [10, 10]
 

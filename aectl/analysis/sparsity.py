@@ -90,7 +90,7 @@ def _histogram(h: torch.Tensor, numbers: dict[str, float]) -> torch.Tensor:
     )
     ax.set_title(
         f"{numbers['sparsity/frac_exact_zero']:.1%} exactly 0, "
-        f"{numbers['sparsity/frac_near_zero']:.1%} near 0 (|h| < {NEAR_ZERO:g}·RMS = {below:.2g})\n"
+        f"{numbers['sparsity/frac_near_zero']:.1%} near 0 (|h| < {below:.2g}, {NEAR_ZERO:g}·RMS)\n"
         f"{numbers['sparsity/active_units_per_sample']:.1f} of {h.shape[1]} units active per "
         f"sample{hoyer_text}",
         fontsize=9,

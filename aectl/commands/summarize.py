@@ -45,15 +45,19 @@ TABLE_METRICS = (
     "train/penalty",
     "code/frac_near_zero",
 )
-# Scalars a running job has logged to TensorBoard, by the metrics.json key they stand for.
-LIVE_TAGS = {
-    "val/recon": "val/recon",
-    "val/penalty": "val/penalty",
-    "epoch/train_loss": "train/loss",
-    "epoch/train_recon": "train/recon",
-    "code/frac_near_zero": "code/frac_near_zero",
-    "code/mean_activation": "code/mean_activation",
-}
+
+
+def live_key(tag: str) -> str | None:
+    """The metrics.json key a per-epoch TensorBoard scalar stands for (`val/*` and `code/*`
+    as they are, `epoch/train_X` as `train/X`: the regularizer's own term too); None for
+    the rest (per-step curves, the final analyses)."""
+    if tag.startswith(("val/", "code/")):
+        return tag
+    if tag.startswith("epoch/train_"):
+        return "train/" + tag.removeprefix("epoch/train_")
+    return None
+
+
 STYLE = {
     "completed": "green",
     "running": "yellow",
@@ -272,8 +276,8 @@ def _live_metrics(folder: Path) -> dict[str, Any]:
         acc.Reload()
         tags = set(acc.Tags().get(SCALARS, []))
         out: dict[str, Any] = {}
-        for tag, key in LIVE_TAGS.items():
-            if tag in tags:
+        for tag in sorted(tags):
+            if (key := live_key(tag)) is not None:
                 events = acc.Scalars(tag)
                 out[key] = events[-1].value
                 if tag == "val/recon":  # one per epoch; a requeued job that restarted logs again
@@ -443,8 +447,9 @@ def read_sweep(root: str | Path) -> Sweep:
         folder = hydra_file.parent.parent
         if folder == root:
             raise SummaryError(
-                f"SWEEP_DIR: {str(root)!r} is a single run, not a sweep; allowed: a sweep "
-                "folder made by `aectl train -m` (outputs/sweeps/<time>)"
+                f"SWEEP_DIR: {str(root)!r} is a single run, not a sweep (for its numbers: "
+                f"aectl eval {root}); allowed: a sweep folder made by `aectl train -m` "
+                "(outputs/sweeps/<time>)"
             )
         try:
             hydra = read_hydra(hydra_file)

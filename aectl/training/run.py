@@ -197,8 +197,12 @@ def header(m: Member, device: torch.device, changed: dict[str, Any] | None) -> N
         )
     resumed = ""
     if changed is not None:
-        within = f" + {m.position.batch} batches" if m.position is not None else ""
-        resumed = f"  (resumed at epoch {s.epoch}{within}, step {s.step}"
+        if m.position is not None:  # mid-epoch: epoch s.epoch + 1 had begun
+            b = m.position.batch
+            where = f"in epoch {s.epoch + 1} after {b} batch{'es' if b != 1 else ''}"
+        else:
+            where = f"after epoch {s.epoch}"
+        resumed = f"  (resumed {where}, step {s.step}"
         resumed += f"; changed: {fingerprint.describe(changed)})" if changed else ")"
     console.print(f"run folder: {m.run_dir}{resumed}")
 
@@ -249,6 +253,6 @@ def done_line(m: Member, metrics: dict[str, Any]) -> str:
     if "group_jobs" in metrics:
         line += (
             f" ({metrics['group_jobs']} jobs stacked: "
-            f"{metrics['group_samples_per_s']:,.0f} samples/s together)"
+            f"{metrics['group_samples_per_s']:,.0f} samples/s overall, together)"
         )
     return line + f"; run folder {m.run_dir}"
