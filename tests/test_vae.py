@@ -327,10 +327,11 @@ def test_a_beta_sweep_trains_as_one_stacked_model(tmp_path):
 def test_the_epoch_line_shows_the_elbo_and_a_collapse_warning_follows_it(tmp_path, capsys):
     """A VAE's epoch line carries val/elbo (metrics.json's, for the job shown); a member
     whose code collapsed (β=200 on digits: every unit's KL under 0.01 nats) is warned about
-    after the line, by its job's folder; the β=0.01 member is not."""
+    once, under the line of the epoch where it starts, by its job's folder, and once more
+    after its done line (still collapsed); the β=0.01 member is not."""
     from aectl.training.group import Job, train_group
 
-    base = ("model=vae", "trainer.max_epochs=1", "trainer.device=cpu")
+    base = ("model=vae", "trainer.max_epochs=2", "trainer.device=cpu")
     jobs = [
         Job(validate(compose(*base, f"regularizer.weight={b}")), tmp_path / b)
         for b in ("0.01", "200")
@@ -338,11 +339,15 @@ def test_the_epoch_line_shows_the_elbo_and_a_collapse_warning_follows_it(tmp_pat
     train_group(jobs)
     lines = capsys.readouterr().out.splitlines()
     elbo = json.loads((tmp_path / "0.01" / "metrics.json").read_text())["val/elbo"]
-    (at,) = [i for i, x in enumerate(lines) if x.startswith("epoch 1/1 ")]
+    (at,) = [i for i, x in enumerate(lines) if x.startswith("epoch 2/2 ")]
     assert "val/recon " in lines[at] and f"  val/elbo {elbo:.5g}  " in lines[at], lines[at]
+    (first,) = [i for i, x in enumerate(lines) if x.startswith("epoch 1/2 ")]
     warned = [i for i, x in enumerate(lines) if "posterior collapse" in x]
-    assert len(warned) == 1 and warned[0] > at, lines
+    assert len(warned) == 2 and first < warned[0] < at, lines
     assert lines[warned[0]].startswith("epoch 1 (200): posterior collapse: every code unit")
+    done = [i for i, x in enumerate(lines) if x.startswith("done: ")]
+    assert warned[1] == done[1] + 1 and str(tmp_path / "200") in lines[done[1]], lines
+    assert lines[warned[1]].startswith("still at the end (epoch 2): posterior collapse: ")
     kls = json.loads((tmp_path / "200" / "metrics.json").read_text())
     assert max(v for k, v in kls.items() if k.startswith("latent/kl_unit_")) < 0.01
 

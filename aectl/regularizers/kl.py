@@ -98,7 +98,8 @@ class KL(Regularizer):
         if kls and max(kls) < COLLAPSED_NATS:
             return [
                 f"posterior collapse: every code unit's KL is below {COLLAPSED_NATS} nats "
-                "(the code carries no information about x); lower regularizer.weight, or set "
+                "(the code carries almost nothing about x). Early in training it may "
+                "recover; if it does not, lower regularizer.weight, or set "
                 "regularizer.warmup_epochs or regularizer.capacity"
             ]
         return []

@@ -170,7 +170,10 @@ def end_epoch(g: Group, bar: TrainProgress, means: list, epoch_s: float, steps: 
         m = g.members[i]
         job = f" ({job_name(g, m)})" if len(g.members) > 1 else ""
         for line in m.epoch_warnings:
-            console.print(f"[yellow]epoch {g.epoch}{job}: {line}[/]")
+            if line not in m.warned:  # said when it starts, not every epoch it lasts
+                console.print(f"[yellow]epoch {g.epoch}{job}: {line}[/]")
+                m.warned_at = g.epoch
+        m.warned = m.epoch_warnings
 
 
 def job_name(g: Group, m: Member) -> str:

@@ -53,6 +53,8 @@ class Member:
     writing: Future | None = None  # its latest checkpoint, on the writer thread
     group_jobs: int = 1  # jobs trained as one stacked model with it (a vmap group)
     epoch_warnings: list[str] = field(default_factory=list)  # about its latest epoch
+    warned: list[str] = field(default_factory=list)  # those printed for the epoch before
+    warned_at: int = 0  # the epoch a warning was last printed for
 
     @contextlib.contextmanager
     def timed(self, kind: str) -> Iterator[None]:
