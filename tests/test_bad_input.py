@@ -264,8 +264,18 @@ CASES = {
         "are one image (a link), which would land in both the training and the validation",
     ),
     "sweep: a value listed twice": (
-        lambda t, run: ["-m", "regularizer.weight=0.1,0.1"],
+        lambda t, run: ["-m", "model=contractive", "regularizer.weight=0.1,0.1"],
         "regularizer.weight: got 0.1,0.1, which lists 0.1 twice: two jobs would train into one",
+    ),
+    "sweep: a λ without a penalty": (
+        lambda t, run: ["-m", "regularizer.weight=1e-4,1e-2"],
+        "regularizer.weight: swept, but regularizer=none has no penalty term, so every job "
+        "would train the same model; allowed: a sweep of a penalty's weight (a λ to sweep",
+    ),
+    "sweep: a λ where the strength is another knob": (
+        lambda t, run: ["-m", "model=denoising", "regularizer.weight=1e-4,1e-2"],
+        "regularizer=denoising has no penalty term, so every job would train the same model; "
+        "allowed: a sweep of a penalty's weight (its strength is regularizer.level)",
     ),
     "sweep: no values": (
         lambda t, run: ["-m", "trainer.seed=range(0,0)"],

@@ -142,7 +142,22 @@ def sweep_config(*overrides: str):
 @pytest.mark.parametrize(
     "overrides,field,says",
     [
-        (["regularizer.weight=0.1,0.1"], "regularizer.weight", "lists 0.1 twice"),
+        (
+            ["model=contractive", "regularizer.weight=0.1,0.1"],
+            "regularizer.weight",
+            "lists 0.1 twice",
+        ),
+        (
+            ["regularizer.weight=0.1,1"],
+            "regularizer.weight",
+            "regularizer=none has no penalty term",
+        ),
+        (["hparams_search=optuna_lambda"], "regularizer.weight", "has no penalty term"),
+        (
+            ["hydra/launcher=vmap", "model=dropout", "regularizer.weight=0.1,1"],
+            "regularizer.weight",
+            "its strength is regularizer.p",
+        ),
         (["model=sparse", "regularizer.weight=0.1,1e-1"], "regularizer.weight", "twice"),
         (["model=deep,conv,deep"], "model", "lists deep twice"),
         (["trainer.seed=0,00"], "trainer.seed", "would train into one folder"),
@@ -185,12 +200,13 @@ def test_sweeps_that_cannot_run_as_asked_are_refused(overrides, field, says):
 @pytest.mark.parametrize(
     "overrides",
     [
-        ["regularizer.weight=0.1,0.2", "trainer.seed=range(0,3)"],
+        ["model=sparse", "regularizer.weight=0.1,0.2", "trainer.seed=range(0,3)"],
+        ["regularizer=none,sparse_l1", "regularizer.weight=0.1,0.2"],  # some jobs have one
         ["model=deep,conv", "trainer.seed=0,1"],
         ["trainer.device=cpu,cuda", "trainer.seed=0,1"],
         ["trainer.seed=0,00", "hydra.sweep.subdir=${hydra.job.num}"],
         ["hydra/launcher=parallel", "hydra.launcher.n_jobs=-1", "trainer.seed=0,1"],
-        ["hparams_search=optuna_lambda", "hydra.sweeper.n_trials=2"],
+        ["hparams_search=optuna_lambda", "model=contractive", "hydra.sweeper.n_trials=2"],
         ["experiment=onehot8", "trainer.seed=0,1"],
         ["+trainer=default", "trainer.max_epochs=1,2"],
         ["experiment=probe_mnist,stacked_cae", "dataset.limit=100,200"],  # digits has no limit

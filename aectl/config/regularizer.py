@@ -48,12 +48,19 @@ class RegularizerConfig:
         no penalty term. (Not refused: a sweep over models and λ may hold such jobs.)"""
         if self.term_name is not None or self.weight == 0:
             return None
-        note = f"regularizer={name} has no penalty term: regularizer.weight={self.weight:g} "
-        if self.strength is not None:
-            return note + f"changes nothing (its strength is regularizer.{self.strength})"
-        return note + (
-            "changes nothing (a λ to sweep needs a penalty: model=contractive, or "
-            "regularizer=sparse_l1, sparse_kl, contractive)"
+        return (
+            f"regularizer={name} has no penalty term: regularizer.weight={self.weight:g} "
+            f"changes nothing ({self.instead()})"
+        )
+
+    @classmethod
+    def instead(cls) -> str:
+        """What to set rather than a weight, for a regularizer without a penalty term."""
+        if cls.strength is not None:
+            return f"its strength is regularizer.{cls.strength}"
+        return (
+            "a λ to sweep needs a penalty: model=contractive, or "
+            "regularizer=sparse_l1, sparse_kl, contractive"
         )
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from aectl.config.schema import option_of
 from aectl.config.validate import refuse_unknown_key, unknown_keys
 from aectl.errors import UserError
 
@@ -43,6 +44,7 @@ def check_sweep(config: DictConfig) -> None:
     task += list(OmegaConf.to_container(config.hydra.overrides.task, resolve=False))
     overrides = OverridesParser.create().parse_overrides(task)
     check_swept_keys(config, overrides)
+    check_swept_weight(config, overrides)
     if _is_basic_sweeper(sweeper):
         check_jobs(config, overrides)
 
@@ -68,6 +70,28 @@ def check_swept_keys(config: DictConfig, overrides: list[Any]) -> None:
             continue
         if not key.startswith("hydra."):
             refuse_unknown_key(config, key)
+
+
+def check_swept_weight(config: DictConfig, overrides: list[Any]) -> None:
+    """A λ sweep where every job's regularizer has no penalty term would train one model N
+    times. (With a swept group, e.g. `regularizer=none,sparse_l1`, some jobs may have one:
+    each job then notes it, as a run does.)"""
+    groups = set(config.hydra.runtime.choices)
+    swept = [o for o in overrides if o.is_sweep_override()]
+    if any(o.key_or_group in groups for o in swept):
+        return
+    if not any(o.key_or_group == "regularizer.weight" for o in swept):
+        return
+    option = option_of("regularizer", str(config.regularizer.get("_target_", "")))
+    if option is None:
+        return
+    name, cls = option
+    if cls.term_name is None:
+        raise UserError(
+            "regularizer.weight",
+            f"swept, but regularizer={name} has no penalty term, so every job would train "
+            f"the same model; allowed: a sweep of a penalty's weight ({cls.instead()})",
+        )
 
 
 # ---- launcher and sweeper ---------------------------------------------------------------------
