@@ -461,13 +461,16 @@ def image_tags(run_dir):
     ],
     ids=["linear-digits", "manifold", "onehot8", "linear-full-rank", "linear-overcomplete"],
 )
-def test_analyze_writes_each_picture_as_png_and_to_tensorboard(tmp_path, make, want):
+def test_analyze_writes_each_picture_as_png_and_to_tensorboard(tmp_path, make, want, capsys):
     from torch.utils.tensorboard import SummaryWriter
 
     model, data = make()
     writer = SummaryWriter(str(tmp_path))
     numbers = analysis.analyze(tmp_path, model, data, writer, step=7)
     writer.close()
+    (line,) = [x for x in capsys.readouterr().out.splitlines() if x.startswith("analysis: ")]
+    want_shown = numbers["sparsity/active_units_per_sample"]  # (a VAE's line leaves it out)
+    assert f"sparsity/active_units_per_sample {want_shown:.4g}" in line, line
     assert {p.stem for p in (tmp_path / "analysis").glob("*.png")} == want
     for name in want:
         img = read_png(tmp_path / "analysis" / f"{name}.png")

@@ -112,7 +112,10 @@ def analyze(
             writer.add_scalar(f"{WHOLE_RUN}{folder}/{key}", value, step)
         writer.flush()
     model.train(was_training)
-    shown = {k: v for k, v in numbers.items() if k in HEADLINE}
+    # a stochastic code's sparsity is of its mean μ, whose units are "active" at any scale:
+    # beside latent/active_units (information, from the KL) it would read as a contradiction
+    hidden = ("sparsity/",) if model.stochastic else ()
+    shown = {k: v for k, v in numbers.items() if k in HEADLINE and not k.startswith(hidden)}
     console.print(
         f"{folder}: " + "  ".join(f"{k} {v:.4g}" for k, v in shown.items()) + f"  pictures in {out}"
     )

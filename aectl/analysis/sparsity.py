@@ -64,7 +64,7 @@ def sparsity(
     score = hoyer(h)
     if score is not None:
         numbers["sparsity/hoyer"] = score.item()
-    out = {"code_histogram": _histogram(h, numbers)}
+    out = {"code_histogram": _histogram(h, numbers, model.stochastic)}
     w = first_layer_filters(model, data)
     if w is not None:
         order = (
@@ -76,14 +76,19 @@ def sparsity(
     return numbers, out
 
 
-def _histogram(h: torch.Tensor, numbers: dict[str, float]) -> torch.Tensor:
+def _histogram(h: torch.Tensor, numbers: dict[str, float], stochastic: bool) -> torch.Tensor:
     fig, ax = plt.subplots(figsize=(6, 3.5))
     # one filled outline, not 100 bars: the same picture, drawn in a fraction of the time
     ax.hist(h.flatten().numpy(), bins=100, color="tab:blue", log=True, histtype="stepfilled")
     below = numbers["sparsity/near_zero_below"]
     for edge in (-below, below):
         ax.axvline(edge, color="tab:red", lw=0.8, ls="--")
-    ax.set_xlabel("code activation")
+    # a stochastic code's: of its mean μ (latent/active_units counts the informative units)
+    ax.set_xlabel(
+        "code mean μ (latent/active_units: units that carry information)"
+        if stochastic
+        else "code activation"
+    )
     ax.set_ylabel("count (log)")
     hoyer_text = (
         f"; Hoyer sparsity {numbers['sparsity/hoyer']:.2f}" if "sparsity/hoyer" in numbers else ""
