@@ -292,4 +292,5 @@ def test_the_header_prints_the_note(tmp_path):
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
+    assert lines[0].endswith("regularizer=none"), lines[0]  # no weight that weighs nothing
     assert lines[1].startswith("note: regularizer=none has no penalty term"), lines[:3]

@@ -102,7 +102,9 @@ def probe(
         "probe/train_accuracy": (fitted.predict(h_train) == y_train).double().mean().item(),
         "probe/majority_rate": (torch.bincount(y).max() / len(y)).item(),
     }
-    title = f"linear probe on frozen codes: accuracy {numbers['probe/accuracy']:.3f}"
+    title = (
+        f"linear probe on frozen codes: accuracy {numbers['probe/accuracy']:.3f} ({len(y)} samples)"
+    )
     return numbers, {"probe_confusion": confusion_picture(y, pred, title)}
 
 
@@ -127,12 +129,12 @@ def confusion_picture(y: torch.Tensor, pred: torch.Tensor, title: str) -> torch.
         for j in range(k):
             if round(m[i, j].item(), 2) > 0:
                 color = "black" if m[i, j] > 0.5 else "white"
-                ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=6, color=color)
+                ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=7, color=color)
     names = [str(v) for v in labels.tolist()]
     ax.set_xticks(range(k), names)
     ax.set_yticks(range(k), names)
-    ax.set_xlabel("predicted label")
-    ax.set_ylabel("true label (blank: below 0.005)")
+    ax.set_xlabel("predicted label (each row sums to 1; blank: below 0.005)", fontsize=9)
+    ax.set_ylabel("true label")
     ax.set_title(title, fontsize=9)
     # fixed margins: tight_layout would draw the figure once more to measure it
     fig.subplots_adjust(left=0.13, right=0.97, bottom=0.12, top=0.93)
