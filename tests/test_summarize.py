@@ -15,6 +15,7 @@ import yaml
 from PIL import Image
 
 from aectl.commands import summarize
+from aectl.commands.summarize import PROBE
 
 BASIC = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 
@@ -488,3 +489,28 @@ def test_a_job_without_metrics_shows_its_best_epoch_so_far_from_its_events(tmp_p
     assert live["train/penalty"] == pytest.approx(0.042)
     assert live["train/jacobian_fro2"] == pytest.approx(8.4)
     assert "train/loss" not in live and not any("probe" in k for k in live)
+
+
+def test_the_probe_panel_has_binomial_error_bars_over_the_scored_samples(tmp_path, capsys):
+    """probe/accuracy ± √(p(1−p)/n), n the size of the split metrics.json's `analyzed` names
+    (one test digit out of 180 moves the accuracy by 0.0056: the bars say what is noise)."""
+    import math
+
+    root = contractive_sweep(tmp_path / "sweep")
+    for path in root.glob("*/seed=0/metrics.json"):
+        m = json.loads(path.read_text())
+        m |= {"splits": {"train": 1437, "val": 180, "test": 150}, "analyzed": {"split": "test"}}
+        path.write_text(json.dumps(m))
+    code, _, err, _ = run(root, capsys)
+    assert code == 0, err
+    sweep = summarize.read_sweep(root)
+    (probe,) = [p for p in summarize.panels(sweep, summarize.rows(sweep)) if p.title == PROBE]
+    accuracy = {job: y for pts in probe.series.values() for _, y, job in pts}
+    assert probe.errors == {
+        j: pytest.approx(math.sqrt(p * (1 - p) / 150)) for j, p in accuracy.items()
+    }
+    assert len(probe.errors) == 3 and probe.y_label.endswith("(± 1 standard error)")
+    # without the sizes (a sweep from before they were saved): no bars, as before
+    sweep = summarize.read_sweep(contractive_sweep(tmp_path / "old"))
+    (probe,) = [p for p in summarize.panels(sweep, summarize.rows(sweep)) if p.title == PROBE]
+    assert probe.errors == {} and probe.y_label == PROBE

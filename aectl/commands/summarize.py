@@ -150,7 +150,18 @@ def read_metrics(folder: Path) -> dict[str, Any]:
             raise Unreadable(f"metrics.json: {key!r} is {_kind(value)}, not a number")
         if key in numeric and not _is_number(value):
             raise Unreadable(f"metrics.json: {key!r} is {_kind(value)}, not a number")
-    return {k: v for k, v in data.items() if _is_number(v) or isinstance(v, str)}
+    flat = {k: v for k, v in data.items() if _is_number(v) or isinstance(v, str)}
+    return flat | _analyzed_samples(data)
+
+
+def _analyzed_samples(data: dict[str, Any]) -> dict[str, int]:
+    """`analyzed_samples`: how many samples the analyses (the probe's accuracy) were
+    scored on, from `analyzed.split` and `splits`; {} when either is missing or odd."""
+    analyzed, splits = data.get("analyzed"), data.get("splits")
+    if not isinstance(analyzed, dict) or not isinstance(splits, dict):
+        return {}
+    n = splits.get(analyzed.get("split"))
+    return {"analyzed_samples": n} if isinstance(n, int) and not isinstance(n, bool) else {}
 
 
 def read_status(folder: Path) -> dict[str, Any] | None:
@@ -724,6 +735,7 @@ class Panel:
     log_y: bool = False
     categories: list[str] = field(default_factory=list)  # categorical x (metric panels)
     symbol: str | None = None  # what a path's points are labelled with (default: the x key's)
+    errors: dict[Any, float] = field(default_factory=dict)  # job number -> ± of its point
 
 
 def _x_key(sweep: Sweep, done: list[dict[str, Any]]) -> str | None:
@@ -949,11 +961,26 @@ def panels(sweep: Sweep, table: list[dict[str, Any]], first: str | None = None) 
         if values and not any(values == s for s in seen):  # no panel repeats another's numbers
             seen.append(values)
             out.append(_metric_panel(name, values, sweep, done, x_key))
+            if name == PROBE:
+                out[-1].errors = _accuracy_errors(done, values)
+                out[-1].y_label += " (± 1 standard error)" if out[-1].errors else ""
     out += [_path_panel(t, v, sweep, done, x_key) for t, v in terms.items() if len(v) > 0]
     heat = _heatmap_panel(sweep, done, x_key)
     if heat is not None:
         out.append(heat)
     return out or [_metric_panel("val/recon", {}, sweep, done, x_key)]
+
+
+def _accuracy_errors(done: list[dict[str, Any]], values: dict[int, float]) -> dict[Any, float]:
+    """By job number: one binomial standard error, √(p(1−p)/n), of an accuracy p scored on
+    the n samples of the split metrics.json's `analyzed` names (`analyzed_samples`). With n = 180 one sample
+    more or less right moves p by 0.0056: the bars show which differences are noise."""
+    out: dict[Any, float] = {}
+    for i, p in values.items():
+        n = _number(done[i].get("analyzed_samples"))
+        if n is not None and n > 0 and 0 <= p <= 1:
+            out[done[i]["job"]] = math.sqrt(p * (1 - p) / n)
+    return out
 
 
 # ---- summary.png: drawing -------------------------------------------------------------------
@@ -963,7 +990,12 @@ def _draw_metric(ax: Any, p: Panel, sweep: Sweep, done: list[dict[str, Any]]) ->
     best = best_job(sweep)
     for label, pts in p.series.items():
         style = "o" if sweep.study is not None else "o-"
-        ax.plot([q[0] for q in pts], [q[1] for q in pts], style, label=label or None)
+        xs, ys = [q[0] for q in pts], [q[1] for q in pts]
+        if p.errors:
+            yerr = [p.errors.get(q[2], 0.0) for q in pts]
+            ax.errorbar(xs, ys, yerr=yerr, fmt=style, capsize=3, label=label or None)
+        else:
+            ax.plot(xs, ys, style, label=label or None)
         for x, y, job in pts:
             if best is not None and job == best.num:
                 ax.plot([x], [y], "*", color="red", markersize=14, label="study best")
