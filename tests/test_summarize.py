@@ -514,3 +514,10 @@ def test_the_probe_panel_has_binomial_error_bars_over_the_scored_samples(tmp_pat
     sweep = summarize.read_sweep(contractive_sweep(tmp_path / "old"))
     (probe,) = [p for p in summarize.panels(sweep, summarize.rows(sweep)) if p.title == PROBE]
     assert probe.errors == {} and probe.y_label == PROBE
+
+
+def test_path_labels_leave_out_points_that_crowd_a_labelled_one():
+    # pixels: the second is under the first's label, the third is clear of it, the fourth
+    # is level with the first but far to the right
+    got = summarize.apart([(100, 100), (120, 105), (100, 130), (300, 100), (301, 131)])
+    assert got == [True, False, True, True, True]

@@ -1018,16 +1018,34 @@ def _draw_path(ax: Any, p: Panel, x_key: str | None) -> None:
     symbol = p.symbol or (_symbol(x_key) if x_key else "job")
     for label, pts in p.series.items():
         ax.plot([q[0] for q in pts], [q[1] for q in pts], "o-", label=label or None)
-        for x, y, value in pts:
-            ax.annotate(f"{symbol}={_short(value)}", (x, y), textcoords="offset points",
-                        xytext=(4, 4), fontsize=8)  # fmt: skip
     if p.log_x:
         ax.set_xscale("log")
     if p.log_y:
         ax.set_yscale("log")
     ax.margins(x=0.15, y=0.12)  # room for the labels
+    ax.autoscale_view()  # (the axes' final limits: where each point lands on the figure)
+    pts = [q for series in p.series.values() for q in series]
+    at = [tuple(ax.transData.transform((x, y))) for x, y, _ in pts]
+    for (x, y, value), shown in zip(pts, apart(at)):
+        if shown:
+            ax.annotate(f"{symbol}={_short(value)}", (x, y), textcoords="offset points",
+                        xytext=(4, 4), fontsize=8)  # fmt: skip
     if len(p.series) > 1:
         ax.legend(fontsize=8)
+
+
+def apart(points: list[tuple[float, float]], dx: float = 45.0, dy: float = 12.0) -> list[bool]:
+    """Which points (in pixels) get a label: each in turn, unless a labelled one is within
+    dx across and dy up or down (a label is about that big), so labels never pile up where
+    a path's points crowd (small λ, where the term hardly changes)."""
+    kept: list[tuple[float, float]] = []
+    out = []
+    for x, y in points:
+        free = all(abs(x - a) > dx or abs(y - b) > dy for a, b in kept)
+        out.append(free)
+        if free:
+            kept.append((x, y))
+    return out
 
 
 def _draw_heatmap(ax: Any, p: Panel) -> None:
