@@ -214,6 +214,10 @@ def test_config_is_a_text_summary_holding_the_resolved_config(sweep):
         assert code is not None, entry["text"][:300]
         shown = yaml.safe_load(html.unescape(code.group(1)))
         assert shown == yaml.safe_load((folder / "config.yaml").read_text())
+        # above it, what the model is for its input (README: "logs it to TensorBoard")
+        m = json.loads((folder / "metrics.json").read_text())
+        head = f"<strong>{m['completeness']}</strong>: a code of {m['code_dim']} units for an "
+        assert f"<td><p>{head}input of {m['input_size']} values</p>\n<pre>" in entry["text"]
 
 
 def test_reconstruction_grid_shows_each_digit_at_64_pixels(sweep):

@@ -84,7 +84,9 @@ def layout_summary(lay: Any) -> Any:
     return summary_pb2.Summary(value=[value])
 
 
-def config_markdown(yaml_text: str) -> str:
-    """The config as a fenced YAML block (a longer fence if the text holds one)."""
+def config_markdown(yaml_text: str, heading: str = "") -> str:
+    """The config as a fenced YAML block (a longer fence if the text holds one), under a
+    one-line `heading` (what the model is: undercomplete or overcomplete)."""
     fence = "````" if "```" in yaml_text else "```"
-    return f"{fence}yaml\n{yaml_text.rstrip()}\n{fence}\n"
+    top = f"{heading}\n\n" if heading else ""
+    return f"{top}{fence}yaml\n{yaml_text.rstrip()}\n{fence}\n"

@@ -37,14 +37,16 @@ class RunLog:
         """The penalty term's name, None for a regularizer without one."""
         return None if self.term_name == NO_TERM else self.term_name
 
-    def begin(self, config_yaml: str, step: int, fresh: bool) -> None:
+    def begin(self, config_yaml: str, step: int, fresh: bool, heading: str = "") -> None:
         """The custom-scalars layout (once per run: when it starts fresh) and the resolved
-        config as text at `step` (a resumed run's config is shown from where it resumed)."""
+        config as text at `step` (a resumed run's config is shown from where it resumed),
+        under `heading`."""
         if fresh:
             self.writer.file_writer.add_summary(
                 dashboard.layout_summary(dashboard.layout(self.term))
             )
-        self.writer.add_text(dashboard.CONFIG_TAG, dashboard.config_markdown(config_yaml), step)
+        text = dashboard.config_markdown(config_yaml, heading)
+        self.writer.add_text(dashboard.CONFIG_TAG, text, step)
         self.writer.flush()
 
     def step(

@@ -170,7 +170,11 @@ def open_member(cfg, run_dir, data, model, reg, optimizer_state, state, position
     resumed = bool(state.resumes)
     log = RunLog(run_dir, reg.term_name, purge_step=state.step + 1 if resumed else None)
     hparams.declare(log.writer, OmegaConf.create(config), term=log.term, run_dir=run_dir)
-    log.begin(text, state.step, fresh=not resumed)
+    heading = (
+        f"**{model.completeness}**: a code of {model.code_dim} units for an input of "
+        f"{model.input_size} values"
+    )
+    log.begin(text, state.step, fresh=not resumed, heading=heading)
     member = Member(cfg, run_dir, data, model, reg, optimizer_state, log, config, state, position)
     member.fingerprint = {"data": fingerprint.of_data(data)}
     return member
