@@ -108,7 +108,7 @@ def scalars(run_dir, tag):
     [("model=deep",), ("model=contractive", "arch.hidden=[32]", "regularizer.method=exact")],
     ids=["deep", "deep-contractive"],
 )
-def test_layerwise_run_logs_every_stage_then_fine_tunes(tmp_path, preset):
+def test_layerwise_run_logs_every_stage_then_fine_tunes(tmp_path, preset, capsys):
     from aectl.training.run import train
 
     cfg = compose(
@@ -128,6 +128,25 @@ def test_layerwise_run_logs_every_stage_then_fine_tunes(tmp_path, preset):
         assert [s for s, _ in points] == [1, 2, 3]
         assert points[-1][1] == pytest.approx(metrics[f"layerwise/stage{k}/loss"], rel=1e-6)
     assert metrics["epoch"] == 1  # then the whole stack is trained end to end
+    # each stage's line says what its recon is of (stage k > 1: codes, not comparable)
+    lines = [x for x in capsys.readouterr().out.splitlines() if x.startswith("layer-wise stage")]
+    assert len(lines) == stages and lines[0].endswith(" (of the data)"), lines
+    assert lines[1].endswith(" (of stage 1's codes: not comparable)"), lines
+
+
+def test_layerwise_on_a_one_layer_encoder_says_it_is_more_epochs_of_the_whole(tmp_path, capsys):
+    from aectl.training.run import train
+
+    cfg = compose(
+        "model=sparse",
+        "trainer.layerwise=true",
+        "trainer.layerwise_epochs=1",
+        "trainer.max_epochs=1",
+        "trainer.device=cpu",
+    )
+    train(cfg, tmp_path)
+    out = capsys.readouterr().out
+    assert "note: trainer.layerwise=true on a one-layer encoder: its one stage is the whole" in out
 
 
 def test_a_resumed_layerwise_run_keeps_its_stage_metrics(tmp_path):

@@ -129,6 +129,7 @@ HEADLINE = (
     "vector_field/mean_cos",
     "tangents/jacobian_abs_cos",
     "tangents/local_pca_abs_cos",
+    "sparsity/frac_exact_zero",  # what ReLU codes under an L1 penalty produce
     "sparsity/frac_near_zero",
     "sparsity/active_units_per_sample",
     "onehot/patterns_reproduced",

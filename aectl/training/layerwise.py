@@ -160,6 +160,12 @@ def pretrain(
     t = cfg.trainer
     stack = layers(model)
     metrics: dict[str, float] = {"layerwise/stages": len(stack)}
+    if len(stack) == 1:
+        console.print(
+            "[yellow]note: trainer.layerwise=true on a one-layer encoder: its one stage is "
+            f"the whole model, so this is {t.layerwise_epochs} more epochs of it (layer-wise "
+            "training needs a deeper encoder: model=deep)[/]"
+        )
     for k, layer in enumerate(stack):
         m = train_stage(
             model,
@@ -177,5 +183,6 @@ def pretrain(
             f"layer-wise stage {k + 1}/{len(stack)} ({layer.linear.in_features} -> "
             f"{layer.linear.out_features}): {t.layerwise_epochs} epochs, "
             f"recon {m[f'layerwise/stage{k + 1}/recon']:.5g}"
+            + (" (of the data)" if k == 0 else f" (of stage {k}'s codes: not comparable)")
         )
     return metrics
