@@ -89,13 +89,22 @@ def test_reconstruction_grid_and_pictures_are_written_and_logged(linear_run):
     assert img.std() > 10
     for name in ("pca_compare", "code_histogram", "filters", "probe_confusion"):
         assert (linear_run / "eval" / f"{name}.png").is_file()
-    acc = EventAccumulator(str(linear_run), size_guidance={"images": 0})
-    acc.Reload()
-    assert {"eval/reconstructions", "eval/pca_compare", "analysis/pca_compare"} <= set(
-        acc.Tags()["images"]
-    )
     state, _ = weights(linear_run, "last")
-    assert json.loads((linear_run / "eval.json").read_text())["epoch"] == state["epoch"] == 3
+    first = json.loads((linear_run / "eval.json").read_text())
+    assert first["epoch"] == state["epoch"] == 3 and first["split"] == "test"
+    # a second evaluation (best.pt on val) replaces eval.json but keeps its own tags
+    assert evaluate.main([str(linear_run), "--checkpoint", "best", "--split", "val"]) == 0
+    second = json.loads((linear_run / "eval.json").read_text())
+    acc = EventAccumulator(str(linear_run), size_guidance={"images": 0, "scalars": 0})
+    acc.Reload()
+    images = set(acc.Tags()["images"])
+    for tag in ("eval/last/test", "eval/best/val"):
+        assert {f"{tag}/reconstructions", f"{tag}/pca_compare"} <= images, images
+    assert "analysis/pca_compare" in images
+    for tag, result in (("eval/last/test", first), ("eval/best/val", second)):
+        for key in ("recon/mse", "probe/accuracy"):
+            event = acc.Scalars(f"whole_run/{tag}/{key}")[-1]  # (other tests evaluate too)
+            assert event.value == pytest.approx(result[key], rel=1e-6), (tag, key)
 
 
 def test_bce_and_train_split(tmp_path):

@@ -92,12 +92,16 @@ def analyze(
     *,
     folder: str = "analysis",
     split: str = "val",
+    tag: str | None = None,
 ) -> dict[str, float]:
     """Run the analyses on `split` ("test", "val" or "train"), write the pictures, return
     the numbers.
 
-    `writer` is the run's torch SummaryWriter (None: pictures go to PNG files only).
+    `writer` is the run's torch SummaryWriter (None: pictures go to PNG files only); the
+    pictures are logged as `<tag>/<name>` and the numbers as `whole_run/<tag>/<key>` (`tag`:
+    `folder` unless given; eval's names its checkpoint and split).
     """
+    tag = tag or folder
     was_training = model.training
     x, y = data.samples(split)
     numbers, images = run_all(model, data, x, y)
@@ -106,10 +110,10 @@ def analyze(
         if writer is None:
             pictures.save_png(img, out / f"{name}.png")
         else:
-            add_picture(writer, f"{folder}/{name}", img, step, out / f"{name}.png")
+            add_picture(writer, f"{tag}/{name}", img, step, out / f"{name}.png")
     if writer is not None:
         for key, value in numbers.items():
-            writer.add_scalar(f"{WHOLE_RUN}{folder}/{key}", value, step)
+            writer.add_scalar(f"{WHOLE_RUN}{tag}/{key}", value, step)
         writer.flush()
     model.train(was_training)
     # a stochastic code's sparsity is of its mean μ, whose units are "active" at any scale:

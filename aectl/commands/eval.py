@@ -220,6 +220,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from torch.utils.tensorboard import SummaryWriter
 
     from aectl import analysis, atomic
+    from aectl.config.metrics import WHOLE_RUN
     from aectl.data.base import ONEHOT
     from aectl.record import pictures
     from aectl.record.progress import console
@@ -258,15 +259,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         seed_everything(cfg.trainer.seed)
         numbers.update(log_likelihood(model, x, cfg.trainer.step_loss, args.samples))
     step = int(state.get("step") or 0)
+    # each evaluation under its own tags: two evals of a run (another checkpoint or split)
+    # stay apart in TensorBoard, where eval.json and eval/ hold only the latest
+    tag = f"eval/{which}/{split}"
     writer = SummaryWriter(log_dir=str(run_dir))
     try:
         img = pictures.model_picture(replace(data, val_x=x), model, reg, cfg.trainer.num_images)
         add_picture(
-            writer, "eval/reconstructions", img, step, run_dir / "eval" / "reconstructions.png"
+            writer, f"{tag}/reconstructions", img, step, run_dir / "eval" / "reconstructions.png"
         )
+        for key, value in numbers.items():
+            if isinstance(value, (int, float)):  # (None: no such number for this run)
+                writer.add_scalar(f"{WHOLE_RUN}{tag}/{key}", value, step)
         seed_everything(cfg.trainer.seed)
         numbers.update(
-            analysis.analyze(run_dir, model, data, writer, step, folder="eval", split=split)
+            analysis.analyze(
+                run_dir, model, data, writer, step, folder="eval", split=split, tag=tag
+            )
         )
     finally:
         writer.close()
