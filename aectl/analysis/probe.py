@@ -119,8 +119,8 @@ def confusion_matrix(y: torch.Tensor, pred: torch.Tensor) -> tuple[torch.Tensor,
 
 
 def confusion_picture(y: torch.Tensor, pred: torch.Tensor, title: str) -> torch.Tensor:
-    """The row-normalised confusion matrix; a cell that rounds to 0.00 is left blank (the
-    numbers that matter stand out, and a 10-class matrix draws in a third of the time)."""
+    """The row-normalised confusion matrix; a cell that rounds to 0.00 is left blank, so
+    the numbers that matter stand out."""
     labels, m = confusion_matrix(y, pred)
     k = len(labels)
     fig, ax = plt.subplots(figsize=(5, 4.5))
