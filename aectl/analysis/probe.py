@@ -46,13 +46,16 @@ class Probe:
         self.mean = h.mean(0)
         std = h.std(0, correction=0)
         self.scale = torch.where(std > 0, std, torch.ones_like(std))
-        z = (h - self.mean) / self.scale
+        z = self.standardise(h)
         rows = 1 if len(self.classes) == 2 else len(self.classes)
         self.w, self.b = _fit(z, target, len(self.classes), rows)
 
+    def standardise(self, h: torch.Tensor) -> torch.Tensor:
+        return (h.detach().double().cpu() - self.mean) / self.scale
+
     @torch.no_grad()
     def predict(self, h: torch.Tensor) -> torch.Tensor:
-        z = (h.detach().double().cpu() - self.mean) / self.scale
+        z = self.standardise(h)
         if len(self.classes) < 2:
             return self.classes.repeat(len(z))
         return self.classes[logits(z, self.w, self.b).argmax(1)]

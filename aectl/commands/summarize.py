@@ -973,8 +973,8 @@ def panels(sweep: Sweep, table: list[dict[str, Any]], first: str | None = None) 
 
 def _accuracy_errors(done: list[dict[str, Any]], values: dict[int, float]) -> dict[Any, float]:
     """By job number: one binomial standard error, √(p(1−p)/n), of an accuracy p scored on
-    the n samples of the split metrics.json's `analyzed` names (`analyzed_samples`). With n = 180 one sample
-    more or less right moves p by 0.0056: the bars show which differences are noise."""
+    the n samples of the split metrics.json's `analyzed` names (`analyzed_samples`). With
+    n = 180, one sample more or less right moves p by 0.0056: the bars show what is noise."""
     out: dict[Any, float] = {}
     for i, p in values.items():
         n = _number(done[i].get("analyzed_samples"))

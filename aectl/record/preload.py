@@ -2,8 +2,8 @@
 
 A training step needs only torch. The run's pictures need torchvision's drawing helpers
 (loaded alone, `aectl.record.vision`) and matplotlib, its final analyses SciPy (~1.5 s on 2
-cores together; scikit-learn too for manifold data). Imported where first used, they stopped the training thread at
-the first picture and before the analyses; `start` imports them after the first step, on
+cores together; scikit-learn too for manifold data). Imported where first used, they
+stopped the training thread at the first picture and before the analyses; `start` imports them after the first step, on
 one daemon thread, while the next steps run (torch's kernels release the GIL).
 
 Only where a core is spare (`spare_core`): a GPU trains (the CPU mostly waits on it), or

@@ -61,9 +61,9 @@ def check_swept_keys(config: DictConfig, overrides: list[Any]) -> None:
     """Swept keys are not in the composed config yet: each must be a group, or a key a schema
     has (Hydra adds a swept `+key` to each job's config, where no schema checks it). With a
     swept group the keys depend on each job's option: each job checks its own then."""
-    groups = set(config.hydra.runtime.choices)
-    if any(o.is_sweep_override() and o.key_or_group in groups for o in overrides):
+    if _sweeps_a_group(config, overrides):
         return
+    groups = set(config.hydra.runtime.choices)
     for o in overrides:
         key = o.key_or_group
         if not o.is_sweep_override() or o.is_delete() or key in groups or key == "hydra":
@@ -72,15 +72,19 @@ def check_swept_keys(config: DictConfig, overrides: list[Any]) -> None:
             refuse_unknown_key(config, key)
 
 
+def _sweeps_a_group(config: DictConfig, overrides: list[Any]) -> bool:
+    """A config group is swept: each job's keys (and regularizer) depend on its option."""
+    groups = set(config.hydra.runtime.choices)
+    return any(o.is_sweep_override() and o.key_or_group in groups for o in overrides)
+
+
 def check_swept_weight(config: DictConfig, overrides: list[Any]) -> None:
     """A λ sweep where every job's regularizer has no penalty term would train one model N
     times. (With a swept group, e.g. `regularizer=none,sparse_l1`, some jobs may have one:
     each job then notes it, as a run does.)"""
-    groups = set(config.hydra.runtime.choices)
-    swept = [o for o in overrides if o.is_sweep_override()]
-    if any(o.key_or_group in groups for o in swept):
+    if _sweeps_a_group(config, overrides):
         return
-    if not any(o.key_or_group == "regularizer.weight" for o in swept):
+    if not any(o.is_sweep_override() and o.key_or_group == "regularizer.weight" for o in overrides):
         return
     option = option_of("regularizer", str(config.regularizer.get("_target_", "")))
     if option is None:
