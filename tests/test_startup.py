@@ -7,6 +7,7 @@ Speed itself is measured by `aectl bench --sections run`, never by a timed test.
 from __future__ import annotations
 
 import copy
+import os
 import subprocess
 import sys
 
@@ -26,7 +27,8 @@ def test_nothing_the_first_step_does_not_need_is_imported_before_it(tmp_path):
     At its end, with every picture and analysis made: still neither the torchvision package
     (its drawing helpers load alone, `aectl.record.vision`) nor torch._dynamo nor SymPy
     (the mean Jacobian norm uses neither torch.func's reverse mode, which imports the
-    first, nor output gradients given to autograd.grad, which import the second)."""
+    first, nor output gradients given to autograd.grad, which import the second). And
+    OpenBLAS runs one thread."""
     code = f"""
 import sys
 sys.argv = ["aectl", "train", "trainer.max_epochs=1", "trainer.device=cpu",
@@ -42,13 +44,24 @@ run.fit = fit
 from aectl.cli import main
 code = main(sys.argv[1:])
 print("AT THE END", code, [m for m in heavy if m in sys.modules])
+from threadpoolctl import threadpool_info
+print("OPENBLAS", sorted({{i["num_threads"] for i in threadpool_info() if i["internal_api"] == "openblas"}}))
 """
-    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    # no thread settings from the suite: OpenBLAS's pool is aectl's to size
+    limits = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+    env = {k: v for k, v in os.environ.items() if k not in limits}
+    r = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env=env
+    )
     (line,) = [x for x in r.stdout.splitlines() if x.startswith("LOADED")]
     assert line == "LOADED []", (line, r.stderr[-2000:])
     (end,) = [x for x in r.stdout.splitlines() if x.startswith("AT THE END")]
     assert end == "AT THE END 0 ['matplotlib', 'scipy']", (end, r.stderr[-2000:])
     assert (tmp_path / "run" / "analysis" / "code_histogram.png").is_file()
+    # NumPy's and SciPy's OpenBLAS (both loaded by then) run one thread: a pool of their
+    # own would spin against torch's (`aectl.cli.one_blas_thread`)
+    (blas,) = [x for x in r.stdout.splitlines() if x.startswith("OPENBLAS")]
+    assert blas == "OPENBLAS [1]", blas
 
 
 def test_the_digits_are_scikit_learns_digits():

@@ -22,7 +22,6 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from aectl.models import forward_mode
 from aectl.models.autoencoder import Autoencoder
 from aectl.regularizers.base import Regularizer
 from aectl.training.fast_step import Autocast, GraphedStep
@@ -77,7 +76,6 @@ class _MemberLoss(nn.Module):
 
 def vmapped_losses(base: Autoencoder, reg: Regularizer, loss: str, precision: str = "32"):
     """f(params, buffers, x[N, B, ...], hp{name: [N]}) -> [N, 3] (total, recon, term)."""
-    forward_mode.ready()  # once, before anything is traced
     wrapper = _MemberLoss(base, reg, loss, precision)
 
     def member(p, b, x, hp):
