@@ -398,19 +398,38 @@ def test_a_group_trains_each_job_as_it_trains_alone(alone, tmp_path):
         assert m_got["probe/accuracy"] == m_want["probe/accuracy"]
 
 
-def test_a_diverging_member_fails_alone(alone, tmp_path):
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("where", [1, 0])
+def test_a_diverging_member_fails_alone(alone, tmp_path, where):
+    """Also when it is the group's first member: the group's epoch once followed member 0,
+    which stopped counting when it diverged, and the others trained on forever."""
     bad = (*GROUP[1][:2], "optim.lr=1e30", "trainer.seed=5")  # its weights overflow at once
-    jobs = [
-        job(tmp_path, "0", *GROUP[0]),
-        job(tmp_path, "bad", *bad),
-        job(tmp_path, "2", *GROUP[2]),
-    ]
+    jobs = [job(tmp_path, "0", *GROUP[0]), job(tmp_path, "2", *GROUP[2])]
+    jobs.insert(where, job(tmp_path, "bad", *bad))
     results = train_group(jobs)
-    assert isinstance(results[1], Diverged) and "lower optim.lr" in str(results[1])
-    assert isinstance(results[0], float) and isinstance(results[2], float)
-    for j, ref in ((jobs[0], alone[0]), (jobs[2], alone[2])):
-        assert all(torch.equal(weights(j.run_dir)[k], v) for k, v in weights(ref).items())
-    assert not (jobs[1].run_dir / "metrics.json").exists()
+    good = [k for k in range(3) if k != where]
+    assert isinstance(results[where], Diverged) and "lower optim.lr" in str(results[where])
+    assert all(isinstance(results[k], float) for k in good)
+    for k, ref in zip(good, (alone[0], alone[2])):
+        assert all(torch.equal(weights(jobs[k].run_dir)[n], v) for n, v in weights(ref).items())
+        metrics = json.loads((jobs[k].run_dir / "metrics.json").read_text())
+        assert metrics["epoch"] == 2  # TINY's max_epochs, no more
+    assert not (jobs[where].run_dir / "metrics.json").exists()
+
+
+def test_an_interrupted_group_says_which_members_had_diverged(tmp_path, monkeypatch):
+    """They end failed with their own error (`aectl.sweeps.vmap.run_group`), not as
+    interrupted jobs whose last.pt would resume."""
+    from aectl.training.stopping import Interrupted
+
+    bad = (*GROUP[1][:2], "optim.lr=1e30", "trainer.seed=5")
+    jobs = [job(tmp_path, "bad", *bad), job(tmp_path, "0", *GROUP[0])]
+    monkeypatch.setenv("AECTL_FAULT", "step:17:TERM")
+    with pytest.raises(Interrupted) as stopped:
+        train_group(jobs)
+    assert list(stopped.value.failed) == [0]
+    assert isinstance(stopped.value.failed[0], Diverged)
+    assert (jobs[1].run_dir / "checkpoints" / "last.pt").is_file()
 
 
 def test_an_interrupted_group_resumes_as_a_group_and_a_member_alone(

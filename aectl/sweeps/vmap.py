@@ -130,7 +130,7 @@ class Registry:
         self.jobs: list[Any] = [None] * n
         self.results: list[Any] = [None] * n
         self.returns: list[JobReturn | None] = [None] * n
-        self.abort = False
+        self.abort: set[int] = set()  # jobs ended without a result (an interrupt)
 
     def task(self, i: int):
         def member_task(cfg: DictConfig) -> float:
@@ -151,7 +151,7 @@ class Registry:
             self.jobs[i] = Job(run_cfg, Path(hc.runtime.output_dir), enter)
             self.registered[i].set()
             self.go[i].wait()
-            if self.abort:
+            if i in self.abort:
                 raise _Abort()
             result = self.results[i]
             if isinstance(result, BaseException):
@@ -177,12 +177,16 @@ def run_group(launcher: Any, configs: list[DictConfig]) -> list[JobReturn]:
     try:
         results = train_group([reg.jobs[i] for i in live])
     except Interrupted as e:
-        reg.abort = True
+        # a member that had diverged ends failed, with its error; the others interrupted
+        failed = {live[k]: error for k, error in e.failed.items()}
+        for i, error in failed.items():
+            reg.results[i] = error
+        reg.abort = {i for i in range(len(configs)) if i not in failed}
         for g in reg.go:
             g.set()
         for th in threads:
             th.join()
-        interrupted(launcher, e, [reg.jobs[i].run_dir for i in live])
+        interrupted(launcher, e, [reg.jobs[i].run_dir for i in live if i not in failed])
     for i, r in zip(live, results):
         reg.results[i] = r
     for i, th in enumerate(threads):  # in job order, as a basic launcher would end them

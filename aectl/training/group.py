@@ -51,7 +51,7 @@ from aectl.training.stacked import (
     restore_member_generator,
     stack,
 )
-from aectl.training.stopping import GracefulStop
+from aectl.training.stopping import GracefulStop, Interrupted
 from aectl.training.window import LossWindow
 
 Result = float | BaseException
@@ -171,7 +171,11 @@ def fit_and_finish(members, step, window, jobs, results, live) -> None:
     group = Group(members, step, members[0].data.train_x, window, t)
     total = group.steps_per_epoch * t.max_epochs
     with GracefulStop() as stop, TrainProgress(total, t.max_epochs, members[0].state.step) as bar:
-        fit(group, stop, bar)
+        try:
+            fit(group, stop, bar)
+        except Interrupted as e:  # which members had diverged before: they end failed
+            e.failed = {j: m.failed for j, m in zip(live, members) if m.failed is not None}
+            raise
         for j, m, job in zip(live, members, jobs):
             if m.failed is not None:
                 results[j] = m.failed

@@ -40,12 +40,18 @@ class Group:
     trainer: TrainerConfig  # the fields every member shares: epochs, batch size, logging
 
     @property
+    def lead(self) -> Member:
+        """The member whose counters are the group's: the first still training (one that
+        diverged stopped counting epochs; the group goes on to the others' last)."""
+        return next((m for m in self.members if m.failed is None), self.members[0])
+
+    @property
     def epoch(self) -> int:
-        return self.members[0].state.epoch
+        return self.lead.state.epoch
 
     @property
     def step_count(self) -> int:
-        return self.members[0].state.step
+        return self.lead.state.step
 
     @property
     def steps_per_epoch(self) -> int:

@@ -16,6 +16,7 @@ class Interrupted(Exception):
         """`where`: what was running when the signal came, if not training."""
         self.signum = signum
         self.where = where
+        self.failed: dict[int, BaseException] = {}  # a group's jobs that had diverged before
         super().__init__(signal.Signals(signum).name)
 
     @property
