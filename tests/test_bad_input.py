@@ -302,15 +302,66 @@ CASES = {
         lambda t, run: ["-m", "+trainer.max_epoch=5", "trainer.seed=0,1"],
         "trainer.max_epoch: unknown key (did you mean trainer.max_epochs?",
     ),
+    # a bad value among good ones: refused before the first job (the good ones trained first)
+    "sweep: a negative λ among good ones": (
+        lambda t, run: ["-m", "model=contractive", "regularizer.weight=1e-3,-1e-4"],
+        "regularizer.weight: got -0.0001; allowed: a finite number >= 0",
+    ),
+    "sweep: a level above 1 among good ones, vmap": (
+        lambda t, run: [
+            "-m",
+            "hydra/launcher=vmap",
+            "model=denoising",
+            "regularizer.level=0.2,1.5",
+        ],
+        "regularizer.level: got 1.5; allowed: a probability in [0, 1]",
+    ),
+    "sweep: a negative seed in a range": (
+        lambda t, run: ["-m", "trainer.seed=range(-1,2)"],
+        "trainer.seed: got -1; allowed: an integer 0..4294967295",
+    ),
+    "sweep: vmap max_group=0": (
+        lambda t, run: [
+            "-m",
+            "hydra/launcher=vmap",
+            "hydra.launcher.max_group=0",
+            "trainer.seed=0,1",
+        ],
+        "hydra.launcher.max_group: got 0; allowed: an integer >= 1",
+    ),
+    "sweep: vmap executor=bogus": (
+        lambda t, run: [
+            "-m",
+            "hydra/launcher=vmap",
+            "hydra.launcher.executor=bogus",
+            "trainer.seed=0,1",
+        ],
+        "hydra.launcher.executor: got 'bogus'; allowed: null (this process), local or slurm",
+    ),
+    "sweep: vmap executor=slurm without SLURM": (
+        lambda t, run: [
+            "-m",
+            "hydra/launcher=vmap",
+            "hydra.launcher.executor=slurm",
+            "trainer.seed=0,1",
+        ],
+        "hydra.launcher.executor: slurm, but this machine has no SLURM",
+    ),
+    "sweep: a vmap field that does not exist": (
+        lambda t, run: ["-m", "hydra/launcher=vmap", "+hydra.launcher.foo=2", "trainer.seed=0,1"],
+        "hydra.launcher.foo: the vmap launcher has no such field; allowed: max_group, executor, submitit",
+    ),
     "sweep: swept +trainer.max_epoch": (
         lambda t, run: ["-m", "+trainer.max_epoch=1,2"],
         "trainer.max_epoch: unknown key (did you mean trainer.max_epochs?",
     ),
 }
+HAS_SLURM = pytest.mark.skipif(
+    bool(shutil.which("srun") or shutil.which("sbatch")), reason="this machine has SLURM"
+)
 NEEDS = {  # cases that only mean something on some machines
-    "sweep: SLURM launcher without SLURM": pytest.mark.skipif(
-        bool(shutil.which("srun") or shutil.which("sbatch")), reason="this machine has SLURM"
-    ),
+    "sweep: SLURM launcher without SLURM": HAS_SLURM,
+    "sweep: vmap executor=slurm without SLURM": HAS_SLURM,
 }
 
 

@@ -7,6 +7,9 @@ an endless loop, or jobs training into one another's folders:
 
 - keys no schema has (`+typo=1`, `+trainer.max_epoch=5`, swept or not): aectl's config has
   no free-form keys, so Hydra's append syntax is never what the user meant;
+- a swept value a run would refuse (`regularizer.weight=1e-3,-1e-4`): refused before the
+  first job, not after the good ones trained;
+- the vmap launcher's fields (`max_group=0`, an unknown executor or field);
 - launcher and sweeper counts that mean nothing: `hydra.launcher.n_jobs=0` (joblib),
   `hydra.sweeper.n_trials=0` or `n_jobs=0` (Optuna: the latter never ends),
   `max_batch_size=0` (the basic sweeper);
@@ -45,6 +48,7 @@ def check_sweep(config: DictConfig) -> None:
     overrides = OverridesParser.create().parse_overrides(task)
     check_swept_keys(config, overrides)
     check_swept_weight(config, overrides)
+    check_swept_values(config, overrides)
     if _is_basic_sweeper(sweeper):
         check_jobs(config, overrides)
 
@@ -98,6 +102,45 @@ def check_swept_weight(config: DictConfig, overrides: list[Any]) -> None:
         )
 
 
+def check_swept_values(config: DictConfig, overrides: list[Any]) -> None:
+    """Each value a plain key is swept over, checked as a run's config checks it (with the
+    other keys as composed): a bad one (`regularizer.weight=-1e-4,1e-3`) is refused before
+    the first job, not after the good ones trained. Keys a swept group provides, and
+    values an Optuna sweeper draws from a range, are checked by each job itself."""
+    from aectl.training.job import job_config
+
+    groups = set(config.hydra.runtime.choices)
+    task = OmegaConf.masked_copy(config, [k for k in config if k != "hydra"])
+    for o in overrides:
+        key = o.key_or_group
+        if not o.is_sweep_override() or o.is_delete() or key in groups or "." not in key:
+            continue
+        if key.startswith("hydra.") or not o.is_discrete_sweep():
+            continue
+        node = OmegaConf.select(task, key, throw_on_missing=False)
+        if node is None or OmegaConf.is_config(node):
+            continue
+        for v in o.sweep_iterator():
+            one = copy_with(task, key, v)
+            if one is not None:
+                job_config(one, in_sweep=True)  # a UserError naming the key and value
+
+
+def copy_with(task: DictConfig, key: str, value: Any) -> DictConfig | None:
+    """A copy of the composed task config with `key` set to a swept value (None: the
+    value does not fit the key's type; the job's own check will say so)."""
+    import copy
+
+    from omegaconf.errors import OmegaConfBaseException
+
+    one = copy.deepcopy(task)
+    try:
+        OmegaConf.update(one, key, value, merge=False)
+    except OmegaConfBaseException:
+        return None
+    return one
+
+
 # ---- launcher and sweeper ---------------------------------------------------------------------
 
 
@@ -111,6 +154,8 @@ def check_launcher(config: DictConfig) -> None:
                 f"got {n!r}; allowed: a non-zero integer (-1: one job per CPU core, -2: all "
                 "cores but one, ...)",
             )
+    if str(launcher.get("_target_", "")).endswith("VmapLauncher"):
+        check_vmap_launcher(config)
     if str(launcher.get("_target_", "")).endswith("SlurmLauncher"):
         missing = [c for c in SLURM_COMMANDS if shutil.which(c) is None]
         if missing:
@@ -121,6 +166,47 @@ def check_launcher(config: DictConfig) -> None:
                 "allowed: a SLURM login node, or hydra/launcher=slurm_local (the same "
                 "submitit path on this machine) or hydra/launcher=parallel",
             )
+
+
+VMAP_EXECUTORS = (None, "local", "slurm")  # the vmap launcher's: this process, or submitit's
+
+
+def check_vmap_launcher(config: DictConfig) -> None:
+    """`hydra/launcher=vmap`'s fields (Hydra would instantiate an unknown one into a
+    TypeError, and a group size of 0 into a ValueError, after writing the sweep folder)."""
+    import dataclasses
+
+    from hydra_plugins.aectl_vmap_launcher.vmap_launcher import VmapLauncherConf
+
+    launcher = config.hydra.launcher
+    known = [f.name for f in dataclasses.fields(VmapLauncherConf) if f.name != "_target_"]
+    for key in launcher:
+        if key != "_target_" and key not in known:
+            raise UserError(
+                f"hydra.launcher.{key}",
+                f"the vmap launcher has no such field; allowed: {', '.join(known)}",
+            )
+    n = launcher.max_group
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise UserError(
+            "hydra.launcher.max_group",
+            f"got {n!r}; allowed: an integer >= 1 (jobs per stacked group)",
+        )
+    executor = launcher.executor
+    if executor not in VMAP_EXECUTORS:
+        raise UserError(
+            "hydra.launcher.executor",
+            f"got {executor!r}; allowed: null (this process), local or slurm (each group one "
+            "submitit job)",
+        )
+    missing = [c for c in SLURM_COMMANDS if shutil.which(c) is None]
+    if executor == "slurm" and missing:
+        raise UserError(
+            "hydra.launcher.executor",
+            f"slurm, but this machine has no SLURM ({' and '.join(missing)} not found on "
+            "PATH); allowed: a SLURM login node, or executor=local (the same submitit path "
+            "on this machine) or null",
+        )
 
 
 def check_sweeper(config: DictConfig) -> None:
