@@ -276,6 +276,35 @@ def test_sparsity_numbers_count_near_zero_codes():
     assert set(pics) == {"code_histogram"}  # not image data: no filters
 
 
+def test_an_all_zero_code_is_all_off():
+    """Every unit switched off (an L1 weight too strong): the threshold is 0 too, and the
+    numbers once read 256 active units per sample, none near zero and none dead."""
+    from aectl.analysis.codes import code_stats
+
+    h = torch.zeros(50, 8)
+    data = split(h, None, val_fraction=0.0, seed=0, shape=(8,), kind=VECTOR, name="t", scaling={})
+    numbers, _ = sparsity.sparsity(
+        fn_model(lambda x: x, code_dim=8, input_shape=(8,)), data, data.train_x
+    )
+    assert numbers["sparsity/frac_exact_zero"] == numbers["sparsity/frac_near_zero"] == 1.0
+    assert numbers["sparsity/active_units_per_sample"] == 0.0
+    assert numbers["sparsity/frac_dead_units"] == 1.0
+    assert code_stats(h)["code/frac_near_zero"].item() == 1.0
+
+
+@pytest.mark.parametrize("weight, warned", [("1", True), ("1e-4", False)])
+def test_a_code_switched_off_is_said_once_and_again_at_the_end(tmp_path, capsys, weight, warned):
+    from aectl.training.member import DEAD_CODE
+    from aectl.training.run import train
+
+    overrides = ("model=sparse", f"regularizer.weight={weight}", "trainer.max_epochs=3")
+    train(compose(*overrides, "trainer.device=cpu"), tmp_path)
+    out = " ".join(capsys.readouterr().out.split())
+    assert out.count(DEAD_CODE) == (2 if warned else 0), out[-1500:]
+    if warned:
+        assert f"still at the end (epoch 3): {DEAD_CODE}" in out
+
+
 def _hoyer(a: np.ndarray) -> float:
     """Hoyer (2004), per row, averaged: (√n − ‖a‖₁/‖a‖₂) / (√n − 1)."""
     n = a.shape[1]

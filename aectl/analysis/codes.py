@@ -5,7 +5,9 @@ validation codes; the sparsity analysis reports those and more at the end.
 
 "Near zero" is relative to the code's own scale: |h| < NEAR_ZERO · RMS(h), the root mean
 square of every code value of the split. A fixed threshold (|h| < 0.01) measures the
-code's scale, not its sparsity: the same code divided by 100 would count as all zeros.
+code's scale, not its sparsity: the same code divided by 100 would count as all zeros. A
+value of exactly 0 is off whatever the threshold: an all-zero code (every unit switched
+off, RMS 0) is all near zero, not all active.
 """
 
 from __future__ import annotations
@@ -24,11 +26,16 @@ def near_zero_threshold(h: torch.Tensor) -> torch.Tensor:
     return NEAR_ZERO * h.double().pow(2).mean().sqrt().to(h.dtype)
 
 
+def near_zero(h: torch.Tensor, below: torch.Tensor) -> torch.Tensor:
+    """Which values of h are off: below the threshold, or exactly 0."""
+    return (h.abs() < below) | (h == 0)
+
+
 def code_stats(h: torch.Tensor) -> dict[str, torch.Tensor]:
     h = h.flatten(1)
     return {
         "code/mean_activation": h.mean(),
-        "code/frac_near_zero": (h.abs() < near_zero_threshold(h)).float().mean(),
+        "code/frac_near_zero": near_zero(h, near_zero_threshold(h)).float().mean(),
     }
 
 

@@ -23,7 +23,7 @@ import math
 import torch
 from torch import nn
 
-from aectl.analysis.codes import NEAR_ZERO, codes, hoyer, near_zero_threshold
+from aectl.analysis.codes import NEAR_ZERO, codes, hoyer, near_zero, near_zero_threshold
 from aectl.data.base import Data
 from aectl.models.autoencoder import Autoencoder
 from aectl.record import pictures
@@ -52,7 +52,7 @@ def sparsity(
 ) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
     h = codes(model, x).cpu()
     below = near_zero_threshold(h)
-    active = h.abs() >= below
+    active = ~near_zero(h, below)
     numbers = {
         "sparsity/frac_exact_zero": (h == 0).float().mean().item(),
         "sparsity/frac_near_zero": (~active).float().mean().item(),

@@ -31,6 +31,12 @@ from aectl.training.state import Position, TrainState, to_checkpoint
 from aectl.training.window import Diverged, diverged, first_bad_step
 
 LAST, BEST = Path("checkpoints") / "last.pt", Path("checkpoints") / "best.pt"
+DEAD_SHARE = 0.999  # of the validation codes' values exactly 0: a code switched off
+DEAD_CODE = (
+    "over 99.9% of the code's values are 0 on the validation split: the code carries "
+    "almost nothing (a penalty too strong, or a learning rate too high, switches units off "
+    "for good)"
+)
 
 
 @dataclass
@@ -130,6 +136,8 @@ def close_epoch(m: Member, means: list[float], epoch_s: float, epoch_steps: int)
         stats = {k: v.item() for k, v in code_stats(val.codes).items()}
         own = m.reg.epoch_numbers(m.model, m.data.val_x, t.batch_size, val.recon, val.term)
     m.epoch_warnings = m.reg.warnings(own)  # (printed under the epoch's line)
+    if (val.codes == 0).float().mean().item() > DEAD_SHARE:
+        m.epoch_warnings.append(DEAD_CODE)
     pictured = t.pictures_now(s.epoch)
     numbers = {**epoch_numbers(m, means, val.recon, val.term, stats), **own}
     with m.timed("log"):
