@@ -351,6 +351,10 @@ CASES = {
         lambda t, run: ["-m", "hydra/launcher=vmap", "+hydra.launcher.foo=2", "trainer.seed=0,1"],
         "hydra.launcher.foo: the vmap launcher has no such field; allowed: max_group, executor, submitit",
     ),
+    "sweep: --cfg job with -m": (
+        lambda t, run: ["-m", "--cfg", "job", "model=contractive", "regularizer.weight=1,2"],
+        "--cfg: describes one run, not a sweep (Hydra refuses it with -m); allowed: one value",
+    ),
     "sweep: swept +trainer.max_epoch": (
         lambda t, run: ["-m", "+trainer.max_epoch=1,2"],
         "trainer.max_epoch: unknown key (did you mean trainer.max_epochs?",

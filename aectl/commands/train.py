@@ -242,9 +242,17 @@ def unknown_flags(args: list[str]) -> list[str]:
     parser = get_args_parser()
     parser.exit_on_error = False  # raise ArgumentError instead of printing usage and exiting
     try:
-        _, unknown = parser.parse_known_args(args)
+        known, unknown = parser.parse_known_args(args)
     except argparse.ArgumentError as e:
         raise UserError("aectl train", str(e).removeprefix("argument ")) from None
+    shown = "--cfg" if known.cfg else "--info" if known.info else None
+    if known.multirun and shown:  # (Hydra raises a ValueError: a traceback)
+        raise UserError(
+            shown,
+            "describes one run, not a sweep (Hydra refuses it with -m); allowed: one value per "
+            "key without -m "
+            "(each job's config is its folder's .hydra/config.yaml once the sweep runs)",
+        )
     return [a for a in unknown if a.startswith("-")]
 
 
