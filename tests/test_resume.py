@@ -342,3 +342,30 @@ def test_a_resume_that_changes_the_learning_rate_trains_at_the_new_one(optim, tm
     # and the second epoch trained at them (before the fix both resumes ended bit-equal)
     a, b = weights(changed), weights(same)
     assert any(not torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_sweep_job_resumed_alone_keeps_its_status_json_true(tmp_path):
+    """A sweep job's folder continued by a run alone (README's "resume alone"): status.json
+    says interrupted when that run is stopped, and completed when it finishes; it once still
+    said completed at the sweep's epoch while last.pt was far past it."""
+    sweep = tmp_path / "sweep"
+    r = aectl_here(
+        "train", "-m", "model=contractive", "regularizer.weight=1e-3", "trainer.max_epochs=1",
+        "trainer.analyze=none", "trainer.device=cpu", f"hydra.sweep.dir={sweep}",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    (job,) = [p.parent for p in sweep.glob("**/status.json")]
+    before = json.loads((job / "status.json").read_text())
+    alone = ["train", "model=contractive", "regularizer.weight=1e-3", "trainer.analyze=none",
+             "trainer.device=cpu", f"hydra.run.dir='{job}'", "trainer.resume=auto"]  # fmt: skip
+    r = aectl_here(*alone, "trainer.max_epochs=3", env={"AECTL_FAULT": "step:20:TERM"})
+    assert r.returncode == 143, r.stderr[-2000:]
+    status = json.loads((job / "status.json").read_text())
+    assert status["status"] == "interrupted" and status["signal"] == "SIGTERM"
+    assert status["job"] == before["job"] and "resume" in status
+    r = aectl_here(*alone, "trainer.max_epochs=3")
+    assert r.returncode == 0, r.stderr[-2000:]
+    status = json.loads((job / "status.json").read_text())
+    assert status["status"] == "completed" and status["ended"] > before["ended"]
+    assert not {"signal", "resume"} & set(status)
+    assert json.loads((job / "metrics.json").read_text())["epoch"] == 3

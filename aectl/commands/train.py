@@ -47,11 +47,15 @@ def train_main(cfg: DictConfig) -> float:
     except UserError as e:
         user_error(e, hc.mode)
 
+    from aectl.sweeps.status import STATUS_FILE, mark_ended
     from aectl.training.run import train  # torch: only once the config is good
     from aectl.training.stopping import Interrupted
+    from aectl.training.window import Diverged
 
+    # a sweep job's folder resumed by a run alone: its status.json follows this run
+    follows = hc.mode != RunMode.MULTIRUN and (Path(run_dir) / STATUS_FILE).is_file()
     try:
-        return train(run_cfg, run_dir)
+        result = train(run_cfg, run_dir)
     except Interrupted as e:
         where = f" {e.where}" if e.where else ""
         print(
@@ -63,13 +67,16 @@ def train_main(cfg: DictConfig) -> float:
             run_dir, list(hc.overrides.task), list(hc.overrides.hydra), sweep_dir
         )
         print(f"resume with: {command}", file=sys.stderr)
-        if sweep_dir is not None:
-            from aectl.sweeps.status import mark_interrupted
-
-            mark_interrupted(run_dir, str(e), command)
+        if sweep_dir is not None or follows:
+            mark_ended(run_dir, "interrupted", signal=str(e), resume=command)
         sys.exit(e.exit_code)
     except UserError as e:
+        if follows and isinstance(e, Diverged):  # (a refused config leaves it as it was)
+            mark_ended(run_dir, "failed", error=str(e))
         user_error(e, hc.mode)
+    if follows:
+        mark_ended(run_dir, "completed")
+    return result
 
 
 def user_error(e: UserError, mode: RunMode) -> NoReturn:

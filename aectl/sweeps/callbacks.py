@@ -26,7 +26,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from aectl.errors import UserError, one_line
-from aectl.sweeps.status import read_status, write_status
+from aectl.sweeps.status import mark_ended, read_status, write_status
 
 
 def _is_sweep(config: DictConfig) -> bool:
@@ -84,16 +84,14 @@ class JobCallback(Callback):
         if not _is_sweep(config):
             return
         run_dir = Path(config.hydra.runtime.output_dir)
-        fields = dict(read_status(run_dir) or {}, ended=time.time())
-        fields.pop("status", None)
         if job_return.status == JobStatus.COMPLETED:
-            write_status(run_dir, "completed", **fields)
+            mark_ended(run_dir, "completed")
             return
         exc = job_return._return_value
-        fields["error"] = error_line(exc) if isinstance(exc, BaseException) else str(exc)
+        fields = {"error": error_line(exc) if isinstance(exc, BaseException) else str(exc)}
         if isinstance(exc, BaseException) and not _is_user_error(exc):
             fields["traceback"] = "".join(traceback.format_exception(exc))
-        write_status(run_dir, "failed", **fields)
+        mark_ended(run_dir, "failed", **fields)
 
 
 def _is_user_error(exc: BaseException) -> bool:

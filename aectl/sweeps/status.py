@@ -3,7 +3,8 @@
 `aectl.sweeps.callbacks` writes it when a job starts (running, with host and pid) and ends
 (completed, or failed with its one-line error); a job stopped by SIGINT/SIGTERM after
 saving its checkpoint is marked interrupted, with the command that resumes it
-(`mark_interrupted`). `aectl summarize` reads it, and a "running" job whose process is gone
+(`mark_interrupted`). A sweep job's folder resumed by a run alone keeps its status.json
+up to date too (`aectl.commands.train`: interrupted, failed by divergence, completed). `aectl summarize` reads it, and a "running" job whose process is gone
 (kill -9, a crash) reads as interrupted too. Owned here, by its writer.
 """
 
@@ -25,13 +26,20 @@ def write_status(run_dir: str | Path, status: str, **fields: Any) -> Path:
     return atomic.write_json(Path(run_dir) / STATUS_FILE, {**fields, "status": status})
 
 
-def mark_interrupted(run_dir: str | Path, signal: str, resume: str) -> Path:
-    """The job stopped on `signal` with its last.pt saved; `resume` continues it."""
+def mark_ended(run_dir: str | Path, status: str, **fields: Any) -> Path:
+    """The job ended as `status` (completed, failed, interrupted): what status.json said
+    when it started (job, attempt, host, pid) kept, the end time and `fields` added."""
     import time
 
-    fields = dict(read_status(run_dir) or {}, ended=time.time())
-    fields.pop("status", None)
-    return write_status(run_dir, "interrupted", **fields, signal=signal, resume=resume)
+    kept = dict(read_status(run_dir) or {}, ended=time.time())
+    for key in ("status", "error", "traceback", "signal", "resume"):  # (an earlier ending's)
+        kept.pop(key, None)
+    return write_status(run_dir, status, **kept, **fields)
+
+
+def mark_interrupted(run_dir: str | Path, signal: str, resume: str) -> Path:
+    """The job stopped on `signal` with its last.pt saved; `resume` continues it."""
+    return mark_ended(run_dir, "interrupted", signal=signal, resume=resume)
 
 
 def read_status(run_dir: str | Path) -> dict[str, Any] | None:
