@@ -521,3 +521,32 @@ def test_path_labels_leave_out_points_that_crowd_a_labelled_one():
     # is level with the first but far to the right
     got = summarize.apart([(100, 100), (120, 105), (100, 130), (300, 100), (301, 131)])
     assert got == [True, False, True, True, True]
+
+
+def test_a_line_keeps_its_colour_in_every_panel():
+    """A panel holding only some lines (a term only the sparse jobs have) once coloured the
+    sparse line as the first, the colour the contractive line has elsewhere (a trial found
+    it in a `model=contractive,sparse` sweep)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    Panel = summarize.Panel
+    both = Panel(
+        "val/recon",
+        "path",
+        "x",
+        "y",
+        {"model=contractive": [(1, 2, 0)], "model=sparse": [(2, 3, 1)]},
+    )
+    sparse_only = Panel("path", "path", "x", "y", {"model=sparse": [(1, 1, 1)]})
+    cycle = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
+    colors = summarize.colors_by_label([both, sparse_only], cycle)
+    assert colors == {"model=contractive": cycle[0], "model=sparse": cycle[1]}
+    drawn = []
+    for p in (both, sparse_only):
+        ax = Figure().subplots()
+        summarize._draw_path(ax, p, "model", colors)
+        drawn.append({line.get_label(): line.get_color() for line in ax.lines})
+    assert drawn[1]["model=sparse"] == drawn[0]["model=sparse"] == cycle[1]

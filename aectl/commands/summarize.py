@@ -986,16 +986,27 @@ def _accuracy_errors(done: list[dict[str, Any]], values: dict[int, float]) -> di
 # ---- summary.png: drawing -------------------------------------------------------------------
 
 
-def _draw_metric(ax: Any, p: Panel, sweep: Sweep, done: list[dict[str, Any]]) -> None:
+def colors_by_label(chosen: list[Panel], cycle: list[str]) -> dict[str, str]:
+    """One colour per line label across every panel (matplotlib's cycle, in order of first
+    appearance): a panel holding only some of the lines (a penalty term only one
+    regularizer has) would otherwise start the cycle again and colour them as others."""
+    labels = [k for p in chosen if p.kind != "heatmap" for k in p.series]
+    return {k: cycle[i % len(cycle)] for i, k in enumerate(dict.fromkeys(labels))}
+
+
+def _draw_metric(
+    ax: Any, p: Panel, sweep: Sweep, done: list[dict[str, Any]], colors: dict[str, str]
+) -> None:
     best = best_job(sweep)
     for label, pts in p.series.items():
         style = "o" if sweep.study is not None else "o-"
         xs, ys = [q[0] for q in pts], [q[1] for q in pts]
+        color = colors.get(label)
         if p.errors:
             yerr = [p.errors.get(q[2], 0.0) for q in pts]
-            ax.errorbar(xs, ys, yerr=yerr, fmt=style, capsize=3, label=label or None)
+            ax.errorbar(xs, ys, yerr=yerr, fmt=style, capsize=3, label=label or None, color=color)
         else:
-            ax.plot(xs, ys, style, label=label or None)
+            ax.plot(xs, ys, style, label=label or None, color=color)
         for x, y, job in pts:
             if best is not None and job == best.num:
                 ax.plot([x], [y], "*", color="red", markersize=14, label="study best")
@@ -1014,10 +1025,11 @@ def _draw_metric(ax: Any, p: Panel, sweep: Sweep, done: list[dict[str, Any]]) ->
         ax.legend(fontsize=8)
 
 
-def _draw_path(ax: Any, p: Panel, x_key: str | None) -> None:
+def _draw_path(ax: Any, p: Panel, x_key: str | None, colors: dict[str, str]) -> None:
     symbol = p.symbol or (_symbol(x_key) if x_key else "job")
     for label, pts in p.series.items():
-        ax.plot([q[0] for q in pts], [q[1] for q in pts], "o-", label=label or None)
+        xs, ys = [q[0] for q in pts], [q[1] for q in pts]
+        ax.plot(xs, ys, "o-", label=label or None, color=colors.get(label))
     if p.log_x:
         ax.set_xscale("log")
     if p.log_y:
@@ -1087,13 +1099,14 @@ def plot(sweep: Sweep, table: list[dict[str, Any]], path: Path, first: str | Non
     fig = Figure(figsize=(PANEL_IN[0] * ncols, PANEL_IN[1] * nrows), dpi=DPI)
     axes = fig.subplots(nrows, ncols, squeeze=False)
     x_key = _x_key(sweep, done)
+    colors = colors_by_label(chosen, matplotlib.rcParams["axes.prop_cycle"].by_key()["color"])
     for ax, p in zip(axes.flat, chosen, strict=False):
         if p.kind == "heatmap":
             _draw_heatmap(ax, p)
         elif p.kind == "path":
-            _draw_path(ax, p, x_key)
+            _draw_path(ax, p, x_key, colors)
         else:
-            _draw_metric(ax, p, sweep, done)
+            _draw_metric(ax, p, sweep, done, colors)
         ax.set_xlabel(p.x_label)
         ax.set_ylabel(p.y_label)
         ax.set_title(p.title, fontsize=10)
