@@ -382,6 +382,18 @@ def alone(tmp_path_factory) -> list[Path]:
     return runs
 
 
+def test_the_plan_line_says_when_max_group_split_a_group():
+    from aectl.sweeps.vmap import describe, plan
+
+    configs = [compose("model=contractive", f"regularizer.weight={w}") for w in (1e-3, 1e-2, 1)]
+    line = describe(plan(configs, 2), 0, [], 2)
+    assert line == (
+        "vmap launcher: 2 jobs in 1 stacked group (2; differing in regularizer.weight); at "
+        "most hydra.launcher.max_group=2 jobs a group; job 2 alone (the rest of a group over "
+        "hydra.launcher.max_group=2)"
+    ), line
+
+
 def test_a_group_trains_each_job_as_it_trains_alone(alone, tmp_path):
     jobs = [job(tmp_path, str(i), *o) for i, o in enumerate(GROUP)]
     results = train_group(jobs)
@@ -489,6 +501,7 @@ def test_a_vmap_sweep_writes_what_a_basic_sweep_writes(tmp_path, monkeypatch):
     assert first.startswith("vmap launcher: 3 jobs in 1 stacked group"), first
     assert last == f"compare the jobs: aectl summarize {root}", last
     assert "alone (arch=pca is solved in closed form, not trained)" in first
+    assert "groups apart by model (not stackable)" in first
     # the group's epoch lines say whose numbers they show, by the job's folder
     epochs = [line for line in r.stdout.splitlines() if line.startswith("epoch ")]
     assert epochs and all(

@@ -40,6 +40,7 @@ class Batch:
     jobs: list[int]  # indices into the sweep's job list
     why_alone: str | None = None  # a job that cannot be stacked: why
     differs: list[str] = field(default_factory=list)
+    capped: bool = False  # one of several batches of a group larger than max_group
 
 
 def task_config(config: DictConfig) -> DictConfig:
@@ -86,17 +87,37 @@ def plan(configs: Sequence[DictConfig], max_group: int) -> list[Batch]:
         )
         groups.setdefault(key, []).append(i)
     for members in groups.values():
+        capped = len(members) > max_group
         for start in range(0, len(members), max_group):
             chunk = members[start : start + max_group]
             differs = sorted(
                 k for k in flats[chunk[0]] if len({str(flats[i][k]) for i in chunk}) > 1
             )
-            batches.append(Batch(chunk, None if len(chunk) > 1 else None, differs))
+            why = f"the rest of a group over hydra.launcher.max_group={max_group}"
+            batches.append(
+                Batch(chunk, why if capped and len(chunk) == 1 else None, differs, capped)
+            )
     return sorted(batches, key=lambda b: b.jobs[0])
 
 
-def describe(batches: list[Batch], first: int) -> str:
-    """The one line that says how the sweep runs."""
+def split_keys(configs: Sequence[DictConfig]) -> list[str]:
+    """The command line's swept keys that cannot be stacked (`model`, `arch.code_dim`): what
+    puts the sweep's jobs into groups of their own."""
+    stackable = {k for k, v in knobs().items() if v.stackable}
+    values: dict[str, set[str]] = {}
+    for c in configs:
+        for o in OmegaConf.select(c, "hydra.overrides.task", default=None) or []:
+            key, _, value = str(o).partition("=")
+            values.setdefault(key.lstrip("+~"), set()).add(value)
+    return sorted(k for k, vs in values.items() if len(vs) > 1 and k not in stackable)
+
+
+def describe(
+    batches: list[Batch], first: int, apart: Sequence[str] = (), max_group: int = 0
+) -> str:
+    """The one line that says how the sweep runs: the stacked groups (what their members
+    differ in), what keeps groups apart (`apart`: `split_keys`), a group size reached, and
+    each job alone with why."""
     stacked = [b for b in batches if len(b.jobs) > 1]
     parts = []
     if stacked:
@@ -106,9 +127,13 @@ def describe(batches: list[Batch], first: int) -> str:
             f"{sum(len(b.jobs) for b in stacked)} jobs in {len(stacked)} stacked group"
             f"{'s' if len(stacked) > 1 else ''} ({sizes}; differing in {', '.join(keys) or 'nothing'})"
         )
+    if len(batches) > 1 and apart:
+        parts.append(f"groups apart by {', '.join(apart)} (not stackable)")
+    if any(b.capped for b in stacked):
+        parts.append(f"at most hydra.launcher.max_group={max_group} jobs a group")
     for b in batches:
         if len(b.jobs) == 1:
-            why = b.why_alone or "no other stackable job has its architecture, data and settings"
+            why = b.why_alone or "no other job differs from it only in stackable settings"
             parts.append(f"job {b.jobs[0] + first} alone ({why})")
     return "vmap launcher: " + "; ".join(parts)
 
@@ -251,7 +276,7 @@ def launch(
     finally:
         forget(launcher.hydra_context.config_loader)
     batches = plan(configs, int(launcher.max_group))
-    console.print(describe(batches, initial_job_idx))
+    console.print(describe(batches, initial_job_idx, split_keys(configs), int(launcher.max_group)))
     if launcher.executor:
         return submit(launcher, job_overrides, initial_job_idx, batches)
     returns: list[JobReturn | None] = [None] * len(configs)
