@@ -369,3 +369,19 @@ def test_a_sweep_job_resumed_alone_keeps_its_status_json_true(tmp_path):
     assert status["status"] == "completed" and status["ended"] > before["ended"]
     assert not {"signal", "resume"} & set(status)
     assert json.loads((job / "metrics.json").read_text())["epoch"] == 3
+
+
+@pytest.mark.parametrize(
+    "arg",
+    ["hydra.run.dir='/tmp/x/seed=0'", "it's", "a b", "x$y", "q'\"", "b'`c", "n'!", "back'\\"],
+)
+def test_resume_commands_read_well_and_reach_the_shell_whole(arg):
+    """Hydra's single-quoted folder is double-quoted, not shlex's '"'"' chains; whatever
+    the argument, a real shell hands it over unchanged."""
+    from aectl.training.resume import shell_join
+
+    line = shell_join(["aectl", arg])
+    if arg.startswith("hydra.run.dir"):
+        assert line == "aectl \"hydra.run.dir='/tmp/x/seed=0'\""
+    out = subprocess.run(["bash", "-c", f"printf '%s\\0' {line}"], capture_output=True, text=True)
+    assert out.stdout.split("\0")[:2] == ["aectl", arg]

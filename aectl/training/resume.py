@@ -95,14 +95,23 @@ def resume_command(
         if filed is not None:
             task, hydra = filed
         keep = [o for o in hydra if not o.startswith(DROP_HYDRA)]
-        return shlex.join(
+        return shell_join(
             ["aectl", "train", "-m", *task, *keep, f"hydra.sweep.dir={hydra_value(sweep_dir)}"]
         )
     task = [o for o in task if not o.lstrip("+~").startswith("trainer.resume=")]
     keep = [o for o in hydra if not o.startswith(DROP_HYDRA)]
-    return shlex.join(
+    return shell_join(
         ["aectl", "train", *task, *keep]
         + [f"hydra.run.dir={hydra_value(run_dir)}", "trainer.resume=auto"]
+    )
+
+
+def shell_join(args: list[str]) -> str:
+    """`shlex.join`, but an argument holding Hydra's single quotes and nothing a shell
+    expands inside double quotes is double-quoted: `"hydra.run.dir='/x/seed=0'"` instead of
+    `'hydra.run.dir='"'"'/x/seed=0'"'"''` (the same argument to a POSIX shell)."""
+    return " ".join(
+        f'"{a}"' if "'" in a and not set('"$`\\!') & set(a) else shlex.quote(a) for a in args
     )
 
 
