@@ -31,6 +31,10 @@ from aectl.sweeps import parallel
 
 ROOT = Path(__file__).resolve().parents[1]
 EPOCH = ["trainer.max_epochs=1", "trainer.analyze=none"]  # (analyses: test_analysis)
+DIVERGED = (
+    "training: the loss became inf in epoch 1 (by step 12); lower optim.lr or "
+    "regularizer.weight (it happened before the first checkpoint)"
+)
 
 
 def run_aectl(*args: str):
@@ -347,7 +351,8 @@ def test_slurm_preset_renders_partition_gpus_time_memory_and_requeue(tmp_path, m
         assert f"#SBATCH {line}\n" in script
 
 
-# ---- the basic launcher: 3 jobs, one of them failing ----------------------------------------
+# ---- the basic launcher: 3 jobs, one of them failing (a bad value is refused before any
+# job runs: this one fails in training) ----------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -356,7 +361,7 @@ def basic(tmp_path_factory):
         tmp_path_factory,
         "basic",
         "model=contractive",
-        "regularizer.weight=1e-3,1e-1,-1",
+        "regularizer.weight=1e-3,1e-1,1e38",  # the last one's loss overflows: it fails
         "trainer.seed=3",
         *EPOCH,
     )
@@ -365,19 +370,15 @@ def basic(tmp_path_factory):
 @pytest.mark.slow
 def test_basic_sweep_runs_every_job_and_reports_the_failed_one(basic):
     assert basic.proc.returncode == 2  # the sweep ran every job, then reported the failure
-    assert basic.proc.stderr.strip().splitlines()[-1] == (
-        "aectl: error: regularizer.weight: got -1.0; allowed: a finite number >= 0"
-    )
+    assert basic.proc.stderr.strip().splitlines()[-1] == f"aectl: error: {DIVERGED}"
     names = [key(j) for j in basic.jobs]
     # named by what differs: the constant overrides are in multirun.yaml, not in the names
-    assert names == [f"regularizer.weight={w}/seed=3" for w in ("-1", "0.001", "0.1")]
+    assert names == [f"regularizer.weight={w}/seed=3" for w in ("0.001", "0.1", "1e+38")]
     multirun = yaml.safe_load((basic.root / "multirun.yaml").read_text())
-    assert "regularizer.weight=1e-3,1e-1,-1" in multirun["hydra"]["overrides"]["task"]
-    failed = json.loads((basic.jobs[0] / "status.json").read_text())
-    assert failed["status"] == "failed" and failed["error"].startswith(
-        "regularizer.weight: got -1.0"
-    )
-    for job in basic.jobs[1:]:
+    assert "regularizer.weight=1e-3,1e-1,1e38" in multirun["hydra"]["overrides"]["task"]
+    failed = json.loads((basic.jobs[2] / "status.json").read_text())
+    assert failed["status"] == "failed" and failed["error"] == DIVERGED
+    for job in basic.jobs[:2]:
         assert json.loads((job / "status.json").read_text())["status"] == "completed"
         assert (job / "metrics.json").exists()
 
@@ -385,14 +386,17 @@ def test_basic_sweep_runs_every_job_and_reports_the_failed_one(basic):
 @pytest.mark.slow
 def test_tensorboard_shows_each_job_with_its_hparams_and_final_metrics(basic):
     exp, groups, runs = hparams_view(basic.root)
-    assert runs == [key(j) for j in basic.jobs[1:]]  # readable run names: the job folders
+    assert runs == [key(j) for j in basic.jobs]  # readable run names: the job folders
     assert {m.name.tag for m in exp.metric_infos} == set(metrics_vocab.declared_metrics(None))
     assert [h.name for h in exp.hparam_infos if h.differs] == ["regularizer.weight"]
-    assert len(groups) == 2
+    assert len(groups) == 3
     for group in groups:
         (session,) = group.sessions
         assert group.name == session.name  # the "Trial ID" is the job's folder
         job = basic.root / session.name
+        if job == basic.jobs[2]:  # the one that diverged: listed as failed, not unfinished
+            assert session.status == 2  # STATUS_FAILURE
+            continue
         metrics = json.loads((job / "metrics.json").read_text())
         weight = float(
             next(o for o in job_overrides(job) if o.startswith("regularizer.weight=")).split("=")[1]
@@ -415,21 +419,21 @@ def test_summarize_basic_sweep_sorted_with_the_failed_job_last(basic):
         basic.root,
         s,
         {
-            key(basic.jobs[0]): "failed",
+            key(basic.jobs[0]): "completed",
             key(basic.jobs[1]): "completed",
-            key(basic.jobs[2]): "completed",
+            key(basic.jobs[2]): "failed",
         },
     )
     recon = [float(r["val/recon"]) for r in s.rows[:2]]
     assert recon == sorted(recon) and s.rows[2]["status"] == "failed"
-    assert s.rows[2]["error"] == "regularizer.weight: got -1.0; allowed: a finite number >= 0"
-    assert "regularizer.weight: got -1.0" in s.proc.stdout
-    assert [r["regularizer.weight"] for r in s.rows[2:]] == ["-1"]
+    assert s.rows[2]["error"] == DIVERGED
+    assert "the loss became inf in epoch 1" in s.proc.stdout
+    assert [r["regularizer.weight"] for r in s.rows[2:]] == ["1e+38"]
 
     bad = run_aectl("summarize", "--sort", "val/recn", str(basic.root))
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
     assert (
-        bad.stderr.startswith("aectl: error: --sort: got 'val/recn'; allowed: ")
+        bad.stderr.startswith("aectl: error: --sort: got 'val/recn' (did you mean val/recon?); ")
         and "val/recon" in bad.stderr
     )
 
@@ -441,7 +445,7 @@ def test_summarize_partial_rows_from_tensorboard_and_killed_jobs(basic, tmp_path
 
     root = tmp_path / "sweep"
     shutil.copytree(basic.root, root)
-    running, killed = (root / key(basic.jobs[1]), root / key(basic.jobs[2]))
+    running, killed = (root / key(basic.jobs[0]), root / key(basic.jobs[1]))
     for job, pid in ((running, os.getpid()), (killed, dead_pid())):
         (job / "metrics.json").unlink()
         status = json.loads((job / "status.json").read_text())
@@ -481,16 +485,16 @@ def test_joblib_sweep_splits_the_cores_and_summarizes(tmp_path_factory):
         "hydra/launcher=parallel",
         "hydra.launcher.n_jobs=2",
         "model=denoising",
-        "regularizer.level=0.1,0.3,-1",
+        "optim.lr=1e-3,3e-3,1e38",  # the last one's weights overflow in its first step
         *EPOCH,
     )
     # The failing job's error comes back from its worker process (pickled) and the other
     # jobs still run: the same ending as the basic launcher's.
     assert s.proc.returncode == 2, s.proc.stderr[-3000:]
-    assert s.proc.stderr.strip().splitlines()[-1].startswith("aectl: error: regularizer.level:")
+    assert s.proc.stderr.strip().splitlines()[-1].startswith("aectl: error: training: the loss")
     assert "Traceback" not in s.proc.stderr
     assert "Joblib.Parallel(n_jobs=2" in s.proc.stdout + s.proc.stderr
-    failed = [j for j in s.jobs if "level=-1" in j.parent.name]
+    failed = [j for j in s.jobs if "lr=1e+38" in j.parent.name]
     assert len(failed) == 1
     assert json.loads((failed[0] / "status.json").read_text())["status"] == "failed"
     s.jobs.remove(failed[0])

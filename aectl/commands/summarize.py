@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import difflib
 import io
 import json
 import math
@@ -1150,7 +1151,11 @@ def main(argv: list[str] | None = None) -> int:
             allowed = metric_names(table)
             if args.sort not in allowed and args.sort not in sweep.swept:
                 names = list(dict.fromkeys([*allowed, *sweep.swept]))
-                raise SummaryError(f"--sort: got {args.sort!r}; allowed: {', '.join(names)}")
+                near = difflib.get_close_matches(args.sort, names, n=1)
+                hint = f" (did you mean {near[0]}?)" if near else ""
+                raise SummaryError(
+                    f"--sort: got {args.sort!r}{hint}; allowed: {', '.join(names)}"
+                )
             table = sort_rows(table, args.sort)
         with lock.holding(sweep.root, "SWEEP_DIR"):  # one summarize writes at a time
             csv_path = write_csv(table, sweep.root / "summary.csv")

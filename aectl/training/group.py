@@ -30,7 +30,7 @@ from aectl.record.progress import TrainProgress
 from aectl.training import device as devices
 from aectl.training.build import build_data, build_model
 from aectl.training.loop import Group, fit
-from aectl.training.member import Member
+from aectl.training.member import Member, end_failed
 from aectl.training.optim import StackedAdam, StackedSGD
 from aectl.training.resume import starting_state
 from aectl.training.run import (
@@ -179,8 +179,7 @@ def fit_and_finish(members, step, window, jobs, results, live) -> None:
         for j, m, job in zip(live, members, jobs):
             if m.failed is not None:
                 results[j] = m.failed
-                with contextlib.suppress(UserError):  # (its own failure is what it reports)
-                    m.log.close()
+                end_failed(m)
                 continue
             job.enter()
             try:

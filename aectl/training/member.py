@@ -21,6 +21,7 @@ import torch
 from aectl.analysis.codes import code_stats
 from aectl.config.run import RunConfig
 from aectl.data.base import Data
+from aectl.errors import UserError
 from aectl.models.autoencoder import Autoencoder
 from aectl.record import pictures
 from aectl.record.runlog import RunLog
@@ -109,6 +110,16 @@ class Member:
         if wait:
             self.log.landed()
         return state
+
+
+def end_failed(m: Member) -> None:
+    """A member that diverged: its HParams session ends as failed (TensorBoard lists it so,
+    not as a session that never ended), and its log is closed."""
+    from aectl.record import hparams
+
+    with contextlib.suppress(UserError):  # (its own failure is what it reports)
+        hparams.finish(m.log.writer, m.state.metrics, status="failure")
+        m.log.close()
 
 
 def log_window(m: Member, rows: list[list[float]], step: int, batch: int, seconds: float) -> float:

@@ -34,12 +34,12 @@ from aectl.training.build import build, optimizer
 from aectl.training.fast_step import make_step
 from aectl.training.final import final_numbers
 from aectl.training.loop import Group, fit
-from aectl.training.member import Member
+from aectl.training.member import Member, end_failed
 from aectl.training.resume import starting_state
 from aectl.training.seeding import seed_everything, set_rng_state
 from aectl.training.state import TrainState, from_checkpoint
 from aectl.training.stopping import GracefulStop, Interrupted
-from aectl.training.window import LossWindow
+from aectl.training.window import Diverged, LossWindow
 
 
 def train(cfg: RunConfig | DictConfig, run_dir: str | Path) -> float:
@@ -52,7 +52,11 @@ def train(cfg: RunConfig | DictConfig, run_dir: str | Path) -> float:
         group = Group([member], lambda x: step(x[0]).unsqueeze(0), member.data.train_x, window, t)
         total = group.steps_per_epoch * t.max_epochs
         with GracefulStop() as stop, TrainProgress(total, t.max_epochs, member.state.step) as bar:
-            fit(group, stop, bar)
+            try:
+                fit(group, stop, bar)
+            except Diverged:
+                end_failed(member)
+                raise
             return finish(member, stop)
 
 
