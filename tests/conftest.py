@@ -87,8 +87,9 @@ def aectl_here(*args: str, cwd: Path | None = None, env: dict | None = None) -> 
     import torch
     from hydra.core.global_hydra import GlobalHydra
 
-    from aectl import cli
+    from aectl import cli, faults
 
+    faults._counts.clear()  # AECTL_FAULT counts from this call's start, as in a new process
     out, err = io.StringIO(), io.StringIO()
     argv, here, threads = list(sys.argv), os.getcwd(), torch.get_num_threads()
     handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}

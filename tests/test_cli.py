@@ -465,3 +465,16 @@ def test_the_epoch_line_sets_train_recon_beside_val_recon_and_the_penalty_apart(
         "epoch 2/2  step 20  train/recon 37  val/recon 36.5  val/elbo -40.123  "
         "train/penalty 3.5  1,234 samples/s"
     )
+
+
+def test_a_launcher_given_to_a_single_run_is_noted(tmp_path):
+    """`hydra/launcher=vmap` without -m: Hydra ignores it silently; aectl says so."""
+    r = aectl_here(
+        "train", "hydra/launcher=vmap", "trainer.max_epochs=1", "trainer.analyze=none",
+        "trainer.device=cpu", f"hydra.run.dir={tmp_path / 'run'}",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (
+        "aectl: note: hydra/launcher=vmap applies to sweeps (-m); this single run does not "
+        "use it" in r.stderr
+    ), r.stderr

@@ -369,6 +369,14 @@ def test_a_sweep_job_resumed_alone_keeps_its_status_json_true(tmp_path):
     assert status["status"] == "completed" and status["ended"] > before["ended"]
     assert not {"signal", "resume"} & set(status)
     assert json.loads((job / "metrics.json").read_text())["epoch"] == 3
+    # asked for fewer epochs than it has: said, and nothing trained
+    r = aectl_here(*alone, "trainer.max_epochs=2")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (
+        "note: the checkpoint is at epoch 3, at or past trainer.max_epochs=2: nothing to "
+        "train" in " ".join(r.stdout.split())
+    )
+    assert json.loads((job / "metrics.json").read_text())["epoch"] == 3
 
 
 @pytest.mark.parametrize(

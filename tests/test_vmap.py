@@ -436,6 +436,9 @@ def test_an_interrupted_group_says_which_members_had_diverged(tmp_path, monkeypa
 
     bad = (*GROUP[1][:2], "optim.lr=1e30", "trainer.seed=5")
     jobs = [job(tmp_path, "bad", *bad), job(tmp_path, "0", *GROUP[0])]
+    from aectl import faults
+
+    monkeypatch.setattr(faults, "_counts", {})  # (this process's count of steps starts here)
     monkeypatch.setenv("AECTL_FAULT", "step:17:TERM")
     with pytest.raises(Interrupted) as stopped:
         train_group(jobs)
@@ -447,10 +450,12 @@ def test_an_interrupted_group_says_which_members_had_diverged(tmp_path, monkeypa
 def test_an_interrupted_group_resumes_as_a_group_and_a_member_alone(
     alone, tmp_path, monkeypatch, capsys
 ):
+    from aectl import faults
     from aectl.training.run import train
     from aectl.training.stopping import Interrupted
 
     jobs = [job(tmp_path, str(i), *o) for i, o in enumerate(GROUP)]
+    monkeypatch.setattr(faults, "_counts", {})  # (this process's count of steps starts here)
     monkeypatch.setenv("AECTL_FAULT", "step:17:TERM")  # SIGTERM to itself mid epoch 2
     with pytest.raises(Interrupted):
         train_group(jobs)
@@ -609,5 +614,7 @@ def test_groups_run_as_submitit_jobs_with_the_local_executor(tmp_path):
     )  # fmt: skip
     assert r.returncode == 0, r.stderr[-3000:]
     assert list(root.glob(".submitit/*/*_result.pkl"))  # the group ran as one submitit job
+    said = " ".join(r.stdout.split())  # where its output went
+    assert f"each group is one submitit job (local); output in {root}/.submitit/<job id>" in said
     statuses = [json.loads(p.read_text())["status"] for p in root.glob("*/seed=0/status.json")]
     assert statuses == ["completed", "completed"]

@@ -1153,9 +1153,7 @@ def main(argv: list[str] | None = None) -> int:
                 names = list(dict.fromkeys([*allowed, *sweep.swept]))
                 near = difflib.get_close_matches(args.sort, names, n=1)
                 hint = f" (did you mean {near[0]}?)" if near else ""
-                raise SummaryError(
-                    f"--sort: got {args.sort!r}{hint}; allowed: {', '.join(names)}"
-                )
+                raise SummaryError(f"--sort: got {args.sort!r}{hint}; allowed: {', '.join(names)}")
             table = sort_rows(table, args.sort)
         with lock.holding(sweep.root, "SWEEP_DIR"):  # one summarize writes at a time
             csv_path = write_csv(table, sweep.root / "summary.csv")

@@ -208,6 +208,11 @@ def check_command_line(args: list[str]) -> None:
                 f"got {raw!r}, a list of values; allowed: -m to sweep over them, or one value "
                 f"in quotes, {_quoted(key, raw)}",
             )
+        if not parsed.multirun and key in ("hydra/launcher", "hydra/sweeper"):
+            print(
+                f"aectl: note: {key}={raw} applies to sweeps (-m); this single run does not use it",
+                file=sys.stderr,
+            )
 
 
 def _parses(parser, key: str, raw: str) -> bool:

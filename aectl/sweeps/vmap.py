@@ -333,7 +333,11 @@ def submit(
         if "max_num_timeout" in params
         else {}
     )
+    from aectl.record.progress import console
+
     executor = submitit.AutoExecutor(cluster=cluster, folder=folder, **init)
+    where = str(folder).replace("%j", "<job id>")
+    console.print(f"vmap launcher: each group is one submitit job ({cluster}); output in {where}")
     executor.update_parameters(
         **{k if k in BASE_PARAMS else f"{cluster}_{k}": v for k, v in params.items()}
     )

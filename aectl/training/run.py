@@ -213,6 +213,12 @@ def header(m: Member, device: torch.device, changed: dict[str, Any] | None) -> N
         resumed = f"  (resumed {where}, step {s.step}"
         resumed += f"; changed: {fingerprint.describe(changed)})" if changed else ")"
     console.print(f"run folder: {m.run_dir}{resumed}")
+    if changed is not None and s.epoch >= m.cfg.trainer.max_epochs:
+        console.print(
+            f"[yellow]note: the checkpoint is at epoch {s.epoch}, at or past "
+            f"trainer.max_epochs={m.cfg.trainer.max_epochs}: nothing to train; the test split "
+            "and analyses are measured again[/]"
+        )
 
 
 def finish(m: Member, stop: GracefulStop | None = None) -> float:
