@@ -550,3 +550,43 @@ def test_a_line_keeps_its_colour_in_every_panel():
         summarize._draw_path(ax, p, "model", colors)
         drawn.append({line.get_label(): line.get_color() for line in ax.lines})
     assert drawn[1]["model=sparse"] == drawn[0]["model=sparse"] == cycle[1]
+
+
+def test_seeds_are_averaged_into_one_line_with_their_spread(tmp_path, capsys):
+    """A λ × seed sweep: one line, each point the seeds' mean with ± their standard
+    deviation (it once drew a line per seed); the path's points are the means too."""
+    import statistics
+
+    jobs, recon = [], {}
+    for lam, (base, term, acc) in LAMBDAS.items():
+        for seed in (0, 1, 2):
+            r = base + 0.001 * seed**2
+            recon.setdefault(lam, []).append(r)
+            jobs.append(
+                {
+                    "folder": f"regularizer.weight={lam}/seed={seed}",
+                    "overrides": [f"regularizer.weight={lam}", f"trainer.seed={seed}"],
+                    "weight": float(lam),
+                    "metrics": metrics(r, term + seed, float(lam), **{"probe/accuracy": acc}),
+                }
+            )
+    root = write_sweep(
+        tmp_path / "sweep", ["regularizer.weight=1e-4,1e-2,1", "trainer.seed=0,1,2"], jobs
+    )
+    code, _, err, _ = run(root, capsys)
+    assert code == 0, err
+    sweep = summarize.read_sweep(root)
+    chosen = summarize.panels(sweep, summarize.rows(sweep))
+    val = next(p for p in chosen if p.title == "val/recon")
+    assert val.y_label == "val/recon (mean ± std over 3 seeds)"
+    ((label, pts),) = val.series.items()
+    assert [x for x, _, _ in pts] == [float(lam) for lam in LAMBDAS]
+    for (_, y, key), lam in zip(pts, LAMBDAS):
+        assert y == pytest.approx(statistics.fmean(recon[lam]))
+        assert val.errors[key] == pytest.approx(statistics.stdev(recon[lam]))
+    path = next(p for p in chosen if p.kind == "path")
+    ((_, path_pts),) = path.series.items()
+    assert sorted(round(t, 6) for t, _, _ in path_pts) == sorted(
+        round(term + 1, 6) for _, term, _ in LAMBDAS.values()
+    )
+    assert png(root / "summary.png").size == grid_size(len(chosen))

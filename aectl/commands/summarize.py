@@ -29,6 +29,7 @@ import io
 import json
 import math
 import socket
+import statistics
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -804,9 +805,17 @@ def _terms() -> tuple[str, ...]:
     return term_names()
 
 
+def _over_seeds(sweep: Sweep, x_key: str | None) -> bool:
+    """Seeds are swept beside the x axis: each line is their mean, ± their spread."""
+    return SEED in sweep.swept and x_key != SEED
+
+
 def _groups(sweep: Sweep, done: list[dict[str, Any]], x_key: str | None) -> dict[str, list[int]]:
-    """Rows by the values of the swept keys other than the x axis' (one line each)."""
-    others = [k for k in sweep.swept if k != x_key]
+    """Rows by the values of the swept keys other than the x axis' and the seed (one line
+    each; a line's seeds are averaged, `_over_seeds`)."""
+    others = [
+        k for k in sweep.swept if k != x_key and not (k == SEED and _over_seeds(sweep, x_key))
+    ]
     groups: dict[str, list[int]] = {}
     for i, r in enumerate(done):
         groups.setdefault(", ".join(f"{k}={r[k]}" for k in others), []).append(i)
@@ -824,16 +833,28 @@ def _metric_panel(
             return float(r["job"])
         return _number(r[x_key]) if numeric_x else float(categories.index(str(r[x_key])))  # type: ignore[return-value]
 
-    series = {
-        label: sorted((xval(done[i]), values[i], done[i]["job"]) for i in idx if i in values)
-        for label, idx in _groups(sweep, done, x_key).items()
-    }
+    series: dict[str, list[tuple[Any, Any, Any]]] = {}
+    errors: dict[Any, float] = {}
+    for label, idx in _groups(sweep, done, x_key).items():
+        if not _over_seeds(sweep, x_key):
+            series[label] = sorted(
+                (xval(done[i]), values[i], done[i]["job"]) for i in idx if i in values
+            )
+            continue
+        by_x: dict[float, list[float]] = {}
+        for i in idx:
+            if i in values:
+                by_x.setdefault(xval(done[i]), []).append(values[i])
+        series[label] = [(x, statistics.fmean(v), f"{label}@{x}") for x, v in sorted(by_x.items())]
+        errors.update({f"{label}@{x}": statistics.stdev(v) for x, v in by_x.items() if len(v) > 1})
     xs = [xval(r) for r in done]
+    seeds = len({r[SEED] for r in done}) if _over_seeds(sweep, x_key) else 0
     return Panel(
         title=name,
         kind="metric",
         x_label=x_key or "job",
-        y_label=name,
+        y_label=name + (f" (mean ± std over {seeds} seeds)" if seeds else ""),
+        errors=errors,
         series={k: v for k, v in series.items() if v},
         log_x=bool(
             numeric_x and (_log_scale(x_key) or _spans_decades(xs)) and any(x > 0 for x in xs)
@@ -889,6 +910,14 @@ def _regularization_path(
             for i in idx
             if i in values and _number(done[i].get("val/recon")) is not None
         ]
+        if _over_seeds(sweep, x_key):  # one point per value: the seeds' means
+            by: dict[Any, list[tuple[Any, Any, Any]]] = {}
+            for p in pts:
+                by.setdefault(p[2], []).append(p)
+            pts = [
+                (statistics.fmean(q[0] for q in v), statistics.fmean(q[1] for q in v), k)
+                for k, v in by.items()
+            ]
         order = (
             (lambda p: _number(p[2]) if _number(p[2]) is not None else 0.0)
             if x_key
@@ -898,8 +927,9 @@ def _regularization_path(
             series[label] = sorted(pts, key=order)
     xs = [p[0] for s in series.values() for p in s]
     ys = [p[1] for s in series.values() for p in s]
+    seeds = " (means over seeds)" if _over_seeds(sweep, x_key) else ""
     return Panel(
-        title=f"regularization path: val/recon against val/{term}",
+        title=f"regularization path: val/recon against val/{term}{seeds}",
         kind="path",
         x_label=f"val/{term} (unweighted penalty term)",
         y_label="val/recon",
@@ -962,7 +992,7 @@ def panels(sweep: Sweep, table: list[dict[str, Any]], first: str | None = None) 
         if values and not any(values == s for s in seen):  # no panel repeats another's numbers
             seen.append(values)
             out.append(_metric_panel(name, values, sweep, done, x_key))
-            if name == PROBE:
+            if name == PROBE and not _over_seeds(sweep, x_key):
                 out[-1].errors = _accuracy_errors(done, values)
                 out[-1].y_label += " (± 1 standard error)" if out[-1].errors else ""
     out += [_path_panel(t, v, sweep, done, x_key) for t, v in terms.items() if len(v) > 0]
