@@ -47,7 +47,7 @@ def train_main(cfg: DictConfig) -> float:
     except UserError as e:
         user_error(e, hc.mode)
 
-    from aectl.sweeps.status import STATUS_FILE, mark_ended
+    from aectl.sweeps.status import STATUS_FILE, mark_ended, mark_interrupted
     from aectl.training.run import train  # torch: only once the config is good
     from aectl.training.stopping import Interrupted
     from aectl.training.window import Diverged
@@ -68,7 +68,7 @@ def train_main(cfg: DictConfig) -> float:
         )
         print(f"resume with: {command}", file=sys.stderr)
         if sweep_dir is not None or follows:
-            mark_ended(run_dir, "interrupted", signal=str(e), resume=command)
+            mark_interrupted(run_dir, str(e), command)
         sys.exit(e.exit_code)
     except UserError as e:
         if follows and isinstance(e, Diverged):  # (a refused config leaves it as it was)

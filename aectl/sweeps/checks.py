@@ -157,8 +157,7 @@ def check_launcher(config: DictConfig) -> None:
     if str(launcher.get("_target_", "")).endswith("VmapLauncher"):
         check_vmap_launcher(config)
     if str(launcher.get("_target_", "")).endswith("SlurmLauncher"):
-        missing = [c for c in SLURM_COMMANDS if shutil.which(c) is None]
-        if missing:
+        if missing := missing_slurm():
             choice = config.hydra.runtime.choices.get("hydra/launcher")
             raise UserError(
                 f"hydra/launcher={choice}",
@@ -166,6 +165,11 @@ def check_launcher(config: DictConfig) -> None:
                 "allowed: a SLURM login node, or hydra/launcher=slurm_local (the same "
                 "submitit path on this machine) or hydra/launcher=parallel",
             )
+
+
+def missing_slurm() -> list[str]:
+    """SLURM's commands that submitit calls and this machine lacks ([]: it has SLURM)."""
+    return [c for c in SLURM_COMMANDS if shutil.which(c) is None]
 
 
 VMAP_EXECUTORS = (None, "local", "slurm")  # the vmap launcher's: this process, or submitit's
@@ -199,8 +203,7 @@ def check_vmap_launcher(config: DictConfig) -> None:
             f"got {executor!r}; allowed: null (this process), local or slurm (each group one "
             "submitit job)",
         )
-    missing = [c for c in SLURM_COMMANDS if shutil.which(c) is None]
-    if executor == "slurm" and missing:
+    if executor == "slurm" and (missing := missing_slurm()):
         raise UserError(
             "hydra.launcher.executor",
             f"slurm, but this machine has no SLURM ({' and '.join(missing)} not found on "

@@ -4,8 +4,9 @@
 (completed, or failed with its one-line error); a job stopped by SIGINT/SIGTERM after
 saving its checkpoint is marked interrupted, with the command that resumes it
 (`mark_interrupted`). A sweep job's folder resumed by a run alone keeps its status.json
-up to date too (`aectl.commands.train`: interrupted, failed by divergence, completed). `aectl summarize` reads it, and a "running" job whose process is gone
-(kill -9, a crash) reads as interrupted too. Owned here, by its writer.
+up to date too (`aectl.commands.train`: interrupted, failed by divergence, completed).
+`aectl summarize` reads it, and a "running" job whose process is gone (kill -9, a crash)
+reads as interrupted too. Owned here, by its writer.
 """
 
 from __future__ import annotations

@@ -103,12 +103,15 @@ def plan(configs: Sequence[DictConfig], max_group: int) -> list[Batch]:
 def split_keys(configs: Sequence[DictConfig]) -> list[str]:
     """The command line's swept keys that cannot be stacked (`model`, `arch.code_dim`): what
     puts the sweep's jobs into groups of their own."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
     stackable = {k for k, v in knobs().items() if v.stackable}
+    parser = OverridesParser.create()
     values: dict[str, set[str]] = {}
     for c in configs:
-        for o in OmegaConf.select(c, "hydra.overrides.task", default=None) or []:
-            key, _, value = str(o).partition("=")
-            values.setdefault(key.lstrip("+~"), set()).add(value)
+        task = OmegaConf.select(c, "hydra.overrides.task", default=None) or []
+        for o in parser.parse_overrides([str(x) for x in task]):
+            values.setdefault(o.key_or_group, set()).add(o.get_value_element_as_str())
     return sorted(k for k, vs in values.items() if len(vs) > 1 and k not in stackable)
 
 
