@@ -10,6 +10,7 @@ import os
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ import pytest
 import torch
 
 from aectl.bench import cli as bench_cli
+from aectl.bench import report
 from aectl.bench import run as bench
 
 REPO = Path(__file__).resolve().parents[1]
@@ -286,6 +288,9 @@ def test_the_run_section_times_the_peer_in_its_rounds_and_reports_the_ratio(tmp_
         return 0.0, 3.0
 
     monkeypatch.setattr(whole, "aectl_train", fake_train)
+    zero = dict.fromkeys(("train_s", "outputs_s", "analyses_s", "other_s"), 0.0)
+    floor = {"wall_s": 1.5, "startup_s": 1.5, **zero, "overhead_vs_training": None}
+    monkeypatch.setattr(whole, "torch_import", lambda cwd: floor)
     peer = tmp_path / "peer-python"
     log = tmp_path / "peer.log"
     peer.write_text(
@@ -307,12 +312,30 @@ def test_the_run_section_times_the_peer_in_its_rounds_and_reports_the_ratio(tmp_
     result = {"run": out}
     got = bench.targets(result, torch.device("cpu"))["run_wall_vs_peer"]
     assert got["value"] == pytest.approx(3.0 / row["wall_s"])
+    # the startup target is read against `import torch` alone, timed in the same rounds
+    assert out[whole.TORCH_ROW]["repeats"] == 2
+    startup = bench.targets(result, torch.device("cpu"))["startup_s"]
+    assert startup["value"] == 1.0 and "`import torch` alone 1.50 s" in startup["row"]
+    (table,) = report.whole_tables(result)
+    assert [whole.TORCH_ROW, "1.50", "1.50", "0.00", "0.00", "0.00", "0.00", "-"] in table[2]
 
     peer.write_text("#!/bin/sh\necho 'No module named pythae' >&2; exit 1\n")
     errors = {}
     out = whole.section_run(images, "cpu", 1, errors, str(peer))
     assert whole.PEER_ROW not in out and "No module named pythae" in errors[whole.PEER_ROW]
     assert "run_wall_vs_peer" not in bench.targets({"run": out}, torch.device("cpu"))
+
+
+def test_the_torch_import_floor_is_a_real_process_importing_torch(tmp_path):
+    """The floor row times a fresh interpreter importing torch: longer than one that imports
+    nothing, in the same interpreter the runs use."""
+    from aectl.bench import whole
+
+    row = whole.torch_import(tmp_path)
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "pass"], check=True)
+    bare = time.perf_counter() - t0
+    assert row["startup_s"] == row["wall_s"] > bare and row["train_s"] == 0.0
 
 
 @pytest.mark.skipif(not MNIST_IMAGES.exists(), reason="the shared MNIST test split is not here")

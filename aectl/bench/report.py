@@ -142,7 +142,8 @@ def whole_tables(result: dict[str, Any]) -> list[tuple[str, list[str], list[list
             r["analyses_s"],
             r["other_s"],
         ]
-        return [name, *(f"{c:.2f}" for c in cells), f"{100 * r['overhead_vs_training']:.0f}%"]
+        share = r.get("overhead_vs_training")
+        return [name, *(f"{c:.2f}" for c in cells), "-" if share is None else f"{100 * share:.0f}%"]
 
     out = []
     if result.get("run"):

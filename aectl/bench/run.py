@@ -622,7 +622,7 @@ def targets(result: dict[str, Any], device: torch.device) -> dict[str, dict[str,
 
 
 def whole_targets(result: dict[str, Any]) -> dict[str, tuple[float, str]]:
-    from aectl.bench.whole import MNIST_ROW, PEER_ROW  # (no Hydra: its processes need it)
+    from aectl.bench.whole import MNIST_ROW, PEER_ROW, TORCH_ROW  # (no Hydra: they need it)
 
     got = {}
     runs = result.get("run") or {}
@@ -631,9 +631,11 @@ def whole_targets(result: dict[str, Any]) -> dict[str, tuple[float, str]]:
             got["run_overhead_vs_training"] = (row["overhead_vs_training"], name)
             if PEER_ROW in runs:
                 got["run_wall_vs_peer"] = (row["wall_s"] / runs[PEER_ROW]["wall_s"], name)
-        elif name != PEER_ROW:
+        elif name not in (PEER_ROW, TORCH_ROW):
             got["default_run_wall_s"] = (row["wall_s"], name)
-            got["startup_s"] = (row["startup_s"], name)
+            floor = runs.get(TORCH_ROW, {}).get("startup_s")
+            note = f"; `import torch` alone {floor:.2f} s, same rounds" if floor else ""
+            got["startup_s"] = (row["startup_s"], name + note)
     sweep = result.get("sweep") or {}
     if "vmap_over_basic" in sweep:
         got["sweep_vmap_over_basic"] = (sweep["vmap_over_basic"], f"{sweep['jobs']} jobs")

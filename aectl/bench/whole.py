@@ -113,6 +113,7 @@ def median_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 PEER_ROW = "pythae's default trainer, same MNIST job"
+TORCH_ROW = "`import torch` alone: the floor of any startup"  # same rounds, same interpreter
 MNIST_ROW = "MNIST 784-512-16, 20 epochs"  # the job issue 13 measured against pythae
 
 
@@ -125,7 +126,8 @@ def section_run(
     if images is not None:
         jobs = {MNIST_ROW: mnist_job(images), **jobs}
     peer = PEER_ROW if peer_python and images is not None else None
-    rows: dict[str, list[dict]] = {name: [] for name in [*jobs, *([peer] if peer else [])]}
+    names = [*jobs, TORCH_ROW, *([peer] if peer else [])]
+    rows: dict[str, list[dict]] = {name: [] for name in names}
     with tempfile.TemporaryDirectory(prefix="aectl-bench-run-") as tmp:
         for k in range(repeats):
             for j, (name, args) in enumerate(jobs.items()):  # interleaved: load hits both
@@ -137,6 +139,7 @@ def section_run(
                     continue
                 metrics = json.loads((run / "metrics.json").read_text())
                 rows[name].append(breakdown([metrics], spawned, wall, shared=False))
+            rows[TORCH_ROW].append(torch_import(Path(tmp)))
             if peer:
                 try:
                     rows[peer].append(
@@ -145,6 +148,16 @@ def section_run(
                 except RuntimeError as e:
                     errors[peer] = str(e)
     return {name: median_row(r) for name, r in rows.items() if r}
+
+
+def torch_import(cwd: Path) -> dict[str, Any]:
+    """`python -c "import torch"` in the interpreter and environment `aectl train` gets: what
+    no run's startup can go below on this machine (the startup target reads against it)."""
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import torch"], cwd=cwd, check=True)
+    wall = time.perf_counter() - t0
+    zero = dict.fromkeys(("train_s", "outputs_s", "analyses_s", "other_s"), 0.0)
+    return {"wall_s": wall, "startup_s": wall, **zero, "overhead_vs_training": None}
 
 
 def peer_run(python: str, images: Path, out: Path, device: str) -> dict[str, Any]:
