@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT, aectl_here, compose
+from conftest import ROOT, aectl_here, compose, hparams_view
 
 from aectl.config.validate import validate
 from aectl.models import mlp
@@ -495,13 +495,15 @@ def test_a_vmap_sweep_writes_what_a_basic_sweep_writes(tmp_path, monkeypatch):
         return compose(self, master_config=master_config, sweep_overrides=sweep_overrides)
 
     monkeypatch.setattr(ConfigLoaderImpl, "load_sweep_config", counted)
-    root = tmp_path / "sweep"
+    # a time in the folder's name, as the default sweep folder has: every member must
+    # read the sweep's time, not the time it is asked at (HParams named none of them)
     r = aectl_here(
         "train", "-m", "hydra/launcher=vmap", "model=contractive,pca",
         "regularizer.weight=1e-4,1e-2,1", "trainer.max_epochs=2", "trainer.device=cpu",
-        f"hydra.sweep.dir={root}",
+        f"hydra.sweep.dir={tmp_path}/sweep/${{now:%H-%M-%S-%f}}",
     )  # fmt: skip
     assert r.returncode == 0, r.stderr[-3000:]
+    (root,) = (tmp_path / "sweep").iterdir()
     first, last = r.stdout.splitlines()[0], r.stdout.splitlines()[-1]
     assert first.startswith("vmap launcher: 3 jobs in 1 stacked group"), first
     assert last == f"compare the jobs: aectl summarize {root}", last
@@ -560,6 +562,12 @@ def test_a_vmap_sweep_writes_what_a_basic_sweep_writes(tmp_path, monkeypatch):
             assert rate == pytest.approx(3)
         else:  # pca jobs run alone
             assert "group_jobs" not in metrics
+    # HParams, asked as the dashboard asks: a row (session group) per job, named by its
+    # folder under the sweep, and the swept keys marked as differing
+    exp, groups, _ = hparams_view(root)
+    named = sorted(g.name for g in groups)
+    assert named == sorted(f.relative_to(root).as_posix() for f in folders), named
+    assert {h.name for h in exp.hparam_infos if h.differs} == {"model", "regularizer.weight"}
     assert r.stdout.count("(3 jobs stacked: ") == 3  # the done lines of the group's jobs
     assert r.stdout.count(" samples/s overall, together); run folder ") == 3
     shared = [line for line in s.stdout.splitlines() if " shared by 3" in line]

@@ -174,7 +174,9 @@ class Registry:
             hydra_cfg = HydraConfig.instance().cfg
 
             def enter() -> None:
-                HydraConfig.instance().set_config(hydra_cfg)
+                # the very object run_job set, not set_config(a copy): its parent holds the
+                # resolver cache, so `${now:...}` in hydra.sweep.dir keeps the sweep's time
+                HydraConfig.instance().cfg = hydra_cfg
 
             self.jobs[i] = Job(run_cfg, Path(hc.runtime.output_dir), enter)
             self.registered[i].set()
