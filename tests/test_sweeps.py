@@ -659,3 +659,26 @@ def test_job_folders_stay_inside_the_sweep_folder(tmp_path):
         Path(f"dataset.path={str(path).replace('/', '%2F')}") / "seed=0" / "metrics.json"
         for path in data
     ]
+
+
+@pytest.mark.parametrize(
+    "swept, says",
+    [
+        ("model=sparse,contrastive", "model=contrastive: no such option; did you mean"),
+        ("arch.code_dim=16,abc", "arch.code_dim: got 'abc'; allowed: an integer"),
+    ],
+)
+def test_a_sweep_hydra_refuses_before_its_first_job_leaves_nothing(tmp_path, swept, says):
+    """A swept value only Hydra's composition catches (a misspelt option, a value of the
+    wrong type) is refused once the sweep folder and its multirun.yaml are written: the
+    folder goes again. One that was there before stays as it was."""
+    root = tmp_path / "sweeps" / "new"
+    r = aectl_here("train", "-m", swept, f"hydra.sweep.dir={root}")
+    assert r.returncode == 2 and says in r.stderr, r.stderr
+    assert not root.exists() and "Traceback" not in r.stderr
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "notes.txt").write_text("mine")
+    r = aectl_here("train", "-m", swept, f"hydra.sweep.dir={kept}")
+    assert r.returncode == 2 and says in r.stderr, r.stderr
+    assert (kept / "notes.txt").read_text() == "mine"

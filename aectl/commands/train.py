@@ -28,6 +28,7 @@ from aectl import lock
 from aectl.config.register import register_all
 from aectl.errors import UserError, one_line
 from aectl.paths import configs_dir
+from aectl.sweeps.callbacks import MADE, undo_refused_sweep
 from aectl.training.job import job_config
 from aectl.training.resume import SAFE_VALUE, hydra_value, refuse_used_folder, resume_command
 
@@ -292,6 +293,7 @@ def main(args: list[str]) -> int:
         for run_dir in list(_BEFORE):  # unlocked, the environment restored
             lock.release(run_dir)
         _BEFORE.clear()
+        MADE.clear()
         if before is None:
             os.environ.pop("HYDRA_FULL_ERROR", None)
         else:
@@ -327,6 +329,7 @@ def _main(args: list[str], user_wants_traces: bool) -> int:
         if msg is None:
             raise
         undo_refused_run()
+        undo_refused_sweep()
         print(f"aectl: error: {msg}", file=sys.stderr)
         return 2
     return 0

@@ -42,6 +42,23 @@ def error_line(exc: BaseException) -> str:
     return " ".join(msg.split())
 
 
+# Sweep folders this process made at a sweep's start. A sweep Hydra refuses after that and
+# before its first job (a swept option it cannot compose: `model=sparse,contrastive`) leaves
+# nothing behind: `undo_refused_sweep`.
+MADE: set[Path] = set()
+
+
+def undo_refused_sweep() -> None:
+    """Remove each sweep folder this process made that holds only its multirun.yaml (no job
+    ever started in it)."""
+    import shutil
+
+    for root in list(MADE):
+        MADE.discard(root)
+        if root.is_dir() and [p.name for p in root.iterdir()] == ["multirun.yaml"]:
+            shutil.rmtree(root, ignore_errors=True)
+
+
 class JobCallback(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         from aectl.sweeps.checks import check_sweep
@@ -52,6 +69,8 @@ class JobCallback(Callback):
             print(f"aectl: error: {e}", file=sys.stderr)
             sys.exit(e.exit_code)
         root = Path(str(config.hydra.sweep.dir))
+        if not root.exists():
+            MADE.add(root)
         root.mkdir(parents=True, exist_ok=True)
         if not (root / "multirun.yaml").exists():
             OmegaConf.save(config, root / "multirun.yaml")
