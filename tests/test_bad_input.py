@@ -66,6 +66,17 @@ CASES = {
         lambda t, run: ["model=contractiv"],
         "model=contractiv: no such option; did you mean model=contractive? available: beta_vae",
     ),
+    "a misspelt option in a sweep": (
+        lambda t, run: ["-m", "model=sparse,contrastive"],
+        "model=contrastive: no such option; did you mean model=contractive?",
+    ),
+    "a preset's arch fields under another arch": (
+        lambda t, run: ["model=contractive", "arch=conv"],
+        "arch.hidden: unknown key (aectl's config has no free-form keys); allowed: code_dim, "
+        "channels, kernel_size, activation, code_activation, output_activation, stochastic, "
+        "sigma; model=contractive sets arch.hidden for its arch=mlp; for arch=conv, use a model "
+        "preset built on it (model=conv) with regularizer=contractive",
+    ),
     "unknown key": (
         lambda t, run: ["trainer.epochs=3"],
         "trainer.epochs: unknown key (did you mean trainer.max_epochs? aectl's config has no "

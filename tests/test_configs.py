@@ -36,6 +36,22 @@ def test_default_is_deep_on_digits():
     assert cfg.regularizer._target_.endswith("NoRegularizer")
 
 
+ARCHS = sorted(p.stem for p in (configs_dir() / "arch").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_the_default_run_takes_any_architecture(arch):
+    """`aectl train arch=conv`: the default preset sets no arch field of its own (its shape
+    is arch=mlp's defaults), so every architecture composes with it, with its own defaults."""
+    cfg = compose(f"arch={arch}")
+    validate(cfg)
+    own = OmegaConf.load(configs_dir() / "arch" / f"{arch}.yaml")
+    for key, value in own.items():
+        if key != "defaults":
+            assert cfg.arch[key] == value, key
+    instantiate(cfg.arch, input_shape=(1, 8, 8))
+
+
 def test_cli_overrides_mix_with_presets():
     cfg = compose("model=contractive", "arch.code_dim=512", "regularizer.weight=0.1")
     assert cfg.arch.code_dim == 512 and cfg.arch.tied is True

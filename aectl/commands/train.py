@@ -328,11 +328,41 @@ def _main(args: list[str], user_wants_traces: bool) -> int:
             msg = f"{where}: cannot write ({exc.strerror or exc})"
         if msg is None:
             raise
+        msg = arch_hint(msg, args)
         undo_refused_run()
         undo_refused_sweep()
         print(f"aectl: error: {msg}", file=sys.stderr)
         return 2
     return 0
+
+
+def arch_hint(msg: str, args: list[str]) -> str:
+    """`model=contractive arch=conv`: the preset sets arch fields for its own architecture,
+    which the chosen one lacks. Say so, and which presets are built on the chosen one."""
+    import re
+
+    import yaml
+
+    field = re.match(r"arch\.(\w+): unknown key", msg)
+    chosen = dict(a.split("=", 1) for a in args if re.match(r"(model|arch)=[\w-]+$", a))
+    if not field or "arch" not in chosen:
+        return msg
+    model = chosen.get("model", "deep")
+
+    def picks(path: Path) -> dict[str, str]:
+        defaults = (yaml.safe_load(path.read_text()) or {}).get("defaults") or []
+        found = [d for d in defaults if isinstance(d, dict)]
+        return {k.split("/")[-1]: v for d in found for k, v in d.items()}
+
+    presets = {p.stem: picks(p) for p in sorted((configs_dir() / "model").glob("*.yaml"))}
+    own = presets.get(model, {})
+    built = [f"model={m}" for m, got in presets.items() if got.get("arch") == chosen["arch"]]
+    reg = own.get("regularizer")
+    hint = f"model={model} sets arch.{field.group(1)} for its arch={own.get('arch', '?')}; "
+    hint += f"for arch={chosen['arch']}, use " + (
+        f"a model preset built on it ({', '.join(built)})" if built else "another model preset"
+    )
+    return f"{msg}; {hint}" + (f" with regularizer={reg}" if reg and reg != "none" else "")
 
 
 def undo_refused_run() -> None:
