@@ -77,6 +77,11 @@ CASES = {
         "sigma; model=contractive sets arch.hidden for its arch=mlp; for arch=conv, use a model "
         "preset built on it (model=conv) with regularizer=contractive",
     ),
+    "a penalty on a model solved in closed form": (
+        lambda t, run: ["model=pca", "regularizer=sparse_l1", "regularizer.weight=0.1"],
+        "regularizer: got 'sparse_l1'; arch=pca is solved in closed form, not trained, so no "
+        "penalty shapes it; allowed: regularizer=none",
+    ),
     "unknown key": (
         lambda t, run: ["trainer.epochs=3"],
         "trainer.epochs: unknown key (did you mean trainer.max_epochs? aectl's config has no "

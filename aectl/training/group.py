@@ -130,7 +130,7 @@ def setup_member(job: Job, data: Data, device: torch.device) -> tuple[Member, di
     model, reg = build_model(cfg, data, device)
     generator = member_generator(device)  # what the job alone draws its data order from
     changed = check_same_run(start, cfg, data) if start is not None else None
-    ready(model, data, t)
+    ready(model, reg, data, t)
     state, position, _ = restore(start, model, device, t, changed)
     if start is not None:
         restore_member_generator(generator, start["rng"])

@@ -98,7 +98,7 @@ def setup(cfg: RunConfig, run_dir: Path) -> tuple[Member, Any, LossWindow]:
     seed_everything(t.seed)
     data, model, reg = build(cfg, device)
     changed = check_same_run(start, cfg, data) if start is not None else None
-    ready(model, data, t)
+    ready(model, reg, data, t)
     opt = optimizer(cfg, model.parameters())
     state, position, rows = restore(start, model, device, t, changed)
     if start is not None:
@@ -131,15 +131,23 @@ def check_same_run(start: dict, cfg: RunConfig, data) -> dict[str, Any]:
     return {k: v for k, v in allowed.items() if k != "trainer.resume"}
 
 
-def ready(model, data, t) -> None:
+def ready(model, reg, data, t) -> None:
     """What must hold before the first step: data and output fit, a model solved in closed
-    form is solved, a batch fits in the training split."""
+    form is solved (and has no penalty it would ignore), a batch fits in the training split."""
     # Not in build(): `aectl eval` builds runs trained before this check existed.
     checks.check(data, model.output_activation, t.loss)
     checks.check_likelihood(model.stochastic, t.loss)
     if t.layerwise:  # refused before anything is written when it does not apply
         layerwise.layers(model)
     if model.solved_in_closed_form:  # e.g. PCA: solved, then one evaluation-only epoch
+        require(
+            reg.name == "none",
+            "regularizer",
+            reg.name,
+            f"arch={model.arch} is solved in closed form, not trained, so no penalty shapes "
+            "it; allowed: regularizer=none, or arch=linear to train a linear autoencoder "
+            "with the penalty",
+        )
         model.fit(data.train_x)
         if t.max_epochs != 1:
             console.print(
