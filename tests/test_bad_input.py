@@ -492,3 +492,26 @@ def test_a_refused_run_keeps_the_users_own_folder_and_records(tmp_path, quoted):
     (mine / ".hydra").rmdir()
     r = aectl_here("train", *TINY, "arch.code_dim=0", f"hydra.run.dir={where}")
     assert r.returncode == 2 and mine.is_dir() and list(mine.iterdir()) == []
+
+
+def test_a_missing_mnist_file_of_a_preset_names_the_variable_it_came_from(tmp_path, monkeypatch):
+    """The MNIST presets take their folder from $AECTL_MNIST (default
+    ../shared/data/mnist-t10k from where aectl runs): a user who typed no path is told where
+    the path came from and what to set."""
+    monkeypatch.delenv("AECTL_MNIST", raising=False)
+    run = f"hydra.run.dir={tmp_path / 'run'}"
+    r = aectl_here("train", "experiment=vae_mnist", run, cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    assert (
+        f"{tmp_path.parent}/shared/data/mnist-t10k/t10k-images-idx3-ubyte.gz: no such file (the "
+        f"MNIST presets read their folder from $AECTL_MNIST, unset here, so "
+        f"../shared/data/mnist-t10k from {tmp_path}; allowed: AECTL_MNIST=" in r.stderr
+    ), r.stderr
+    monkeypatch.setenv("AECTL_MNIST", str(tmp_path / "nope"))
+    r = aectl_here("train", "experiment=vae_mnist", run, cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.strip().endswith(
+        f"no such file (the folder is $AECTL_MNIST={tmp_path / 'nope'})"
+    ), r.stderr
+    r = aectl_here("train", "dataset=idx", f"dataset.images={tmp_path / 'x.gz'}", run)
+    assert r.returncode == 2 and r.stderr.strip().endswith("x.gz: no such file"), r.stderr
+    assert not (tmp_path / "run").exists()

@@ -30,10 +30,29 @@ _TYPE_NAMES = {
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
+MNIST_ENV, MNIST_DEFAULT = "AECTL_MNIST", "../shared/data/mnist-t10k"  # configs/experiment
+
+
+def _mnist_hint(path: str) -> str:
+    """The MNIST presets find their files through $AECTL_MNIST (configs/experiment/*.yaml):
+    a missing one says so, since the user typed no path."""
+    folder = os.environ.get(MNIST_ENV)
+    here = os.path.abspath(os.path.dirname(path))
+    if folder is not None and here == os.path.abspath(folder):
+        return f" (the folder is ${MNIST_ENV}={folder})"
+    if folder is None and here == os.path.abspath(MNIST_DEFAULT):
+        return (
+            f" (the MNIST presets read their folder from ${MNIST_ENV}, unset here, so "
+            f"{MNIST_DEFAULT} from {os.getcwd()}; allowed: {MNIST_ENV}=/path/to/the/idx/files "
+            "or dataset.images=PATH dataset.labels=PATH)"
+        )
+    return ""
+
+
 def read_bytes(path: str, field: str) -> bytes:
     """The file's bytes, gunzipped when it starts with the gzip magic; UserError otherwise."""
     if not os.path.exists(path):
-        raise UserError(field, f"{path}: no such file")
+        raise UserError(field, f"{path}: no such file{_mnist_hint(path)}")
     if os.path.isdir(path):
         raise UserError(field, f"{path} is a directory; expected a file")
     try:
