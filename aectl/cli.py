@@ -50,9 +50,41 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+class ReaderMayLeave:
+    """stdout whose reader may leave (`aectl train | head -3`): the command goes on and
+    finishes its files (a run its checkpoints and metrics.json, eval its eval.json), and
+    what it would have printed goes nowhere. Python raises BrokenPipeError from whichever
+    print came next, mid-epoch, and the run ended with status 1 and nothing saved."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._gone()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._gone()
+
+    def _gone(self) -> None:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, self._stream.fileno())  # what is still buffered lands there too
+        os.close(devnull)
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
 def run() -> None:
     """The `aectl` console command: `main`, then out without finalising the interpreter
     (`leave`). An unexpected exception is raised as usual (traceback, status 1)."""
+    sys.stdout = ReaderMayLeave(sys.stdout)
     try:
         code: object = main()
     except SystemExit as e:  # Hydra ends a failed job this way

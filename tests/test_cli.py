@@ -443,6 +443,34 @@ leave({code})
     assert (tmp_path / "thread").read_text() == "done"
 
 
+def test_a_reader_that_leaves_does_not_stop_the_command(tmp_path):
+    """`aectl train | head -1`: the run goes on when its stdout's reader has gone and
+    finishes with its files; `aectl eval RUN | head -1` still writes eval.json. Both exit 0.
+    (A process: only a real pipe closes.)"""
+    run = tmp_path / "run"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("HYDRA_FULL_ERROR", None)
+    for args in (
+        ["train", "trainer.max_epochs=4", "trainer.device=cpu", f"hydra.run.dir={run}"],
+        ["eval", str(run)],
+    ):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "aectl", *args],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stdout.readline().startswith(f"aectl {args[0]} ")
+        proc.stdout.close()  # what `head -1` does once it has its line
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0 and "Error" not in err, err
+    metrics = json.loads((run / "metrics.json").read_text())  # written once a run ends
+    assert metrics["epoch"] == 4 and "test/last/recon/mse" in metrics
+    assert (run / "eval.json").is_file()
+
+
 def test_the_epoch_line_sets_train_recon_beside_val_recon_and_the_penalty_apart(capsys):
     """train/loss holds the penalty and val/recon does not: side by side they read as
     overfitting under a large λ. The line compares recon with recon."""
