@@ -347,7 +347,7 @@ def test_the_epoch_line_shows_the_elbo_and_a_collapse_warning_follows_it(tmp_pat
     assert lines[warned[0]].startswith("epoch 1 (200): posterior collapse: every code unit")
     done = [i for i, x in enumerate(lines) if x.startswith("done: ")]
     assert warned[1] == done[1] + 1 and str(tmp_path / "200") in lines[done[1]], lines
-    assert lines[warned[1]].startswith("still at the end (epoch 2): posterior collapse: ")
+    assert lines[warned[1]].startswith("still at the end (epoch 2, 200): posterior collapse: ")
     # the analyses' line leaves out the sparsity of μ (all units "active" at any scale)
     shown = [x for x in lines if x.startswith("analysis: ")]
     assert len(shown) == 2 and not any("sparsity/" in x for x in shown), shown

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,8 +107,11 @@ def setup_group(jobs, results, live) -> tuple[list[Member], Any, LossWindow | No
         starts.append(start)
     if not members:
         return [], None, None
+    common = os.path.commonpath([str(m.run_dir) for m in members])
     for m in members:
         m.group_jobs = len(members)
+        if len(members) > 1:  # `regularizer.weight=0.001/seed=0`, below the sweep folder
+            m.in_group = os.path.relpath(m.run_dir, common)
     step = stacked_step(members, starts, device)
     window = LossWindow(t.log_every_n_steps, len(members), device)
     for i, (m, start) in enumerate(zip(members, starts)):

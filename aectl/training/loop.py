@@ -10,7 +10,6 @@ A single run is a group of one.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -169,26 +168,17 @@ def end_epoch(g: Group, bar: TrainProgress, means: list, epoch_s: float, steps: 
             vals[first],
             m.state.metrics["epoch_samples_per_s"],
             members=len(vals),
-            shown=job_name(g, m),
+            shown=m.in_group or m.run_dir.name,
             extra={k: m.state.metrics[k] for k in m.reg.epoch_line if k in m.state.metrics},
         )
     for i in sorted(vals):  # after the line they are about; in a group, naming the job
         m = g.members[i]
-        job = f" ({job_name(g, m)})" if len(g.members) > 1 else ""
+        job = f" ({m.in_group})" if m.in_group else ""
         for line in m.epoch_warnings:
             if line not in m.warned:  # said when it starts, not every epoch it lasts
                 console.print(f"[yellow]epoch {g.epoch}{job}: {line}[/]")
                 m.warned_at = g.epoch
         m.warned = m.epoch_warnings
-
-
-def job_name(g: Group, m: Member) -> str:
-    """A member's folder below the folder all the group's jobs share (its sweep folder):
-    `regularizer.weight=0.001/seed=0`."""
-    if len(g.members) < 2:
-        return m.run_dir.name
-    common = os.path.commonpath([str(x.run_dir) for x in g.members])
-    return os.path.relpath(m.run_dir, common)
 
 
 def save_mid_epoch(

@@ -262,7 +262,8 @@ def finish(m: Member, stop: GracefulStop | None = None) -> float:
         show(m.model, m.data, m.run_dir)
     console.print(done_line(m, metrics))
     for line in m.epoch_warnings if m.warned_at != m.state.epoch else []:  # (said earlier)
-        console.print(f"[yellow]still at the end (epoch {m.state.epoch}): {line}[/]")
+        job = f", {m.in_group}" if m.in_group else ""  # a vmap member: which job
+        console.print(f"[yellow]still at the end (epoch {m.state.epoch}{job}): {line}[/]")
     return objective(metrics, m.cfg.trainer.monitor)
 
 
