@@ -590,3 +590,38 @@ def test_seeds_are_averaged_into_one_line_with_their_spread(tmp_path, capsys):
         round(term + 1, 6) for _, term, _ in LAMBDAS.values()
     )
     assert png(root / "summary.png").size == grid_size(len(chosen))
+
+
+@pytest.mark.parametrize(
+    "xs, labels",
+    [
+        ([0.5, 1, 2, 4], ["0.5", "1", "2", "4"]),  # a β sweep: under a decade
+        ([10 ** (-5 + 5 * i / 15) for i in range(16)], None),  # 16 λ over five decades
+    ],
+)
+def test_a_log_lambda_axis_labels_do_not_run_into_one_another(xs, labels):
+    """The x labels drawn on a λ panel (matplotlib's own text extents) are apart; a few
+    swept values are labelled themselves. Matplotlib's minor labels (3×10⁰, 4×10⁰) collided
+    on a β = 0.5, 1, 2, 4 sweep."""
+    from aectl.commands.summarize import log_x
+    from aectl.record import pictures
+
+    fig, ax = pictures.pyplot().subplots(figsize=(5, 4))
+    ax.plot(xs, range(len(xs)), "o-")
+    log_x(ax, xs)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    shown = [
+        t
+        for t in ax.get_xticklabels(which="both")
+        if t.get_visible()
+        and t.get_text()
+        and ax.get_xlim()[0] <= t.get_position()[0]
+        and t.get_position()[0] <= ax.get_xlim()[1]
+    ]
+    boxes = sorted((t.get_window_extent(renderer) for t in shown), key=lambda b: b.x0)
+    assert len(boxes) >= 2
+    assert all(a.x1 < b.x0 for a, b in zip(boxes, boxes[1:])), [t.get_text() for t in shown]
+    if labels is not None:
+        assert [t.get_text() for t in shown] == labels
+    pictures.pyplot().close(fig)

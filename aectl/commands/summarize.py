@@ -1025,6 +1025,22 @@ def colors_by_label(chosen: list[Panel], cycle: list[str]) -> dict[str, str]:
     return {k: cycle[i % len(cycle)] for i, k in enumerate(dict.fromkeys(labels))}
 
 
+LABELLED_VALUES = 8  # up to this many swept values, each gets a tick label of its own
+
+
+def log_x(ax: Any, xs: list[float]) -> None:
+    """A log x axis whose labels do not collide: a few swept values (β = 0.5, 1, 2, 4) are
+    labelled themselves; more get the decades. Matplotlib's own minor labels (3×10⁰, 4×10⁰
+    on an axis spanning under a decade) ran into one another."""
+    from matplotlib.ticker import NullFormatter
+
+    ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    values = sorted(set(xs))
+    if 1 < len(values) <= LABELLED_VALUES:
+        ax.set_xticks(values, [f"{v:g}" for v in values])
+
+
 def _draw_metric(
     ax: Any, p: Panel, sweep: Sweep, done: list[dict[str, Any]], colors: dict[str, str]
 ) -> None:
@@ -1047,7 +1063,7 @@ def _draw_metric(
         if xs and min(xs) <= 0:
             ax.set_xscale("symlog", linthresh=min(positive))  # λ = 0 next to a log scale
         else:
-            ax.set_xscale("log")
+            log_x(ax, xs)
     if p.log_y:
         ax.set_yscale("log")
     if p.categories:
@@ -1062,7 +1078,7 @@ def _draw_path(ax: Any, p: Panel, x_key: str | None, colors: dict[str, str]) -> 
         xs, ys = [q[0] for q in pts], [q[1] for q in pts]
         ax.plot(xs, ys, "o-", label=label or None, color=colors.get(label))
     if p.log_x:
-        ax.set_xscale("log")
+        log_x(ax, [q[0] for pts in p.series.values() for q in pts])
     if p.log_y:
         ax.set_yscale("log")
     ax.margins(x=0.15, y=0.12)  # room for the labels
