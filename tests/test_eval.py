@@ -291,3 +291,15 @@ def test_the_output_starts_with_what_is_evaluated(linear_run, capsys):
     assert lines[0].endswith("on the test split (180 samples)"), lines[0]
     assert sum("180 samples" in line for line in lines) == 1  # said once, not again
     assert [i for i, line in enumerate(lines) if line.startswith("eval: ")] != []
+
+
+def test_a_mid_epoch_checkpoint_is_named_by_the_epoch_it_stopped_in():
+    """An interrupt saves last.pt mid-epoch: its `epoch` counts the epochs finished (2) and
+    its position the batches done in the next, so eval says `epoch 3 after 4 batches`, as
+    the resume line does, not `epoch 2`."""
+    from aectl.commands.eval import checkpoint_epoch
+
+    assert checkpoint_epoch({"epoch": 2, "position": {"batch": 4}}) == "epoch 3 after 4 batches"
+    assert checkpoint_epoch({"epoch": 0, "position": {"batch": 1}}) == "epoch 1 after 1 batch"
+    assert checkpoint_epoch({"epoch": 5, "position": None}) == "epoch 5"
+    assert checkpoint_epoch({"epoch": 5, "position": {"batch": "4"}}) == "epoch 5"  # not ours

@@ -158,6 +158,16 @@ def _folder_hint(folder: Path) -> str:
     )
 
 
+def checkpoint_epoch(state: dict[str, Any]) -> str:
+    """Where a checkpoint stands: `epoch 3`, or, for one saved mid-epoch by an interrupt,
+    `epoch 3 after 4 batches` (its `epoch` counts the epochs finished: 2)."""
+    epoch, position = state.get("epoch"), state.get("position")
+    batch = position.get("batch") if isinstance(position, dict) else None
+    if isinstance(epoch, int) and isinstance(batch, int):
+        return f"epoch {epoch + 1} after {batch} batch{'es' if batch != 1 else ''}"
+    return f"epoch {epoch}"
+
+
 def load_run(run_dir: Path, which: str, device: torch.device):
     """(config, checkpoint state, data, model with the checkpoint's weights, regularizer)."""
     from aectl.training import checkpoint
@@ -240,7 +250,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "samples": len(x),
     }
     console.print(  # first: the analyses print their line while they run
-        f"aectl eval {run_dir}: {which}.pt (epoch {meta['epoch']}) on the {split} split "
+        f"aectl eval {run_dir}: {which}.pt ({checkpoint_epoch(state)}) on the {split} split "
         f"({len(x)} samples)"
     )
     if note:
