@@ -121,6 +121,9 @@ def one_line(exc: BaseException) -> str | None:
             if key and typed:  # OmegaConf's type check of a typed field
                 kind = typed.group(2) or "Boolean"
                 return f"{key}: got {typed.group(1)!r}; allowed: {_KINDS.get(kind, kind.lower())}"
+            if key and "is not a ListConfig, list or tuple" in first:  # a list field
+                got = getattr(e, "value", None)
+                return f"{key}: got {got!r}, one value; allowed: a list in brackets, {key}=[...]"
             return f"{key}: {first}" if key else first
     if isinstance(exc, (OverrideParseException, ConfigCompositionException, HydraException)):
         return _flat(str(exc))

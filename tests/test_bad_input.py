@@ -82,6 +82,10 @@ CASES = {
         "regularizer: got 'sparse_l1'; arch=pca is solved in closed form, not trained, so no "
         "penalty shapes it; allowed: regularizer=none",
     ),
+    "a list field given one value": (
+        lambda t, run: ["arch.hidden=64"],
+        "arch.hidden: got 64, one value; allowed: a list in brackets, arch.hidden=[...]",
+    ),
     "unknown key": (
         lambda t, run: ["trainer.epochs=3"],
         "trainer.epochs: unknown key (did you mean trainer.max_epochs? aectl's config has no "

@@ -145,8 +145,9 @@ def test_layerwise_on_a_one_layer_encoder_says_it_is_more_epochs_of_the_whole(tm
         "trainer.device=cpu",
     )
     train(cfg, tmp_path)
-    out = capsys.readouterr().out
+    out = " ".join(capsys.readouterr().out.split())
     assert "note: trainer.layerwise=true on a one-layer encoder: its one stage is the whole" in out
+    assert "so this is 1 more epoch of it" in out and "(64 -> 256): 1 epoch, recon" in out
 
 
 def test_a_resumed_layerwise_run_keeps_its_stage_metrics(tmp_path):

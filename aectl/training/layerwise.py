@@ -163,7 +163,8 @@ def pretrain(
     if len(stack) == 1:
         console.print(
             "[yellow]note: trainer.layerwise=true on a one-layer encoder: its one stage is "
-            f"the whole model, so this is {t.layerwise_epochs} more epochs of it (layer-wise "
+            f"the whole model, so this is {t.layerwise_epochs} more "
+            f"epoch{'s' if t.layerwise_epochs != 1 else ''} of it (layer-wise "
             "training needs a deeper encoder: model=deep)[/]"
         )
     for k, layer in enumerate(stack):
@@ -181,7 +182,8 @@ def pretrain(
         metrics.update(m)
         console.print(
             f"layer-wise stage {k + 1}/{len(stack)} ({layer.linear.in_features} -> "
-            f"{layer.linear.out_features}): {t.layerwise_epochs} epochs, "
+            f"{layer.linear.out_features}): {t.layerwise_epochs} "
+            f"epoch{'s' if t.layerwise_epochs != 1 else ''}, "
             f"recon {m[f'layerwise/stage{k + 1}/recon']:.5g}"
             + (" (of the data)" if k == 0 else f" (of stage {k}'s codes: not comparable)")
         )
