@@ -268,6 +268,7 @@ def test_bash_completion_completes_subcommands_groups_options_and_keys(tmp_path)
         "t aectl train model=con\n"
         "t aectl train model=contractive regularizer.me\n"
         "t aectl train ''\n"
+        "t aectl train regularizer.\n"
     )
     # the `aectl` this interpreter installed, first on PATH
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
@@ -279,6 +280,8 @@ def test_bash_completion_completes_subcommands_groups_options_and_keys(tmp_path)
     assert lines[2] == "regularizer.method="
     assert "model=" in lines[3].split() and "regularizer=" in lines[3].split()
     assert not any(w.startswith("schema") for w in lines[3].split())
+    keys = lines[4].split()  # the keys, not what builds the option (`_target_`)
+    assert "regularizer.weight=" in keys and not any("_target_" in k for k in keys), keys
 
 
 def test_completion_refuses_an_unknown_shell():

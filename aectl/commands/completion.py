@@ -2,7 +2,8 @@
 
 Subcommands complete from a fixed list; everything after `aectl train` is completed by
 Hydra's own completion (config groups, options, keys), asked as if `aectl train` were the
-program, with the `schema/*` bases filtered out. The other subcommands complete paths. A
+program, with the `schema/*` bases and the `_target_` keys (what builds each option, never
+a user's setting) filtered out. The other subcommands complete paths. A
 query imports Hydra and aectl's torch-free schemas only, so a TAB answers in about 0.3 s.
 
     eval "$(aectl completion bash)"     # in ~/.bashrc
@@ -31,7 +32,7 @@ _BASH = r"""_aectl_complete()
     line="${COMP_WORDS[0]} ${line#*train}"
     local choices
     choices=$(COMP_LINE="$line" COMP_POINT=${#line} "${COMP_WORDS[0]}" train -sc query=bash 2>/dev/null)
-    choices=$(printf '%s\n' $choices | grep -v '^schema/')
+    choices=$(printf '%s\n' $choices | grep -v -e '^schema/' -e '\._target_=')
     COMPREPLY=($(compgen -o nospace -o default -W "$choices" -- "$cur"))
 }
 COMP_WORDBREAKS=${COMP_WORDBREAKS//=}
