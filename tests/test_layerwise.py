@@ -128,6 +128,8 @@ def test_layerwise_run_logs_every_stage_then_fine_tunes(tmp_path, preset, capsys
         assert [s for s, _ in points] == [1, 2, 3]
         assert points[-1][1] == pytest.approx(metrics[f"layerwise/stage{k}/loss"], rel=1e-6)
     assert metrics["epoch"] == 1  # then the whole stack is trained end to end
+    # the stages' own time, apart from the end-to-end train_time_s
+    assert 0 < metrics["layerwise/train_time_s"] and metrics["train_time_s"] > 0
     # each stage's line says what its recon is of (stage k > 1: codes, not comparable)
     lines = [x for x in capsys.readouterr().out.splitlines() if x.startswith("layer-wise stage")]
     assert len(lines) == stages and lines[0].endswith(" (of the data)"), lines
@@ -165,6 +167,6 @@ def test_a_resumed_layerwise_run_keeps_its_stage_metrics(tmp_path):
     second = json.loads((tmp_path / "metrics.json").read_text())
     assert second["epoch"] == 2
     stage_keys = {k for k in first if k.startswith("layerwise/")}
-    assert len(stage_keys) == 1 + 3 * 3  # stages, and loss/recon/penalty of each of 3
+    assert len(stage_keys) == 2 + 3 * 3  # stages, their time, and loss/recon/penalty of 3
     assert {k: second[k] for k in stage_keys} == {k: first[k] for k in stage_keys}
     assert [s for s, _ in scalars(tmp_path, "layerwise/stage1/loss")] == [1, 2]  # not retrained

@@ -9,12 +9,14 @@ optimizer settings, and the run's loss for stage 1 (MSE for the later stages, wh
 are hidden codes, not probabilities). A stage is built from the deep model's own layer
 objects, so it trains them in place and tied weights stay tied. Each stage logs
 `layerwise/stage<k>/{loss,recon,penalty}` per epoch to TensorBoard, and its last epoch's
-values to metrics.json.
+values to metrics.json, with the stages' seconds as `layerwise/train_time_s` (a run's
+`train_time_s` is its end-to-end training only, so a layer-wise run costs the two together).
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -167,7 +169,9 @@ def pretrain(
             f"epoch{'s' if t.layerwise_epochs != 1 else ''} of it (layer-wise "
             "training needs a deeper encoder: model=deep)[/]"
         )
+    metrics["layerwise/train_time_s"] = 0.0  # not in train_time_s: that is the end-to-end part
     for k, layer in enumerate(stack):
+        t0 = time.perf_counter()
         m = train_stage(
             model,
             k,
@@ -179,6 +183,7 @@ def pretrain(
             loss=t.step_loss,
             writer=writer,
         )
+        metrics["layerwise/train_time_s"] += time.perf_counter() - t0
         metrics.update(m)
         console.print(
             f"layer-wise stage {k + 1}/{len(stack)} ({layer.linear.in_features} -> "
