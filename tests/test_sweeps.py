@@ -368,6 +368,21 @@ def basic(tmp_path_factory):
 
 
 @pytest.mark.slow
+def test_summarize_refuses_a_folder_inside_a_sweep_and_names_the_sweep(basic):
+    """One job's folder (or the folder of one swept value) is not a sweep: summarising it
+    would write summary.csv and summary.png into the job. It names the sweep folder."""
+    for inside in (basic.jobs[0], basic.jobs[0].parent):
+        p = run_aectl("summarize", str(inside))
+        assert p.returncode == 2 and p.stdout == "", p.stderr
+        assert p.stderr.strip() == (
+            f"aectl: error: SWEEP_DIR: {str(inside)!r} is inside the sweep folder "
+            f"{str(basic.root)!r}, not one; allowed: the sweep folder, aectl summarize "
+            f"{basic.root}"
+        )
+        assert not list(inside.rglob("summary.*"))
+
+
+@pytest.mark.slow
 def test_basic_sweep_runs_every_job_and_reports_the_failed_one(basic):
     assert basic.proc.returncode == 2  # the sweep ran every job, then reported the failure
     assert basic.proc.stderr.strip().splitlines()[-1] == f"aectl: error: {DIVERGED}"

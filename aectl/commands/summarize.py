@@ -453,6 +453,8 @@ def read_sweep(root: str | Path) -> Sweep:
             f"SWEEP_DIR: {str(root)!r} is not a folder; allowed: a sweep folder made by "
             "`aectl train -m` (outputs/sweeps/<time>)"
         )
+    if not _is_sweep(root):
+        _not_inside_a_sweep(root)
     notes: list[str] = []
     multirun, swept = _read_multirun(root, notes)
     jobs = []
@@ -499,6 +501,19 @@ def read_sweep(root: str | Path) -> Sweep:
         planned=_planned_jobs(multirun),
         notes=notes,
     )
+
+
+def _not_inside_a_sweep(root: Path) -> None:
+    """A folder below a sweep's (one job's, `regularizer.weight=1`): summarising it as a
+    sweep would write summary.csv and summary.png into that job's folder."""
+    import shlex
+
+    sweep = next((p for p in root.resolve().parents if _is_sweep(p)), None)
+    if sweep is not None:
+        raise SummaryError(
+            f"SWEEP_DIR: {str(root)!r} is inside the sweep folder {str(sweep)!r}, not one; "
+            f"allowed: the sweep folder, aectl summarize {shlex.quote(str(sweep))}"
+        )
 
 
 def _not_a_folder_of_sweeps(root: Path, jobs: list[Job]) -> None:
