@@ -445,6 +445,12 @@ def test_summarize_basic_sweep_sorted_with_the_failed_job_last(basic):
     assert "the loss became inf in epoch 1" in s.proc.stdout
     assert [r["regularizer.weight"] for r in s.rows[2:]] == ["1e+38"]
 
+    s = summarize(basic.root, "--sort", "val/recon", "--descending")  # largest first
+    recon = [float(r["val/recon"]) for r in s.rows[:2]]
+    assert recon == sorted(recon, reverse=True) and s.rows[2]["status"] == "failed"
+    bad = run_aectl("summarize", "--descending", str(basic.root))
+    assert bad.returncode == 2 and bad.stderr == "aectl: error: --descending: needs --sort METRIC\n"
+
     bad = run_aectl("summarize", "--sort", "val/recn", str(basic.root))
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
     assert (

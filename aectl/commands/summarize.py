@@ -597,11 +597,19 @@ def _number(v: Any) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def sort_rows(table: list[dict[str, Any]], metric: str) -> list[dict[str, Any]]:
-    """Ascending by `metric`; jobs without it last, in job order."""
+def sort_rows(
+    table: list[dict[str, Any]], metric: str, descending: bool = False
+) -> list[dict[str, Any]]:
+    """Ascending by `metric` (descending: largest first, for an accuracy); jobs without it
+    last either way, ties in job order."""
+    sign = -1.0 if descending else 1.0
     return sorted(
         table,
-        key=lambda r: (_number(r.get(metric)) is None, _number(r.get(metric)) or 0.0, r["job"]),
+        key=lambda r: (
+            _number(r.get(metric)) is None,
+            sign * (_number(r.get(metric)) or 0.0),
+            r["job"],
+        ),
     )
 
 
@@ -1200,11 +1208,19 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--sort", metavar="METRIC", help="sort rows by this metric, ascending (e.g. val/recon)"
     )
+    p.add_argument(
+        "--descending",
+        action="store_true",
+        help="with --sort: largest first (e.g. --sort probe/accuracy --descending)",
+    )
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(sys.argv[1:] if argv is None else argv)
+    if args.descending and args.sort is None:
+        print("aectl: error: --descending: needs --sort METRIC", file=sys.stderr)
+        return 2
     try:
         sweep = read_sweep(args.sweep_dir)
         table = rows(sweep)
@@ -1215,7 +1231,7 @@ def main(argv: list[str] | None = None) -> int:
                 near = difflib.get_close_matches(args.sort, names, n=1)
                 hint = f" (did you mean {near[0]}?)" if near else ""
                 raise SummaryError(f"--sort: got {args.sort!r}{hint}; allowed: {', '.join(names)}")
-            table = sort_rows(table, args.sort)
+            table = sort_rows(table, args.sort, args.descending)
         with lock.holding(sweep.root, "SWEEP_DIR"):  # one summarize writes at a time
             csv_path = write_csv(table, sweep.root / "summary.csv")
             png_path = plot(sweep, table, sweep.root / "summary.png", first=args.sort)
