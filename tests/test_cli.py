@@ -509,3 +509,28 @@ def test_a_launcher_given_to_a_single_run_is_noted(tmp_path):
         "aectl: note: hydra/launcher=vmap applies to sweeps (-m); this single run does not "
         "use it" in r.stderr
     ), r.stderr
+
+
+def test_ctrl_c_before_the_first_step_leaves_no_folder(tmp_path, monkeypatch):
+    """A Ctrl-C while a run starts (imports, data) stops it (status 130) and takes away
+    the folder Hydra made for it; a run that has logged something keeps its folder."""
+    from aectl.training import run as training_run
+
+    def stopped(cfg, run_dir):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training_run, "train", stopped)
+    r = aectl_here("train", cwd=tmp_path)
+    assert r.returncode == 130 and r.stderr.strip() == "aectl: stopped", r.stderr
+    assert (tmp_path / "outputs" / "runs").is_dir()  # Hydra made a folder, and it went
+    assert not list((tmp_path / "outputs" / "runs").iterdir())
+
+    def logged_then_stopped(cfg, run_dir):
+        (Path(run_dir) / "events.out.tfevents.1.host.1.0").write_bytes(b"")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training_run, "train", logged_then_stopped)
+    r = aectl_here("train", cwd=tmp_path)
+    assert r.returncode == 130
+    (kept,) = (tmp_path / "outputs" / "runs").iterdir()
+    assert (kept / ".hydra").is_dir()

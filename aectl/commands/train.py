@@ -42,6 +42,14 @@ _BEFORE: dict[Path, set[str] | None] = {}
 @hydra.main(version_base="1.3", config_path=str(configs_dir()), config_name="train")
 def train_main(cfg: DictConfig) -> float:
     hc = HydraConfig.get()
+    try:
+        return train_job(cfg, hc)
+    except KeyboardInterrupt:  # (Hydra forgets this job's config once it is out)
+        discard_unstarted_run(hc)
+        raise
+
+
+def train_job(cfg: DictConfig, hc) -> float:
     run_dir = hc.runtime.output_dir
     try:
         run_cfg = job_config(cfg, hc.mode == RunMode.MULTIRUN)
@@ -105,6 +113,18 @@ def discard_refused_run(hc) -> None:
         remove_added(run_dir, _BEFORE.get(run_dir.resolve()))
     finally:
         lock.release(run_dir)
+
+
+def discard_unstarted_run(hc) -> None:
+    """Ctrl-C before a run's first step (while it imports or loads its data) leaves no
+    folder of Hydra's record and an empty log. A run that has logged or saved anything
+    keeps its folder; so does every job of a sweep."""
+    run_dir = Path(hc.runtime.output_dir)
+    if hc.mode == RunMode.MULTIRUN or not run_dir.is_dir():
+        return
+    if any(run_dir.glob("events.out.tfevents.*")) or any(run_dir.glob("checkpoints/*.pt")):
+        return
+    discard_refused_run(hc)
 
 
 def remove_added(run_dir: Path, before: set[str] | None) -> None:
