@@ -303,3 +303,12 @@ def test_a_mid_epoch_checkpoint_is_named_by_the_epoch_it_stopped_in():
     assert checkpoint_epoch({"epoch": 0, "position": {"batch": 1}}) == "epoch 1 after 1 batch"
     assert checkpoint_epoch({"epoch": 5, "position": None}) == "epoch 5"
     assert checkpoint_epoch({"epoch": 5, "position": {"batch": "4"}}) == "epoch 5"  # not ours
+
+
+def test_samples_on_a_deterministic_run_is_noted_as_ignored(linear_run):
+    """--samples sets a VAE's importance samples; given for a deterministic code it changes
+    nothing, and eval says so instead of taking it silently."""
+    r = aectl_here("eval", str(linear_run), "--samples", "10")
+    assert r.returncode == 0, r.stderr
+    assert "note: --samples ignored: it sets the codes drawn for a stochastic run's" in r.stdout
+    assert "--samples ignored" not in aectl_here("eval", str(linear_run)).stdout

@@ -65,7 +65,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--samples",
         type=int,
-        default=SAMPLES,
+        default=None,
         metavar="K",
         help="a stochastic run (VAE): codes drawn per sample for the importance-sampled "
         f"log-likelihood and the IWAE bound (default {SAMPLES})",
@@ -258,6 +258,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         console.print(f"note: {note}")
     if model.stochastic:
         console.print(f"note: {AT_THE_MEAN}")
+    elif args.samples is not None:
+        console.print(
+            "note: --samples ignored: it sets the codes drawn for a stochastic run's "
+            "log-likelihood (a VAE), and this run's code is deterministic"
+        )
     if data.is_image:
         peak, source = psnr_peak(data)
         meta["psnr_peak"] = {"value": peak, "from": source}
@@ -267,7 +272,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         from aectl.training.measure import log_likelihood
 
         seed_everything(cfg.trainer.seed)
-        numbers.update(log_likelihood(model, x, cfg.trainer.step_loss, args.samples))
+        k = SAMPLES if args.samples is None else args.samples
+        numbers.update(log_likelihood(model, x, cfg.trainer.step_loss, k))
     step = int(state.get("step") or 0)
     # each evaluation under its own tags: two evals of a run (another checkpoint or split)
     # stay apart in TensorBoard, where eval.json and eval/ hold only the latest
@@ -303,7 +309,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        if args.samples < 1:
+        if args.samples is not None and args.samples < 1:
             raise UserError("--samples", f"{args.samples}; allowed: an integer >= 1")
         args.checkpoint = args.checkpoint or analyzed_checkpoint(Path(args.run_dir))
         checkpoint_path(Path(args.run_dir), args.checkpoint)  # bad input: one line, at once
