@@ -311,11 +311,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.samples is not None and args.samples < 1:
             raise UserError("--samples", f"{args.samples}; allowed: an integer >= 1")
+        given = args.checkpoint is not None
         args.checkpoint = args.checkpoint or analyzed_checkpoint(Path(args.run_dir))
         checkpoint_path(Path(args.run_dir), args.checkpoint)  # bad input: one line, at once
         with lock.holding(args.run_dir, "RUN_DIR"):  # eval writes into the run folder
             run(args)
     except UserError as e:
+        if e.field == "--checkpoint" and not given:  # the run's own: name what was typed
+            e = UserError("RUN_DIR", e.message)
         print(f"aectl: error: {e}", file=sys.stderr)
         return e.exit_code
     return 0
