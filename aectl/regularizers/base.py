@@ -19,6 +19,7 @@ class Regularizer:
     name = "none"
     term_name = "penalty_term"  # TensorBoard tag for the unweighted penalty
     corrupts_input = False  # pictures show the corrupted input as a row of its own
+    shapes_training = True  # False: it leaves training as it is (a closed-form model takes it)
     epoch_line: tuple[str, ...] = ()  # keys of `epoch_numbers` the epoch's line shows
     # (label, constructor overrides, what the model must have: "one_layer", "sigmoid_code")
     # for each row `aectl bench` times this regularizer in

@@ -7,6 +7,7 @@ from aectl.regularizers.base import Regularizer
 
 class NoRegularizer(Regularizer):
     name = "none"
+    shapes_training = False
     bench_variants = (("none", {}, frozenset()),)
 
     def describe(self) -> str:

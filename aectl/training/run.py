@@ -141,7 +141,7 @@ def ready(model, reg, data, t) -> None:
         layerwise.layers(model)
     if model.solved_in_closed_form:  # e.g. PCA: solved, then one evaluation-only epoch
         require(
-            reg.name == "none",
+            not reg.shapes_training,
             "regularizer",
             reg.name,
             f"arch={model.arch} is solved in closed form, not trained, so no penalty shapes "
