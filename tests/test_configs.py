@@ -310,3 +310,21 @@ def test_the_header_prints_the_note(tmp_path):
     lines = r.stdout.splitlines()
     assert lines[0].endswith("regularizer=none"), lines[0]  # no weight that weighs nothing
     assert lines[1].startswith("note: regularizer=none has no penalty term"), lines[:3]
+
+
+def test_a_run_folder_names_the_architecture_the_command_line_chose(tmp_path):
+    """`aectl train arch=pca` runs in `<time>_deep+pca`: the preset's name alone would say
+    `deep`, an MLP. A preset on its own architecture keeps its plain name."""
+    from conftest import aectl_here
+
+    from aectl.config.run_name import run_name
+
+    assert run_name("deep", "mlp") == "deep" and run_name("conv", "conv") == "conv"
+    assert run_name("deep", "conv") == "deep+conv" and run_name("sparse_kl", "linear") == (
+        "sparse_kl+linear"
+    )
+    assert run_name("no_such_preset", "mlp") == "no_such_preset"
+    r = aectl_here("train", "arch=pca", "trainer.device=cpu", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    (run,) = (tmp_path / "outputs" / "runs").iterdir()
+    assert run.name.endswith("_deep+pca") and (run / "metrics.json").is_file()
