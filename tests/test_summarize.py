@@ -625,3 +625,41 @@ def test_a_log_lambda_axis_labels_do_not_run_into_one_another(xs, labels):
     if labels is not None:
         assert [t.get_text() for t in shown] == labels
     pictures.pyplot().close(fig)
+
+
+def test_a_job_resumed_alone_with_a_change_shows_what_it_was_trained_with(tmp_path, capsys):
+    """A sweep job continued alone to 5 epochs (its `.hydra/resume_<time>/` record) is not
+    listed under "every job: trainer.max_epochs=3": the value differs, and is a column."""
+    jobs = [
+        {
+            "folder": f"regularizer.weight={w}/seed=0",
+            "overrides": ["model=contractive", f"regularizer.weight={w}", "trainer.max_epochs=3"],
+            "weight": float(w),
+            "metrics": metrics(0.05, 0.1, float(w)),
+        }
+        for w in ("0.01", "0.1")
+    ]
+    root = write_sweep(
+        tmp_path / "s",
+        ["model=contractive", "regularizer.weight=0.01,0.1", "trainer.max_epochs=3"],
+        jobs,
+    )
+    resumed = root / jobs[1]["folder"] / ".hydra"
+    for when, epochs in (("2026-01-01_00-00-00", 4), ("2026-01-02_00-00-00", 5)):
+        (resumed / f"resume_{when}").mkdir()
+        (resumed / f"resume_{when}" / "overrides.yaml").write_text(
+            yaml.safe_dump(
+                [
+                    "model=contractive",
+                    "regularizer.weight=0.1",
+                    f"trainer.max_epochs={epochs}",
+                    "trainer.resume=auto",
+                ]
+            )  # fmt: skip
+        )
+    code, out, err, table = run(root, capsys)
+    assert code == 0, err
+    header = [x.strip() for x in out.splitlines() if x.startswith("every job: ")]
+    assert header == ["every job: model=contractive"], out
+    assert [r["trainer.max_epochs"] for r in table] == ["3", "5"]  # the latest resume's
+    assert "trainer.resume" not in table[0]

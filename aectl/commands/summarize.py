@@ -332,7 +332,7 @@ def _job(folder: Path, hydra: dict[str, Any]) -> Job:
         num=int(
             (hydra.get("job") or {}).get("num", -1) if isinstance(hydra.get("job"), dict) else -1
         ),
-        overrides=dict(_split(o) for o in task),
+        overrides={**dict(_split(o) for o in task), **_resumed_overrides(folder)},
         status="unreadable",
         regularizer=_choice(hydra, "regularizer"),
     )
@@ -348,6 +348,20 @@ def _job(folder: Path, hydra: dict[str, Any]) -> Job:
     job.attempt = int((status or {}).get("attempt", 1))
     job.metrics = metrics if job.status == "completed" or metrics else _live_metrics(folder)
     return job
+
+
+def _resumed_overrides(folder: Path) -> dict[str, str]:
+    """What the job's latest resume alone set (`.hydra/resume_<time>/overrides.yaml`, say
+    `trainer.max_epochs=5`), over its sweep's overrides: what its numbers were trained with.
+    `trainer.resume` itself is how it continued, not a setting."""
+    records = sorted((folder / ".hydra").glob("resume_*/overrides.yaml"))
+    try:
+        listed = _yaml(records[-1]) if records else []
+    except Unreadable:
+        return {}
+    if not isinstance(listed, list) or not all(isinstance(o, str) for o in listed):
+        return {}
+    return {k: v for k, v in (_split(o) for o in listed) if k != "trainer.resume"}
 
 
 def _unreadable_job(folder: Path, why: str) -> Job:
