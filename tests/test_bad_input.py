@@ -10,6 +10,7 @@ import gzip
 import pickle
 import shutil
 import struct
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -454,11 +455,18 @@ def test_unwritable_output_folder(tmp_path):
     else:
         target.rmdir()
         pytest.skip("this machine lets us write under /sys")
-    r = aectl_here("train", *TINY, f"hydra.run.dir={target}")
-    assert r.returncode == 2
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("aectl: error: "), r.stderr
-    assert str(target) in lines[0] and "cannot write" in lines[0], r.stderr
+    for args in (  # a run, and a sweep (Hydra only warns about its callback's error)
+        [f"hydra.run.dir={target}"],
+        ["-m", "trainer.seed=0,1", f"hydra.sweep.dir={target}"],
+    ):
+        with warnings.catch_warnings(record=True) as caught:  # (a real process prints them)
+            warnings.simplefilter("always")
+            r = aectl_here("train", *args, *TINY)
+        assert not [str(w.message) for w in caught if "Callback" in str(w.message)]
+        assert r.returncode == 2
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("aectl: error: "), r.stderr
+        assert str(target) in lines[0] and "cannot write" in lines[0], r.stderr
 
 
 @pytest.mark.skipif(not MNIST_DIR.exists(), reason="needs ../shared/data/mnist-t10k")

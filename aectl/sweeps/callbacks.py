@@ -71,9 +71,13 @@ class JobCallback(Callback):
         root = Path(str(config.hydra.sweep.dir))
         if not root.exists():
             MADE.add(root)
-        root.mkdir(parents=True, exist_ok=True)
-        if not (root / "multirun.yaml").exists():
-            OmegaConf.save(config, root / "multirun.yaml")
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            if not (root / "multirun.yaml").exists():
+                OmegaConf.save(config, root / "multirun.yaml")
+        except OSError as e:  # (a read-only or full disk; Hydra would only warn)
+            print(f"aectl: error: {root}: cannot write ({e.strerror or e})", file=sys.stderr)
+            sys.exit(2)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         import shlex
