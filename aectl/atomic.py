@@ -35,12 +35,11 @@ _UMASK = _read_umask()
 
 
 class WriteError(UserError):
-    """A file could not be written; the previous version of it is kept."""
+    """A file could not be written; the previous version of it, if any, is kept (and said)."""
 
     def __init__(self, path: str | os.PathLike, reason: str, what: str = "file"):
-        super().__init__(
-            str(path), f"could not write the {what} ({reason}); the previous one is kept"
-        )
+        kept = "; the previous one is kept" if Path(path).is_file() else ""  # (if there was one)
+        super().__init__(str(path), f"could not write the {what} ({reason}){kept}")
 
     def __reduce__(self):  # pickled back from a launcher's worker process
         return UserError, (self.field, self.message)

@@ -315,3 +315,17 @@ def test_a_run_that_fails_returns_only_once_its_queued_checkpoint_is_down(tmp_pa
     with pytest.raises(RuntimeError):
         run.train(compose("trainer.max_epochs=3", "trainer.device=cpu"), tmp_path)
     assert torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)["epoch"] == 1
+
+
+def test_a_write_error_says_a_previous_file_is_kept_only_when_there_was_one(tmp_path):
+    from aectl.atomic import WriteError
+
+    old = tmp_path / "last.pt"
+    old.write_bytes(b"x")
+    assert str(WriteError(old, "File too large", "checkpoint")).endswith(
+        "could not write the checkpoint (File too large); the previous one is kept"
+    )
+    new = tmp_path / "best.pt"
+    assert str(WriteError(new, "File too large", "checkpoint")).endswith(
+        "could not write the checkpoint (File too large)"
+    )
