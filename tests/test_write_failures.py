@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT, trained_run
+from conftest import ROOT, aectl_here, trained_run
 from PIL import Image
 
 pytestmark = pytest.mark.slow
@@ -123,6 +123,33 @@ def test_an_output_folder_that_is_not_writable(sub, tmp_path):
     if sub == "analysis":  # training had finished: its checkpoints are there and whole
         assert torch.load(run / "checkpoints" / "last.pt", weights_only=True)["epoch"] == 2
         assert not (run / "metrics.json").exists()
+
+
+@needs_unshare
+def test_a_resume_that_trained_keeps_its_epochs_when_its_analyses_cannot_be_written(
+    finished, tmp_path
+):
+    """A resume trains epoch 3, saves it, then cannot write its analyses: it was refused
+    nothing, it trained. Its checkpoint holds epoch 3, so the event file and the picture of
+    epoch 3 stay (they went, and the epoch's logs were lost for good); the rerun does the
+    analyses only, and the curves have every step."""
+    from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
+
+    run = Path(shutil.copytree(finished, tmp_path / "run"))
+    ro = shlex.quote(str(run / "analysis"))
+    args = ("train", *SMALL, "trainer.max_epochs=3", "trainer.resume=auto", f"hydra.run.dir={run}")
+    r = aectl_in_namespace([f"mount --bind -o ro {ro} {ro}"], *args)
+    one_line(r, str(run / "analysis"), "Read-only file system")
+    assert torch.load(run / "checkpoints" / "last.pt", weights_only=True)["epoch"] == 3
+    assert (run / "reconstructions" / "epoch_003.png").is_file()
+    assert len(list(run.glob("events.out.tfevents.*"))) == 2
+    all_whole(run)
+    r = aectl_here(*args)
+    assert r.returncode == 0 and "nothing to train" in r.stdout, r.stdout + r.stderr
+    mux = EventMultiplexer().AddRunsFromDirectory(str(run))
+    mux.Reload()
+    steps = sorted({e.step for name in mux.Runs() for e in mux.Scalars(name, "val/recon")})
+    assert len(steps) == 3, steps  # one per epoch: none lost, none twice
 
 
 @needs_unshare

@@ -37,6 +37,13 @@ register_all()
 # What hydra.run.dir held before this command (relative paths), so a refused run removes
 # only what it added; a folder missing here did not exist before the command.
 _BEFORE: dict[Path, set[str] | None] = {}
+# ... and its checkpoints' modification times: a run that wrote one has trained, and keeps
+# every file it added (the logs and pictures of the epochs that checkpoint holds).
+_CHECKPOINTS: dict[Path, dict[str, int]] = {}
+
+
+def _checkpoints(run_dir: Path) -> dict[str, int]:
+    return {p.name: p.stat().st_mtime_ns for p in (run_dir / "checkpoints").glob("*.pt")}
 
 
 @hydra.main(version_base="1.3", config_path=str(configs_dir()), config_name="train")
@@ -128,11 +135,16 @@ def discard_unstarted_run(hc) -> None:
 
 
 def remove_added(run_dir: Path, before: set[str] | None) -> None:
-    """Remove what is in `run_dir` but not in `before` (None: the folder was not there)."""
+    """Remove what is in `run_dir` but not in `before` (None: the folder was not there).
+    Nothing goes once this command has written a checkpoint: it trained, and the files it
+    added are that checkpoint's epochs (a resume that trained, then could not write its
+    analyses, keeps them, and its rerun only does the analyses)."""
     if before is None:
         if any((run_dir / "checkpoints").glob("*.pt")):
             return  # never delete a checkpoint
         shutil.rmtree(run_dir, ignore_errors=True)
+        return
+    if _checkpoints(run_dir) != _CHECKPOINTS.get(run_dir.resolve(), {}):
         return
     added = sorted(
         (p for p in run_dir.rglob("*") if p.relative_to(run_dir).as_posix() not in before),
@@ -183,6 +195,7 @@ def refuse_used_run_dir(args: list[str]) -> None:
             listing = {p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*")}
         lock.acquire(run_dir)  # before Hydra writes its record there; held until the end
         _BEFORE[run_dir.resolve()] = listing
+        _CHECKPOINTS[run_dir.resolve()] = _checkpoints(run_dir)
     if resume_value is not None and not any(a.startswith("hydra.output_subdir=") for a in args):
         # keep the original run's .hydra/ as it was; each resume records its own config there
         args.append("hydra.output_subdir=.hydra/resume_${now:%Y-%m-%d_%H-%M-%S}")
@@ -313,6 +326,7 @@ def main(args: list[str]) -> int:
         for run_dir in list(_BEFORE):  # unlocked, the environment restored
             lock.release(run_dir)
         _BEFORE.clear()
+        _CHECKPOINTS.clear()
         MADE.clear()
         if before is None:
             os.environ.pop("HYDRA_FULL_ERROR", None)
