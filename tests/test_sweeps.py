@@ -190,6 +190,12 @@ def sweep_config(*overrides: str):
         ),
         (["+trainer.max_epoch=1,2"], "trainer.max_epoch", "did you mean trainer.max_epochs?"),
         (["+typo=1,2"], "typo", "unknown key"),
+        (  # a value every trial shares: each would fail, then the study with a traceback
+            ["hparams_search=optuna_lambda", "model=contractive", "trainer.monitor=bogus"],
+            "trainer.monitor",
+            "got 'bogus'",
+        ),
+        (["model=contractive", "regularizer.weight=0.1,1", "optim.lr=-1"], "optim.lr", "got -1"),
     ],
 )
 def test_sweeps_that_cannot_run_as_asked_are_refused(overrides, field, says):
@@ -703,3 +709,19 @@ def test_a_sweep_hydra_refuses_before_its_first_job_leaves_nothing(tmp_path, swe
     r = aectl_here("train", "-m", swept, f"hydra.sweep.dir={kept}")
     assert r.returncode == 2 and says in r.stderr, r.stderr
     assert (kept / "notes.txt").read_text() == "mine"
+
+
+def test_an_optuna_study_whose_every_trial_failed_ends_in_one_line(tmp_path):
+    """Every trial diverges: each job is marked failed, and the study, which has no best
+    trial, ends with one line and exit 2 (Optuna's ValueError was a traceback)."""
+    root = tmp_path / "study"
+    r = run_aectl(
+        "train", "-m", "hparams_search=optuna_lambda", "model=contractive",
+        "hydra.sweeper.n_trials=2", "optim.lr=1e38", *EPOCH, f"hydra.sweep.dir={root}",
+    )  # fmt: skip
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert r.stderr.strip().splitlines()[-1].startswith(
+        "aectl: error: hydra.sweeper: no trial of the study completed"
+    ), r.stderr
+    statuses = [json.loads(p.read_text())["status"] for p in root.glob("**/status.json")]
+    assert statuses == ["failed", "failed"], statuses

@@ -357,6 +357,12 @@ def _main(args: list[str], user_wants_traces: bool) -> int:
         if user_wants_traces:
             raise
         msg = one_line(exc)
+        if msg is None and "No trials are completed yet" in str(exc):  # Optuna's, at the end
+            msg = (
+                "hydra.sweeper: no trial of the study completed, so it has no best one; each "
+                "failed trial's error is in its folder's status.json (aectl summarize on the "
+                "sweep folder lists them)"
+            )
         if msg is None and isinstance(exc, OSError):  # Hydra writing its record or log
             where = exc.filename or next(iter(_BEFORE), None) or "the run folder"
             msg = f"{where}: cannot write ({exc.strerror or exc})"

@@ -8,7 +8,8 @@ an endless loop, or jobs training into one another's folders:
 - keys no schema has (`+typo=1`, `+trainer.max_epoch=5`, swept or not): aectl's config has
   no free-form keys, so Hydra's append syntax is never what the user meant;
 - a swept value a run would refuse (`regularizer.weight=1e-3,-1e-4`): refused before the
-  first job, not after the good ones trained;
+  first job, not after the good ones trained; so is a value every job shares
+  (`trainer.monitor=bogus` in an Optuna search);
 - the vmap launcher's fields (`max_group=0`, an unknown executor or field);
 - launcher and sweeper counts that mean nothing: `hydra.launcher.n_jobs=0` (joblib),
   `hydra.sweeper.n_trials=0` or `n_jobs=0` (Optuna: the latter never ends),
@@ -49,6 +50,7 @@ def check_sweep(config: DictConfig) -> None:
     check_swept_keys(config, overrides)
     check_swept_weight(config, overrides)
     check_swept_values(config, overrides)
+    check_shared_values(config, overrides)
     if _is_basic_sweeper(sweeper):
         check_jobs(config, overrides)
 
@@ -124,6 +126,34 @@ def check_swept_values(config: DictConfig, overrides: list[Any]) -> None:
             one = copy_with(task, key, v)
             if one is not None:
                 job_config(one, in_sweep=True)  # a UserError naming the key and value
+
+
+def check_shared_values(config: DictConfig, overrides: list[Any]) -> None:
+    """The values every job shares, checked once as a run checks them (`trainer.monitor=bogus`
+    in an Optuna search: each trial failed, then the study with a traceback). Checked with
+    each swept plain key at its first value; not when a group is swept (its jobs' configs
+    differ in shape, and each job checks its own)."""
+    from aectl.training.job import job_config
+
+    groups = set(config.hydra.runtime.choices)
+    swept = [o for o in overrides if o.is_sweep_override() and not o.is_delete()]
+    if any(o.key_or_group in groups for o in swept):
+        return
+    task = OmegaConf.masked_copy(config, [k for k in config if k != "hydra"])
+    for o in swept:
+        if o.key_or_group.startswith("hydra.") or not o.is_discrete_sweep():
+            continue
+        first = next(iter(o.sweep_iterator()), None)
+        one = copy_with(task, o.key_or_group, first) if first is not None else None
+        if one is None:
+            return  # a value that does not fit: its job says so
+        task = one
+    keys = {o.key_or_group for o in swept}
+    try:
+        job_config(task, in_sweep=True)
+    except UserError as e:
+        if e.field not in keys and not any(e.field.startswith(k + ".") for k in keys):
+            raise
 
 
 def copy_with(task: DictConfig, key: str, value: Any) -> DictConfig | None:
