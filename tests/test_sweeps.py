@@ -720,8 +720,27 @@ def test_an_optuna_study_whose_every_trial_failed_ends_in_one_line(tmp_path):
         "hydra.sweeper.n_trials=2", "optim.lr=1e38", *EPOCH, f"hydra.sweep.dir={root}",
     )  # fmt: skip
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
-    assert r.stderr.strip().splitlines()[-1].startswith(
-        "aectl: error: hydra.sweeper: no trial of the study completed"
+    assert (
+        r.stderr.strip()
+        .splitlines()[-1]
+        .startswith("aectl: error: hydra.sweeper: no trial of the study completed")
     ), r.stderr
     statuses = [json.loads(p.read_text())["status"] for p in root.glob("**/status.json")]
     assert statuses == ["failed", "failed"], statuses
+
+
+def test_an_optuna_study_in_a_database_is_continued_by_the_same_command(tmp_path):
+    """storage: sqlite:///... (configs/hparams_search/optuna_lambda.yaml) keeps the study:
+    the same command again adds its trials to it. Read back with Optuna's own loader."""
+    import optuna
+
+    db = f"sqlite:///{tmp_path / 'optuna.db'}"
+    for k in range(2):
+        r = run_aectl(
+            "train", "-m", "hparams_search=optuna_lambda", "model=contractive",
+            "hydra.sweeper.n_trials=1", f"hydra.sweeper.storage={db}", *EPOCH,
+            f"hydra.sweep.dir={tmp_path / f'sweep{k}'}",
+        )  # fmt: skip
+        assert r.returncode == 0, r.stderr[-2000:]
+    study = optuna.load_study(study_name="aectl_lambda", storage=db)
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE"]
