@@ -356,3 +356,17 @@ def test_a_write_error_says_a_previous_file_is_kept_only_when_there_was_one(tmp_
     assert str(WriteError(new, "File too large", "checkpoint")).endswith(
         "could not write the checkpoint (File too large)"
     )
+
+
+@pytest.mark.parametrize("nbytes", [20_000, 200])
+def test_eval_on_a_full_disk_is_one_line_and_leaves_no_cut_event_file(finished, tmp_path, nbytes):
+    """`aectl eval` under a file-size limit: one line, exit 2, no traceback from
+    TensorBoard's writer thread, and the event file it began (cut at the limit) is gone; the
+    run's own files are as they were."""
+    run = Path(shutil.copytree(finished, tmp_path / "run"))
+    before = {k: v for k, v in snapshot(run).items() if not k.startswith("eval")}
+    r = run_limited(nbytes, "eval", str(run))
+    one_line(r, "File too large")
+    after = {k: v for k, v in snapshot(run).items() if not k.startswith("eval")}
+    assert after == before
+    all_whole(run)

@@ -237,6 +237,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from aectl.record.runlog import add_picture
     from aectl.training import device as devices
     from aectl.training.measure import AT_THE_MEAN, psnr_peak
+    from aectl.training.run import written_as_one_line
     from aectl.training.seeding import seed_everything
 
     run_dir = Path(args.run_dir)
@@ -278,23 +279,36 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     # each evaluation under its own tags: two evals of a run (another checkpoint or split)
     # stay apart in TensorBoard, where eval.json and eval/ hold only the latest
     tag = f"eval/{which}/{split}"
-    writer = SummaryWriter(log_dir=str(run_dir))
+    logs = set(run_dir.glob("events.out.tfevents.*"))
     try:
-        img = pictures.model_picture(replace(data, val_x=x), model, reg, cfg.trainer.num_images)
-        add_picture(
-            writer, f"{tag}/reconstructions", img, step, run_dir / "eval" / "reconstructions.png"
-        )
-        for key, value in numbers.items():
-            if isinstance(value, (int, float)):  # (None: no such number for this run)
-                writer.add_scalar(f"{WHOLE_RUN}{tag}/{key}", value, step)
-        seed_everything(cfg.trainer.seed)
-        numbers.update(
-            analysis.analyze(
-                run_dir, model, data, writer, step, folder="eval", split=split, tag=tag
-            )
-        )
-    finally:
-        writer.close()
+        with written_as_one_line(run_dir):  # a full disk: one line, not two tracebacks
+            writer = SummaryWriter(log_dir=str(run_dir))
+            try:
+                img = pictures.model_picture(
+                    replace(data, val_x=x), model, reg, cfg.trainer.num_images
+                )
+                add_picture(
+                    writer, f"{tag}/reconstructions", img, step,
+                    run_dir / "eval" / "reconstructions.png",
+                )  # fmt: skip
+                for key, value in numbers.items():
+                    if isinstance(value, (int, float)):  # (None: no such number for this run)
+                        writer.add_scalar(f"{WHOLE_RUN}{tag}/{key}", value, step)
+                seed_everything(cfg.trainer.seed)
+                numbers.update(
+                    analysis.analyze(
+                        run_dir, model, data, writer, step, folder="eval", split=split, tag=tag
+                    )
+                )
+            except BaseException:
+                with contextlib.suppress(OSError):  # (it fails again on a full disk)
+                    writer.close()
+                raise
+            writer.close()
+    except UserError:  # the event file this eval began is cut short: it goes
+        for new in set(run_dir.glob("events.out.tfevents.*")) - logs:
+            new.unlink(missing_ok=True)
+        raise
     if data.kind == ONEHOT:
         from aectl.record.onehot_table import show
 
