@@ -370,3 +370,26 @@ def test_eval_on_a_full_disk_is_one_line_and_leaves_no_cut_event_file(finished, 
     after = {k: v for k, v in snapshot(run).items() if not k.startswith("eval")}
     assert after == before
     all_whole(run)
+
+
+@needs_unshare
+def test_summarize_of_a_read_only_sweep_prints_the_table_and_writes_nothing(tmp_path):
+    """A colleague's sweep, read-only: the table still comes (exit 0), with a note that
+    summary.csv and summary.png were not written. It was refused whole."""
+    from test_summarize import metrics, write_sweep
+
+    jobs = [
+        {"folder": f"regularizer.weight={w}/seed=0", "overrides": [f"regularizer.weight={w}"],
+         "weight": float(w), "metrics": metrics(0.05 + float(w), 0.1, float(w))}
+        for w in ("0.01", "0.1")
+    ]  # fmt: skip
+    root = write_sweep(tmp_path / "sweep", ["regularizer.weight=0.01,0.1"], jobs)
+    before = snapshot(root)
+    q = shlex.quote(str(root))
+    r = aectl_in_namespace([f"mount --bind -o ro {q} {q}"], "summarize", str(root))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("completed") == 3 and "0.15" in r.stdout, r.stdout  # (2 rows)
+    assert r.stderr.strip() == (
+        f"note: {root} is read-only: summary.csv and summary.png not written"
+    )
+    assert snapshot(root) == before

@@ -28,6 +28,7 @@ import difflib
 import io
 import json
 import math
+import os
 import socket
 import statistics
 import sys
@@ -1246,6 +1247,13 @@ def main(argv: list[str] | None = None) -> int:
                 hint = f" (did you mean {near[0]}?)" if near else ""
                 raise SummaryError(f"--sort: got {args.sort!r}{hint}; allowed: {', '.join(names)}")
             table = sort_rows(table, args.sort, args.descending)
+        if not os.access(sweep.root, os.W_OK):  # a read-only copy (a colleague's): the table
+            render(sweep, table)
+            print(
+                f"note: {sweep.root} is read-only: summary.csv and summary.png not written",
+                file=sys.stderr,
+            )
+            return 0
         with lock.holding(sweep.root, "SWEEP_DIR"):  # one summarize writes at a time
             csv_path = write_csv(table, sweep.root / "summary.csv")
             png_path = plot(sweep, table, sweep.root / "summary.png", first=args.sort)
