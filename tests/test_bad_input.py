@@ -254,6 +254,21 @@ CASES = {
         lambda t, run: ["arch.code_dim=1000000000000"],
         "arch.code_dim: got 1000000000000; the model would hold 129,000,000,033,216 parameters",
     ),
+    "npz of five axes": (
+        lambda t, run: [
+            "dataset=npz",
+            f"dataset.path={np.savez(t / 'v.npz', x=np.zeros((20, 2, 3, 8, 8))) or t / 'v.npz'}",
+        ],
+        "has shape (20, 2, 3, 8, 8); expected (N, D) vectors or (N, H, W) / (N, C, H, W) "
+        "images; allowed: dataset.image=false to flatten each sample to a vector",
+    ),
+    "npz that is a text file": (
+        lambda t, run: [
+            "dataset=npz",
+            f"dataset.path={(t / 'g.npz').write_text('hello') and t / 'g.npz'}",
+        ],
+        "is not a readable .npz archive (neither a zip of .npy arrays nor one .npy)",
+    ),
     "npz wider than memory": (
         lambda t, run: [
             "dataset=npz",

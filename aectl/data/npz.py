@@ -31,9 +31,10 @@ def _open(path: str):
     try:
         z = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise UserError(
-            "dataset.path", f"{path} is not a readable .npz archive ({_one_line(e)})"
-        ) from None
+        # numpy reads a file that is neither zip nor .npy as a pickle, and refuses it with
+        # advice to load it unsafely: never the way here
+        why = "neither a zip of .npy arrays nor one .npy" if "pickle" in str(e) else _one_line(e)
+        raise UserError("dataset.path", f"{path} is not a readable .npz archive ({why})") from None
     if not isinstance(z, np.lib.npyio.NpzFile):
         raise UserError(
             "dataset.path",
@@ -153,6 +154,13 @@ def load(
         raise UserError(
             "dataset.key",
             f"array {key!r} in {full} has shape {a.shape}; expected (N, D) vectors or (N, H, W) / (N, C, H, W) images with N >= 1",
+        )
+    if image is None and a.ndim > 4:  # neither vectors nor images: flatten only if told to
+        raise UserError(
+            "dataset.key",
+            f"array {key!r} in {full} has shape {a.shape}; expected (N, D) vectors or "
+            "(N, H, W) / (N, C, H, W) images; allowed: dataset.image=false to flatten each "
+            "sample to a vector",
         )
     is_image = a.ndim in (3, 4) if image is None else image
     note = None  # how the array's axes were read, for metrics.json

@@ -41,7 +41,7 @@ def check(data: Data, output_activation: str, loss: str) -> None:
     """Raise a UserError when the data lies outside what the output or the loss allows."""
     lo, hi = value_range(data)
     span = f"this data's values span [{lo:.4g}, {hi:.4g}]"
-    rescale = "rescale the data (npz: dataset.scale=minmax)"
+    rescale = "rescale the data (npz: dataset.scale=div255 for 0..255 values, or minmax)"
     if loss == "bce" and (lo < 0.0 or hi > 1.0):
         raise UserError(
             "trainer.loss",
