@@ -32,6 +32,17 @@ def idx_labels(path: Path, n: int) -> Path:
     return path
 
 
+def one_class_empty(t: Path) -> Path:
+    """Two class folders with images and one (bird/) without."""
+    from PIL import Image
+
+    for rel in ("a/0.png", "a/1.png", "b/2.png"):
+        (t / "images" / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("L", (6, 6), len(rel)).save(t / "images" / rel)
+    (t / "images" / "bird").mkdir()
+    return t / "images"
+
+
 def one_image_twice(t: Path) -> Path:
     """Class folders where b/copy.png is a link to a/0.png: one image under two paths."""
     from PIL import Image
@@ -253,6 +264,11 @@ CASES = {
     "code_dim beyond memory": (
         lambda t, run: ["arch.code_dim=1000000000000"],
         "arch.code_dim: got 1000000000000; the model would hold 129,000,000,033,216 parameters",
+    ),
+    "image folder with an empty class": (
+        lambda t, run: ["dataset=image_folder", f"dataset.root={one_class_empty(t)}"],
+        "holds no image (.jpg, .jpeg, .png, .ppm, .bmp, .pgm, .tif, .tiff, .webp); allowed: "
+        "images in every class folder (each folder is a class), or remove the empty one",
     ),
     "npz of five axes": (
         lambda t, run: [

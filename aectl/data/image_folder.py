@@ -129,6 +129,14 @@ def samples(path: str) -> tuple[list[str], list[tuple[str, int]]]:
                 found += 1
         if not found:
             empty.append(cls)
+    if empty and len(empty) < len(class_to_idx):  # some classes have images: say which not
+        s = "s" if len(empty) > 1 else ""
+        raise UserError(
+            "dataset.root",
+            f"class folder{s} {', '.join(empty)} in {path} hold{'' if s else 's'} no image "
+            f"({', '.join(IMG_EXTENSIONS)}); allowed: images in every class folder (each "
+            "folder is a class), or remove the empty one",
+        )
     if empty:  # torchvision's own refusal, in its words
         raise FileNotFoundError(
             f"Found no valid file for the classes {', '.join(empty)}. "
@@ -159,8 +167,8 @@ def load(
     except (FileNotFoundError, PermissionError) as e:
         raise UserError(
             "dataset.root",
-            f"no images found in {path} ({' '.join(str(e).split())}); expected {path}/<class>/<image> "
-            f"with extensions {', '.join(IMG_EXTENSIONS)}",
+            f"no images found in {path} ({' '.join(str(e).split())}); expected "
+            f"{path}/<class>/<image> with extensions {', '.join(IMG_EXTENSIONS)}",
         ) from None
     listed = listed[:limit]
     mode = "L" if grayscale else "RGB"
