@@ -369,11 +369,15 @@ def test_a_sweep_job_resumed_alone_keeps_its_status_json_true(tmp_path):
     assert status["status"] == "completed" and status["ended"] > before["ended"]
     assert not {"signal", "resume"} & set(status)
     assert json.loads((job / "metrics.json").read_text())["epoch"] == 3
-    # asked for fewer epochs than it has: said, and nothing trained
+    # asked for fewer epochs than it has: refused, nothing changes (status.json included)
     r = aectl_here(*alone, "trainer.max_epochs=2")
+    assert r.returncode == 2 and "would train nothing" in r.stderr, r.stderr[-2000:]
+    assert json.loads((job / "status.json").read_text()) == status
+    # its own settings again: said, nothing trained, measured again
+    r = aectl_here(*alone, "trainer.max_epochs=3")
     assert r.returncode == 0, r.stderr[-2000:]
     assert (
-        "note: the checkpoint is at epoch 3, at or past trainer.max_epochs=2: nothing to "
+        "note: the checkpoint is at epoch 3, at or past trainer.max_epochs=3: nothing to "
         "train" in " ".join(r.stdout.split())
     )
     assert json.loads((job / "metrics.json").read_text())["epoch"] == 3
@@ -393,3 +397,29 @@ def test_resume_commands_read_well_and_reach_the_shell_whole(arg):
         assert line == "aectl \"hydra.run.dir='/tmp/x/seed=0'\""
     out = subprocess.run(["bash", "-c", f"printf '%s\\0' {line}"], capture_output=True, text=True)
     assert out.stdout.split("\0")[:2] == ["aectl", arg]
+
+
+def test_a_resume_that_would_train_nothing_changes_nothing(tmp_path):
+    """At or past trainer.max_epochs a resume trains nothing: measuring the run again is
+    fine, changing its settings is refused (config.yaml and a new HParams session said lr
+    1e-4 for a model trained at 3e-3). The folder stays byte for byte."""
+    run = trained_run(tmp_path / "run", "trainer.max_epochs=2", "trainer.device=cpu")
+    files = {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != ".aectl.lock"}
+    r = aectl_here(
+        "train", "trainer.max_epochs=1", "optim.lr=1e-4", "trainer.device=cpu",
+        f"hydra.run.dir={run}", "trainer.resume=auto",
+    )  # fmt: skip
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip() == (
+        "aectl: error: trainer.max_epochs: got 1; the checkpoint is at epoch 2, so this resume "
+        "would train nothing and its changes (optim.lr 0.003 -> 0.0001, trainer.max_epochs 2 "
+        "-> 1) would describe epochs trained without them; allowed: trainer.max_epochs above 2 "
+        "to train on, or the run's own settings to measure it again"
+    )
+    now = {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != ".aectl.lock"}
+    assert now == files
+    r = aectl_here(  # its own settings: measured again
+        "train", "trainer.max_epochs=2", "trainer.device=cpu", f"hydra.run.dir={run}",
+        "trainer.resume=auto",
+    )  # fmt: skip
+    assert r.returncode == 0 and "nothing to train" in r.stdout, r.stderr

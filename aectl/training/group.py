@@ -38,6 +38,7 @@ from aectl.training.run import (
     check_same_run,
     finish,
     header,
+    nothing_changed_untrained,
     open_member,
     ready,
     restore,
@@ -136,6 +137,7 @@ def setup_member(job: Job, data: Data, device: torch.device) -> tuple[Member, di
     changed = check_same_run(start, cfg, data) if start is not None else None
     ready(model, reg, data, t)
     state, position, _ = restore(start, model, device, t, changed)
+    nothing_changed_untrained(state, t, changed)
     if start is not None:
         restore_member_generator(generator, start["rng"])
     m = open_member(cfg, job.run_dir, data, model, reg, None, state, position)

@@ -24,7 +24,7 @@ from aectl.config.schema import option_of
 from aectl.config.stored import keep_old_behaviour, stored_config
 from aectl.config.validate import validate
 from aectl.data.base import ONEHOT
-from aectl.errors import require
+from aectl.errors import UserError, require
 from aectl.record import hparams, landing
 from aectl.record.progress import TrainProgress, console
 from aectl.record.runlog import RunLog
@@ -101,6 +101,7 @@ def setup(cfg: RunConfig, run_dir: Path) -> tuple[Member, Any, LossWindow]:
     ready(model, reg, data, t)
     opt = optimizer(cfg, model.parameters())
     state, position, rows = restore(start, model, device, t, changed)
+    nothing_changed_untrained(state, t, changed)
     if start is not None:
         opt.load_state_dict(start["optimizer"])
         set_rng_state(start["rng"])
@@ -173,6 +174,20 @@ def restore(start, model, device, t, changed) -> tuple[TrainState, Any, Any]:
     state, position, rows = from_checkpoint(start, device, t.log_every_n_steps)
     state.resumes.append({"step": state.step, "changed": {k: list(v) for k, v in changed.items()}})
     return state, position, rows
+
+
+def nothing_changed_untrained(state: TrainState, t, changed: dict[str, Any] | None) -> None:
+    """A resume at or past trainer.max_epochs trains nothing: it may measure the run again,
+    but not change its settings, which would then describe epochs trained without them
+    (config.yaml and HParams said lr 0.003 for a model trained at 1e-4)."""
+    if changed and state.epoch >= t.max_epochs:
+        raise UserError(
+            "trainer.max_epochs",
+            f"got {t.max_epochs}; the checkpoint is at epoch {state.epoch}, so this resume "
+            f"would train nothing and its changes ({fingerprint.describe(changed)}) would "
+            f"describe epochs trained without them; allowed: trainer.max_epochs above "
+            f"{state.epoch} to train on, or the run's own settings to measure it again",
+        )
 
 
 def open_member(cfg, run_dir, data, model, reg, optimizer_state, state, position) -> Member:
