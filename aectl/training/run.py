@@ -161,7 +161,7 @@ def ready(model, reg, data, t) -> None:
         t.batch_size <= n,
         "trainer.batch_size",
         t.batch_size,
-        f"allowed: 1..{n} (the training split holds {n} samples)",
+        f"allowed: 1..{n} (the training split holds {n} sample{'s' if n != 1 else ''})",
     )
 
 
