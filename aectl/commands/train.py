@@ -381,7 +381,7 @@ def arch_hint(msg: str, args: list[str]) -> str:
     which the chosen one lacks. Say so, and which presets are built on the chosen one."""
     import re
 
-    import yaml
+    from aectl.config.run_name import preset_picks
 
     field = re.match(r"arch\.(\w+): unknown key", msg)
     chosen = dict(a.split("=", 1) for a in args if re.match(r"(model|arch)=[\w-]+$", a))
@@ -389,12 +389,8 @@ def arch_hint(msg: str, args: list[str]) -> str:
         return msg
     model = chosen.get("model", "deep")
 
-    def picks(path: Path) -> dict[str, str]:
-        defaults = (yaml.safe_load(path.read_text()) or {}).get("defaults") or []
-        found = [d for d in defaults if isinstance(d, dict)]
-        return {k.split("/")[-1]: v for d in found for k, v in d.items()}
-
-    presets = {p.stem: picks(p) for p in sorted((configs_dir() / "model").glob("*.yaml"))}
+    names = sorted(p.stem for p in (configs_dir() / "model").glob("*.yaml"))
+    presets = {name: preset_picks(name) for name in names}
     own = presets.get(model, {})
     built = [f"model={m}" for m, got in presets.items() if got.get("arch") == chosen["arch"]]
     reg = own.get("regularizer")

@@ -12,9 +12,9 @@ from omegaconf import OmegaConf
 NAME = "aectl_run_name"
 
 
-def preset_arch(model: str) -> str | None:
-    """The architecture the preset `configs/model/<model>.yaml` selects (None: none, or no
-    such preset)."""
+def preset_picks(model: str) -> dict[str, str]:
+    """The options the preset `configs/model/<model>.yaml` selects, by group (`{"arch":
+    "mlp", "regularizer": "contractive"}`); empty for no such preset."""
     import yaml
 
     from aectl.paths import configs_dir
@@ -23,9 +23,14 @@ def preset_arch(model: str) -> str | None:
     try:
         defaults = (yaml.safe_load(path.read_text()) or {}).get("defaults") or []
     except (OSError, yaml.YAMLError, AttributeError):
-        return None
-    picks = {k: v for d in defaults if isinstance(d, dict) for k, v in d.items()}
-    return picks.get("override /arch")
+        return {}
+    found = [d for d in defaults if isinstance(d, dict)]
+    return {str(k).split("/")[-1]: str(v) for d in found for k, v in d.items()}
+
+
+def preset_arch(model: str) -> str | None:
+    """The architecture the preset selects (None: none, or no such preset)."""
+    return preset_picks(model).get("arch")
 
 
 def run_name(model: str | None, arch: str | None) -> str:
