@@ -534,3 +534,23 @@ def test_ctrl_c_before_the_first_step_leaves_no_folder(tmp_path, monkeypatch):
     assert r.returncode == 130
     (kept,) = (tmp_path / "outputs" / "runs").iterdir()
     assert (kept / ".hydra").is_dir()
+
+
+def test_the_header_says_when_the_step_runs_in_bf16(tmp_path):
+    """A bf16 (or compiled) run's numbers differ a little from float32's: its first line
+    says which fast path it took; a plain run's says nothing of it."""
+    r = aectl_here(
+        "train", "trainer.precision=bf16", "trainer.max_epochs=1", "trainer.device=cpu",
+        "trainer.analyze=none",
+        f"hydra.run.dir={tmp_path / 'bf16'}",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("aectl train  device=cpu precision=bf16  data=digits"), r.stdout
+    r = aectl_here(
+        "train",
+        "trainer.max_epochs=1",
+        "trainer.device=cpu",
+        "trainer.analyze=none",
+        f"hydra.run.dir={tmp_path / 'f'}",
+    )
+    assert r.stdout.startswith("aectl train  device=cpu  data=digits"), r.stdout

@@ -118,6 +118,9 @@ def test_bce_and_train_split(tmp_path):
     p = p.clip(1e-6, 1 - 1e-6)
     bce = -(x * np.log(p) + (1 - x) * np.log(1 - p)).mean()
     assert out["samples"] == len(x) and out["split"] == "train"
+    # the probe was fit on these very codes: said, and its accuracy is its training score
+    assert "probe/accuracy is scored on the codes the probe was fit on" in out["note"]
+    assert out["probe/accuracy"] == out["probe/train_accuracy"]
     assert out["recon/bce"] == pytest.approx(bce, rel=1e-4)
     assert out["recon/mse"] == pytest.approx(((p - x) ** 2).mean(), rel=1e-4)
 

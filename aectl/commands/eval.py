@@ -254,6 +254,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         f"aectl eval {run_dir}: {which}.pt ({checkpoint_epoch(state)}) on the {split} split "
         f"({len(x)} samples)"
     )
+    if split == "train" and data.train_y is not None:  # (the probe is fit on these codes)
+        probe = "probe/accuracy is scored on the codes the probe was fit on (a training score)"
+        note = f"{note}; {probe}" if note else probe
     if note:
         meta["note"] = note
         console.print(f"note: {note}")

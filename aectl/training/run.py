@@ -210,9 +210,12 @@ def open_member(cfg, run_dir, data, model, reg, optimizer_state, state, position
 def header(m: Member, device: torch.device, changed: dict[str, Any] | None) -> None:
     """The run's first lines: what trains where; on resume, where it continues and what
     changed."""
-    d, model, s = m.data, m.model, m.state
+    d, model, s, t = m.data, m.model, m.state, m.cfg.trainer
+    fast = "".join(  # the step's fast paths, when asked for: they change its numbers a little
+        [f" precision={t.precision}" if t.precision != "32" else "", " compile" * t.compile]
+    )
     console.print(
-        f"[bold]aectl train[/]  device={device}  data={d.name} {tuple(d.shape)} "
+        f"[bold]aectl train[/]  device={device}{fast}  data={d.name} {tuple(d.shape)} "
         f"train={len(d.train_x)} val={len(d.val_x)} test={d.sizes()['test']}  arch={model.arch} "
         f"code_dim={model.code_dim} ([bold]{model.completeness}[/]: input size "
         f"{model.input_size})  regularizer={m.reg.describe()}"
