@@ -663,3 +663,14 @@ def test_a_job_resumed_alone_with_a_change_shows_what_it_was_trained_with(tmp_pa
     assert header == ["every job: model=contractive"], out
     assert [r["trainer.max_epochs"] for r in table] == ["3", "5"]  # the latest resume's
     assert "trainer.resume" not in table[0]
+
+
+def test_a_piped_table_has_no_trailing_blanks(tmp_path, capsys):
+    """Piped (not a terminal), the table's lines end at their last character: rich padded
+    each to the table's width (185 characters and more)."""
+    root = contractive_sweep(tmp_path / "s")
+    code, out, err, _ = run(root, capsys)
+    assert code == 0, err
+    assert out.strip() and all(line == line.rstrip() for line in out.splitlines()), [
+        line for line in out.splitlines() if line != line.rstrip()
+    ][:2]

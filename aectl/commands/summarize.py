@@ -744,7 +744,12 @@ def render(sweep: Sweep, table: list[dict[str, Any]]) -> None:
     # never squeezed to the terminal: cut values are no values (a narrow terminal wraps)
     natural = Measurement.get(console, console.options.update_width(100_000), t).maximum
     wide = console if natural <= console.width else Console(highlight=False, width=natural)
-    wide.print(t)
+    if sys.stdout.isatty():
+        wide.print(t)
+    else:  # piped or in a file: rich pads every line to the table's width; grep and diff
+        with wide.capture() as shown:  # read better without the trailing blanks
+            wide.print(t)
+        sys.stdout.write("".join(line.rstrip() + "\n" for line in shown.get().splitlines()))
     if any(r.get("group_jobs") for r in table):
         console.print(
             "train s marked 'shared by N': one stacked group trained N jobs at once in that time "
