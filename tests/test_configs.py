@@ -328,3 +328,18 @@ def test_a_run_folder_names_the_architecture_the_command_line_chose(tmp_path):
     assert r.returncode == 0, r.stderr
     (run,) = (tmp_path / "outputs" / "runs").iterdir()
     assert run.name.endswith("_deep+pca") and (run / "metrics.json").is_file()
+
+
+def test_the_mnist_presets_default_folder_is_the_one_the_missing_file_hint_names():
+    """aectl.data.idx names $AECTL_MNIST's default when a preset's file is missing: it must
+    be the default every preset's `${oc.env:AECTL_MNIST,...}` falls back to."""
+    import re
+
+    from aectl.data.idx import MNIST_DEFAULT, MNIST_ENV
+
+    found = {
+        m
+        for p in (configs_dir() / "experiment").glob("*.yaml")
+        for m in re.findall(r"\$\{oc\.env:(\w+),([^}]*)\}", p.read_text())
+    }
+    assert found == {(MNIST_ENV, MNIST_DEFAULT)}, found
