@@ -319,17 +319,29 @@ def test_test_numbers_of_best_pt_saved_in_the_last_epoch_are_last_pts(lr, tmp_pa
         lambda: mlp.build((1, 8, 8), hidden=[32, 24], activation="sigmoid", code_dim=6),
         lambda: conv.build((1, 8, 8), code_activation="sigmoid", code_dim=5),
         lambda: mlp.build((1, 8, 8), hidden=[80], code_activation="sigmoid", code_dim=96),
+        # one layer: the closed form (what model=contractive measures on its test split)
+        lambda: mlp.build((1, 8, 8), hidden=[], code_activation="sigmoid", code_dim=96, tied=True),
+        lambda: mlp.build((1, 8, 8), hidden=[], code_activation="relu", code_dim=12),
+        lambda: mlp.build((1, 8, 8), hidden=[], code_activation="tanh", code_dim=40),
+        lambda: mlp.build((1, 8, 8), hidden=[], code_activation="elu", code_dim=40),  # by jvp
+        lambda: mlp.build((1, 8, 8), hidden=[], code_dim=5, output_activation="identity"),
     ],
-    ids=["undercomplete-mlp", "undercomplete-conv", "overcomplete"],
-)
-def test_mean_jacobian_norm_is_the_float64_definition(build):
-    """`jacobian/fro_mean` (one backward pass per code unit and chunk of samples) against
-    torch.func.jacrev on each sample in float64, for narrow and wide codes, saturated
-    inputs too, more samples than one chunk."""
+    ids=[
+        "undercomplete-mlp", "undercomplete-conv", "overcomplete",
+        "one-layer-sigmoid-tied", "one-layer-relu", "one-layer-tanh", "one-layer-elu",
+        "one-layer-linear",
+    ],
+)  # fmt: skip
+def test_mean_jacobian_norm_is_the_float64_definition(build, request):
+    """`jacobian/fro_mean` (one backward pass per code unit and chunk of samples; the
+    closed form for a one-layer encoder) against torch.func.jacrev on each sample in
+    float64, for narrow and wide codes, saturated inputs too, more samples than one chunk."""
     from aectl.training.measure import JACOBIAN_CHUNK, jacobian_fro
 
     torch.manual_seed(0)
     model = build().eval()
+    one_layer = request.node.callspec.id.startswith("one-layer")
+    assert (model.single_layer() is not None) == one_layer  # the path each case is for
     x = torch.rand(JACOBIAN_CHUNK + 37, 1, 8, 8)
     x[:20] *= 40.0  # saturates the sigmoids
     ref = copy.deepcopy(model).double()
