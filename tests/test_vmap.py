@@ -345,6 +345,47 @@ def test_random_regularizers_draw_their_own_noise_at_their_own_strength():
 
 TINY = ["trainer.device=cpu", "trainer.max_epochs=2", "trainer.log_every_n_steps=1"]
 
+RANDOM = {  # the regularizers that draw noise in the step: (their job, that noise switched off)
+    "denoising": (("model=denoising", "regularizer.level=0.5"), "regularizer.level=0"),
+    "dropout": (("model=dropout", "regularizer.p=0.8"), "regularizer.p=0"),
+    "hutchinson": (
+        ("model=contractive", "regularizer.method=hutchinson", "regularizer.weight=3"),
+        "regularizer.weight=0",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(RANDOM))
+def test_a_random_regularizers_members_end_within_the_seed_spread_of_their_jobs_alone(
+    case, tmp_path
+):
+    """Under vmap a member draws other noise than its job alone (randomness="different"),
+    so its numbers cannot be equal, only alike: four seeds trained as one group end with
+    val/recon inside the spread of the same four jobs trained alone (widened by half its
+    width on each side), and the same job with its noise switched off ends outside it:
+    a group whose members drew no noise, or the wrong amount, would fail."""
+    from aectl.training.run import train
+
+    job_, off = RANDOM[case]
+    base = ["trainer.device=cpu", "trainer.max_epochs=3", "trainer.analyze=none", *job_]
+    seeds = range(4)
+
+    def val_recon(run: Path) -> float:
+        return json.loads((run / "metrics.json").read_text())["val/recon"]
+
+    alone = []
+    for s in seeds:
+        train(compose(*base, f"trainer.seed={s}"), tmp_path / f"alone{s}")
+        alone.append(val_recon(tmp_path / f"alone{s}"))
+    members = train_group(
+        [Job(validate(compose(*base, f"trainer.seed={s}")), tmp_path / f"m{s}") for s in seeds]
+    )
+    train(compose(*base, off, "trainer.seed=0"), tmp_path / "off")
+    width = max(alone) - min(alone)
+    low, high = min(alone) - width / 2, max(alone) + width / 2
+    assert all(low <= m <= high for m in members), (case, alone, members)
+    assert not low <= val_recon(tmp_path / "off") <= high, (case, alone)
+
 
 def job(tmp: Path, name: str, *overrides: str) -> Job:
     return Job(validate(compose(*TINY, *overrides)), tmp / name)
