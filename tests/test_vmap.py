@@ -261,14 +261,25 @@ BATCHES = (8, 8, 3, 8)  # an epoch's short last batch is a shape of its own
 def test_a_compiled_group_step_trains_as_the_eager_one(optim):
     """trainer.compile=true: the vmapped losses and the optimizer's update compiled (torch's
     fused Adam kernel, the default, is left as it is and was checked the same way), the
-    short last batch included. One case: compiling costs tens of seconds on 2 cores."""
+    short last batch included. It compiles once: one graph per batch shape and one for the
+    update (the members' strengths and learning rates are tensors, not constants baked into
+    a graph), and a second epoch compiles nothing. One case: compiling costs tens of
+    seconds on 2 cores."""
+    from torch._dynamo.utils import counters
+
     g = torch.Generator().manual_seed(0)
     xs = [torch.rand(3, b, 1, 4, 4, generator=g) for b in BATCHES]
     eager = tiny_group(optim)[0]
     want = torch.stack([eager(x) for x in xs])
+    counters.clear()
     compiled = tiny_group(optim, compile=True)[0]
     got = torch.stack([compiled(x) for x in xs])
     assert torch.allclose(got, want, rtol=1e-5, atol=1e-7)
+    graphs = counters["stats"]["unique_graphs"]
+    assert 1 <= graphs <= 2 * len(set(BATCHES)), dict(counters["stats"])
+    for x in xs:  # the next epoch
+        compiled(x)
+    assert counters["stats"]["unique_graphs"] == graphs, dict(counters["stats"])
 
 
 def test_a_bf16_group_step_trains_each_member_as_bf16_alone():
