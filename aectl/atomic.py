@@ -16,6 +16,7 @@ import contextlib
 import io
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -113,3 +114,47 @@ def remove_stale(folder: Path) -> None:
     """Temporary files a killed process left behind (`.<name>.*.tmp`)."""
     for stale in folder.glob(".*.tmp"):
         stale.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def staged_folder(final: Path) -> Iterator[Path]:
+    """A hidden folder to fill, which replaces the folder `final` when the block ends
+    without an error (and is removed when it raises): `final` then holds every file of one
+    writer's set, never new files beside old ones that a failed writer left (the set is
+    pictures that belong together). The old folder is moved aside before the new one moves
+    in, and removed after; a process killed between the two renames leaves no `final`,
+    and the old set whole under a hidden name, which `remove_staged` clears next time."""
+    remove_staged(final)
+    staging = final.with_name(f".{final.name}.{os.getpid()}.new")
+    try:
+        staging.mkdir(parents=True)
+    except OSError as e:
+        raise WriteError(final, reason(e), "folder") from None
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    old = final.with_name(f".{final.name}.{os.getpid()}.old")
+    moved = False
+    try:
+        if final.is_dir():
+            os.replace(final, old)
+            moved = True
+        os.replace(staging, final)
+    except OSError as e:
+        if moved:  # the old set back where it was
+            with contextlib.suppress(OSError):
+                os.replace(old, final)
+        shutil.rmtree(staging, ignore_errors=True)
+        raise WriteError(final, reason(e), "folder") from None
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def remove_staged(final: Path) -> None:
+    """What a killed `staged_folder` left beside `final`."""
+    for stale in [
+        *final.parent.glob(f".{final.name}.*.new"),
+        *final.parent.glob(f".{final.name}.*.old"),
+    ]:
+        shutil.rmtree(stale, ignore_errors=True)

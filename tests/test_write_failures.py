@@ -393,3 +393,40 @@ def test_summarize_of_a_read_only_sweep_prints_the_table_and_writes_nothing(tmp_
         f"note: {root} is read-only: summary.csv and summary.png not written"
     )
     assert snapshot(root) == before
+
+
+def test_an_eval_that_fails_leaves_the_previous_evals_pictures_and_numbers(
+    finished, tmp_path, monkeypatch, capsys
+):
+    """eval/ and eval.json are one set: a second eval (another split: other pictures and
+    numbers) whose third picture cannot be written leaves the first eval's pictures and
+    eval.json byte for byte, and no staging folder; the next eval then replaces them."""
+    from aectl import atomic
+    from aectl.commands import eval as evaluate
+    from aectl.record import pictures
+
+    run = Path(shutil.copytree(finished, tmp_path / "run"))
+    assert evaluate.main([str(run), "--device", "cpu"]) == 0
+    first = {k: v for k, v in snapshot(run).items() if k.startswith("eval")}
+    assert len([k for k in first if k.endswith(".png")]) >= 3, sorted(first)
+    real, calls = pictures.save_png, []
+
+    def disk_full_at_the_third(img, path, png=None):
+        calls.append(path)
+        if len(calls) == 3:
+            raise atomic.WriteError(path, "No space left on device")
+        return real(img, path, png)
+
+    monkeypatch.setattr(pictures, "save_png", disk_full_at_the_third)
+    assert evaluate.main([str(run), "--device", "cpu", "--split", "val"]) == 2
+    assert "No space left on device" in capsys.readouterr().err
+    assert {k: v for k, v in snapshot(run).items() if k.startswith("eval")} == first
+    assert not [p.name for p in run.iterdir() if p.name.startswith(".eval")]
+    monkeypatch.setattr(pictures, "save_png", real)
+    assert evaluate.main([str(run), "--device", "cpu", "--split", "val"]) == 0
+    second = {k: v for k, v in snapshot(run).items() if k.startswith("eval")}
+    assert sorted(second) == sorted(first)
+    for changed in ("eval.json", "eval/reconstructions.png"):  # (the filters are no split's)
+        assert second[changed] != first[changed], changed
+    assert json.loads((run / "eval.json").read_text())["split"] == "val"
+    all_whole(run)

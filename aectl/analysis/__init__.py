@@ -93,24 +93,28 @@ def analyze(
     folder: str = "analysis",
     split: str = "val",
     tag: str | None = None,
+    to: Path | None = None,
 ) -> dict[str, float]:
     """Run the analyses on `split` ("test", "val" or "train"), write the pictures, return
     the numbers.
 
     `writer` is the run's torch SummaryWriter (None: pictures go to PNG files only); the
     pictures are logged as `<tag>/<name>` and the numbers as `whole_run/<tag>/<key>` (`tag`:
-    `folder` unless given; eval's names its checkpoint and split).
+    `folder` unless given; eval's names its checkpoint and split). `to`: the folder the
+    picture files go to instead (eval's staged `aectl.atomic.staged_folder`, which then
+    becomes `<run_dir>/<folder>`).
     """
     tag = tag or folder
     was_training = model.training
     x, y = data.samples(split)
     numbers, images = run_all(model, data, x, y)
     out = Path(run_dir) / folder
+    files = out if to is None else Path(to)
     for name, img in images.items():
         if writer is None:
-            pictures.save_png(img, out / f"{name}.png")
+            pictures.save_png(img, files / f"{name}.png")
         else:
-            add_picture(writer, f"{tag}/{name}", img, step, out / f"{name}.png")
+            add_picture(writer, f"{tag}/{name}", img, step, files / f"{name}.png")
     if writer is not None:
         for key, value in numbers.items():
             writer.add_scalar(f"{WHOLE_RUN}{tag}/{key}", value, step)

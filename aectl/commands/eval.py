@@ -284,30 +284,34 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     tag = f"eval/{which}/{split}"
     logs = set(run_dir.glob("events.out.tfevents.*"))
     try:
-        with written_as_one_line(run_dir):  # a full disk: one line, not two tracebacks
+        # the pictures replace eval/ as one set, with eval.json: an eval that fails leaves
+        # the previous eval's pictures and numbers, never some of each
+        with written_as_one_line(run_dir), atomic.staged_folder(run_dir / "eval") as staged:
             writer = SummaryWriter(log_dir=str(run_dir))
             try:
                 img = pictures.model_picture(
                     replace(data, val_x=x), model, reg, cfg.trainer.num_images
                 )
                 add_picture(
-                    writer, f"{tag}/reconstructions", img, step,
-                    run_dir / "eval" / "reconstructions.png",
-                )  # fmt: skip
+                    writer, f"{tag}/reconstructions", img, step, staged / "reconstructions.png"
+                )
                 for key, value in numbers.items():
                     if isinstance(value, (int, float)):  # (None: no such number for this run)
                         writer.add_scalar(f"{WHOLE_RUN}{tag}/{key}", value, step)
                 seed_everything(cfg.trainer.seed)
                 numbers.update(
                     analysis.analyze(
-                        run_dir, model, data, writer, step, folder="eval", split=split, tag=tag
+                        run_dir, model, data, writer, step, folder="eval", split=split,
+                        tag=tag, to=staged,
                     )
-                )
+                )  # fmt: skip
             except BaseException:
                 with contextlib.suppress(OSError):  # (it fails again on a full disk)
                     writer.close()
                 raise
             writer.close()
+            result = {**meta, **numbers}
+            atomic.write_json(run_dir / "eval.json", result)
     except UserError:  # the event file this eval began is cut short: it goes
         for new in set(run_dir.glob("events.out.tfevents.*")) - logs:
             new.unlink(missing_ok=True)
@@ -317,8 +321,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
         show(model, data, run_dir)
     console.print(table(numbers))
-    result = {**meta, **numbers}
-    atomic.write_json(run_dir / "eval.json", result)
     console.print(f"wrote {run_dir / 'eval.json'} and pictures in {run_dir / 'eval'}")
     return result
 
