@@ -93,11 +93,15 @@ def run() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        return dispatch(list(sys.argv[1:] if argv is None else argv))
+        return dispatch(argv)
     except BrokenPipeError:  # `aectl train --help | head`: the reader left; not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except KeyboardInterrupt:  # Ctrl-C before a command handles it (while importing)
+        print("aectl: stopped", file=sys.stderr)
+        return 130
 
 
 def dispatch(argv: list[str]) -> int:

@@ -1,9 +1,10 @@
-"""Deterministic crash points for the recovery tests: `AECTL_FAULT=<point>:<n>[:TERM]`.
+"""Deterministic crash points for the recovery tests: `AECTL_FAULT=<point>:<n>[:TERM|:INT]`.
 
 The n-th time the process reaches `hit("<point>")` it SIGKILLs itself, exactly as a
 scheduler's kill -9 or a power cut would (with `:TERM`, it sends itself SIGTERM instead,
-as a scheduler's polite stop would), so tests can crash a run mid-step, in the middle of a
-checkpoint write or during the final analyses and check what resuming gives. Points:
+as a scheduler's polite stop would; `:INT`, SIGINT, as Ctrl-C), so tests can crash a run
+mid-step, in the middle of a checkpoint write or during the final analyses and check what
+resuming gives. Points: `setup` (the run's or group's models built, before training),
 `step` (after a training step), `checkpoint-write` (checkpoint bytes written to the
 temporary file, not yet renamed), `analysis` (before the end-of-run analyses). Unset, it
 costs one dict lookup.
@@ -33,4 +34,5 @@ def hit(point: str, before: Callable[[], object] | None = None) -> None:
     if _counts[point] == int(n or 1):
         if before is not None:
             before()
-        os.kill(os.getpid(), signal.SIGTERM if how == "TERM" else signal.SIGKILL)
+        signals = {"TERM": signal.SIGTERM, "INT": signal.SIGINT}
+        os.kill(os.getpid(), signals.get(how, signal.SIGKILL))

@@ -554,3 +554,33 @@ def test_the_header_says_when_the_step_runs_in_bf16(tmp_path):
         f"hydra.run.dir={tmp_path / 'f'}",
     )
     assert r.stdout.startswith("aectl train  device=cpu  data=digits"), r.stdout
+
+
+CTRL_C_IN_TORCH = """
+import os, signal, sys
+class CtrlCAtNumpy:  # a real SIGINT, at the instant torch's C extension imports NumPy
+    def find_spec(self, name, path=None, target=None):
+        if name == "numpy":
+            sys.meta_path.remove(self)
+            assert "torch" in sys.modules, "NumPy loads before torch: this test tests nothing"
+            os.kill(os.getpid(), signal.SIGINT)
+sys.meta_path.insert(0, CtrlCAtNumpy())
+sys.argv = ["aectl", *sys.argv[1:]]
+from aectl.cli import run
+run()
+"""
+
+
+def test_ctrl_c_while_torch_loads_stops_the_run(tmp_path):
+    """torch's import runs Python code from C++ and swallowed a KeyboardInterrupt raised
+    in it (the NumPy it imports): a Ctrl-C in that instant was lost, the run trained on and
+    then failed on a half-imported NumPy. aectl loads torch with SIGINT held
+    (`aectl.training.stopping.load_torch`): `aectl: stopped`, 130, and no run folder."""
+    r = subprocess.run(
+        [sys.executable, "-c", CTRL_C_IN_TORCH, "train", "trainer.max_epochs=1",
+         f"hydra.run.dir={tmp_path / 'run'}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert r.returncode == 130, (r.stdout[-1500:], r.stderr[-1500:])
+    assert r.stderr.strip() == "aectl: stopped", r.stderr[-1500:]
+    assert not (tmp_path / "run").exists()

@@ -665,6 +665,55 @@ def test_an_interrupted_vmap_sweep_prints_the_command_that_finishes_it(tmp_path)
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("launcher", ["vmap", "basic"])
+def test_ctrl_c_before_a_sweeps_first_step_marks_its_jobs_and_says_how_to_finish(
+    tmp_path, launcher
+):
+    """SIGINT once the models are built, before the first step (`AECTL_FAULT=setup:1:INT`):
+    the jobs that had started say interrupted in status.json (they said "running" for
+    good), the command that finishes the sweep is printed, and it does."""
+    import shlex
+
+    from conftest import aectl
+
+    root = tmp_path / "sweep"
+    chosen = ["hydra/launcher=vmap"] if launcher == "vmap" else []
+    r = aectl(
+        "train", "-m", *chosen, "model=contractive", "regularizer.weight=1e-4,1e-2",
+        "trainer.max_epochs=1", "trainer.device=cpu", "trainer.analyze=none",
+        f"hydra.sweep.dir={root}", env={"AECTL_FAULT": "setup:1:INT"},
+    )  # fmt: skip
+    assert r.returncode == 130, r.stderr[-3000:]
+    assert "Traceback" not in r.stderr, r.stderr[-3000:]
+    if launcher == "vmap":
+        assert "before the group's first step; nothing trained yet in 2 job folders" in r.stderr
+    command = shlex.split(r.stderr.split("resume with: ")[1].splitlines()[0])
+    statuses = [json.loads(p.read_text()) for p in sorted(root.glob("*/seed=0/status.json"))]
+    assert len(statuses) == (2 if launcher == "vmap" else 1)  # (basic: job 1 never started)
+    for status in statuses:
+        assert status["status"] == "interrupted" and shlex.split(status["resume"]) == command
+    done = aectl_here(*command[1:])
+    assert done.returncode == 0, done.stderr[-3000:]
+    statuses = [json.loads(p.read_text()) for p in sorted(root.glob("*/seed=0/status.json"))]
+    assert [s["status"] for s in statuses] == ["completed", "completed"]
+
+
+def test_a_group_whose_data_cannot_load_fails_each_job_with_the_reason(tmp_path):
+    """As the basic launcher records it: each job failed, with the one-line reason (the
+    jobs were left "running", and summarize counted them interrupted)."""
+    root = tmp_path / "sweep"
+    r = aectl_here(
+        "train", "-m", "hydra/launcher=vmap", "dataset=idx", f"dataset.images={tmp_path}/no.gz",
+        "model=contractive", "regularizer.weight=1e-3,1e-2", "trainer.max_epochs=1",
+        f"hydra.sweep.dir={root}",
+    )  # fmt: skip
+    assert r.returncode == 2 and "no such file" in r.stderr, r.stderr[-2000:]
+    statuses = [json.loads(p.read_text()) for p in sorted(root.glob("*/seed=0/status.json"))]
+    assert [s["status"] for s in statuses] == ["failed", "failed"], statuses
+    assert all("no such file" in s["error"] for s in statuses)
+
+
+@pytest.mark.slow
 def test_groups_run_as_submitit_jobs_with_the_local_executor(tmp_path):
     root = tmp_path / "sweep"
     r = aectl_here(

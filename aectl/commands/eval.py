@@ -31,6 +31,7 @@ from aectl import lock
 from aectl.config.run import RunConfig
 from aectl.config.stored import launch_folder, stored_config
 from aectl.errors import OneLineParser, UserError
+from aectl.training.stopping import load_torch
 
 if TYPE_CHECKING:
     import torch
@@ -333,6 +334,7 @@ def main(argv: list[str] | None = None) -> int:
         given = args.checkpoint is not None
         args.checkpoint = args.checkpoint or analyzed_checkpoint(Path(args.run_dir))
         checkpoint_path(Path(args.run_dir), args.checkpoint)  # bad input: one line, at once
+        load_torch()
         with lock.holding(args.run_dir, "RUN_DIR"):  # eval writes into the run folder
             run(args)
     except UserError as e:

@@ -31,6 +31,7 @@ from aectl.paths import configs_dir
 from aectl.sweeps.callbacks import MADE, undo_refused_sweep
 from aectl.training.job import job_config
 from aectl.training.resume import SAFE_VALUE, hydra_value, refuse_used_folder, resume_command
+from aectl.training.stopping import load_torch
 
 register_all()
 
@@ -53,7 +54,24 @@ def train_main(cfg: DictConfig) -> float:
         return train_job(cfg, hc)
     except KeyboardInterrupt:  # (Hydra forgets this job's config once it is out)
         discard_unstarted_run(hc)
+        if hc.mode == RunMode.MULTIRUN:
+            stopped_sweep_job(hc)
         raise
+
+
+def stopped_sweep_job(hc) -> None:
+    """Ctrl-C in a sweep's job before its first step (a second one while it saves): its
+    status.json says interrupted and the command that finishes the sweep is printed, as
+    after a Ctrl-C while it trains (status.json said "running" for good)."""
+    from aectl.sweeps.status import mark_interrupted
+
+    run_dir = Path(hc.runtime.output_dir)
+    command = resume_command(
+        str(run_dir), list(hc.overrides.task), list(hc.overrides.hydra), hc.sweep.dir
+    )
+    print(f"resume with: {command}", file=sys.stderr)
+    if run_dir.is_dir():
+        mark_interrupted(run_dir, "SIGINT", command)
 
 
 def train_job(cfg: DictConfig, hc) -> float:
@@ -64,7 +82,9 @@ def train_job(cfg: DictConfig, hc) -> float:
         user_error(e, hc.mode)
 
     from aectl.sweeps.status import STATUS_FILE, mark_ended, mark_interrupted
-    from aectl.training.run import train  # torch: only once the config is good
+
+    load_torch()  # torch: only once the config is good, and a Ctrl-C meanwhile held
+    from aectl.training.run import train
     from aectl.training.stopping import Interrupted
     from aectl.training.window import Diverged
 

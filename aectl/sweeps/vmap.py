@@ -17,6 +17,7 @@ every member and prints the command that resumes the sweep.
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import threading
 from collections.abc import Sequence
@@ -33,6 +34,7 @@ from aectl.config.schema import knobs, option_of
 from aectl.errors import UserError
 from aectl.sweeps.status import mark_interrupted
 from aectl.training.job import job_config
+from aectl.training.stopping import load_torch
 
 
 @dataclass
@@ -192,31 +194,51 @@ class Registry:
 
 
 def run_group(launcher: Any, configs: list[DictConfig]) -> list[JobReturn]:
+    load_torch()
     from aectl.training.group import train_group
     from aectl.training.stopping import Interrupted
 
     reg = Registry(len(configs))
-    threads = []
+    threads: list[threading.Thread] = []
     previous = HydraConfig.instance().cfg
-    for i, config in enumerate(configs):
-        th = threading.Thread(target=_member_thread, args=(launcher, reg, i, config), daemon=True)
-        threads.append(th)
-        th.start()
-        reg.registered[i].wait()  # one at a time: Hydra's config singleton is per process
-    live = [i for i, j in enumerate(reg.jobs) if j is not None and not isinstance(j, BaseException)]
+    live: list[int] = []
+
+    def end_members(abort: set[int]) -> None:
+        reg.abort = abort
+        for g in reg.go:
+            g.set()
+        for th in threads:
+            th.join()
+
     try:
+        for i, config in enumerate(configs):
+            th = threading.Thread(
+                target=_member_thread, args=(launcher, reg, i, config), daemon=True
+            )
+            threads.append(th)
+            th.start()
+            reg.registered[i].wait()  # one at a time: Hydra's config singleton is per process
+        live = [
+            i for i, j in enumerate(reg.jobs) if j is not None and not isinstance(j, BaseException)
+        ]
         results = train_group([reg.jobs[i] for i in live])
     except Interrupted as e:
         # a member that had diverged ends failed, with its error; the others interrupted
         failed = {live[k]: error for k, error in e.failed.items()}
         for i, error in failed.items():
             reg.results[i] = error
-        reg.abort = {i for i in range(len(configs)) if i not in failed}
-        for g in reg.go:
-            g.set()
-        for th in threads:
-            th.join()
+        end_members({i for i in range(len(configs)) if i not in failed})
         interrupted(launcher, e, [reg.jobs[i].run_dir for i in live if i not in failed])
+    except KeyboardInterrupt:  # Ctrl-C while the group was set up, before its first step
+        end_members(set(range(len(configs))))
+        started = [j.run_dir for j in reg.jobs if hasattr(j, "run_dir")]
+        stopped = Interrupted(signal.SIGINT, "before the group's first step")
+        interrupted(launcher, stopped, started, saved=False)
+    except BaseException as e:  # what ended the group ends each member: failed, with it
+        for i in live:
+            reg.results[i] = e
+        end_members(set())
+        raise
     for i, r in zip(live, results):
         reg.results[i] = r
     for i, th in enumerate(threads):  # in job order, as a basic launcher would end them
@@ -245,16 +267,17 @@ def _member_thread(launcher: Any, reg: Registry, i: int, config: DictConfig) -> 
         reg.registered[i].set()  # also when Hydra failed before the task ran
 
 
-def interrupted(launcher: Any, e: Any, run_dirs: list[Path]) -> None:
+def interrupted(launcher: Any, e: Any, run_dirs: list[Path], saved: bool = True) -> None:
+    """Say what the interrupt left and the command that finishes the sweep; mark the jobs
+    interrupted; exit. `saved`: each job saved its last.pt (else none had trained yet)."""
     from aectl.training.resume import resume_command
 
     config = launcher.config
     sweep_dir = str(config.hydra.sweep.dir)
-    print(
-        f"aectl: interrupted by {e}; checkpoints/last.pt saved in {len(run_dirs)} job folders "
-        f"of {sweep_dir}",
-        file=sys.stderr,
-    )
+    where = f" {e.where}" if e.where else ""
+    left = "checkpoints/last.pt saved in" if saved else "nothing trained yet in"
+    folders = f"{len(run_dirs)} job folder{'' if len(run_dirs) == 1 else 's'}"
+    print(f"aectl: interrupted by {e}{where}; {left} {folders} of {sweep_dir}", file=sys.stderr)
     command = resume_command(
         "", list(config.hydra.overrides.task), list(config.hydra.overrides.hydra), sweep_dir
     )

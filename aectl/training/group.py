@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from aectl import lock
+from aectl import faults, lock
 from aectl.config.run import RunConfig
 from aectl.data.base import Data
 from aectl.errors import UserError
@@ -86,6 +86,7 @@ def train_group(jobs: Sequence[Job]) -> list[Result]:
         stack_.enter_context(landing.drained())  # (left before the locks are released)
         live = [i for i, r in enumerate(results) if r is None]
         members, step, window = setup_group([jobs[i] for i in live], results, live)
+        faults.hit("setup")
         if members:
             fit_and_finish(members, step, window, [jobs[i] for i in live], results, live)
     return [r if r is not None else UserError("training", "did not run") for r in results]
@@ -93,9 +94,15 @@ def train_group(jobs: Sequence[Job]) -> list[Result]:
 
 def setup_group(jobs, results, live) -> tuple[list[Member], Any, LossWindow | None]:
     t = jobs[0].cfg.trainer
-    device = devices.pick(t.device)
     jobs[0].enter()
-    data = build_data(jobs[0].cfg, device)
+    try:
+        device = devices.pick(t.device)
+        data = build_data(jobs[0].cfg, device)
+    except UserError as e:  # the group's data: every member fails with it, as each would alone
+        for j in live:
+            results[j] = e
+        live.clear()
+        return [], None, None
     members, starts = [], []
     for j, job in zip(list(live), jobs):
         try:

@@ -48,6 +48,7 @@ def train(cfg: RunConfig | DictConfig, run_dir: str | Path) -> float:
     run_dir = Path(run_dir)
     with lock.holding(run_dir), written_as_one_line(run_dir), landing.drained():
         member, step, window = setup(cfg, run_dir)
+        faults.hit("setup")
         t = cfg.trainer
         group = Group([member], lambda x: step(x[0]).unsqueeze(0), member.data.train_x, window, t)
         total = group.steps_per_epoch * t.max_epochs

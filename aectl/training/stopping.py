@@ -3,11 +3,20 @@
 The first signal only sets a flag that the loop checks after each step; it also restores
 the default handlers, so a second Ctrl-C (or SIGTERM) ends the process at once. Checkpoint
 writes are atomic, so even that cannot leave a damaged file behind.
+
+Before training, a Ctrl-C is a KeyboardInterrupt (`aectl: stopped`), except while torch
+loads: its import runs Python code from C++, and a KeyboardInterrupt raised in there was
+either swallowed (torch's C extension imports NumPy and only warns when that import fails:
+the Ctrl-C was lost, the run trained to its end and then failed on a half-imported NumPy)
+or thrown through pybind11, which aborts the process. `load_torch` loads it with SIGINT
+held, and raises the KeyboardInterrupt once it has loaded; the commands call it before the
+first module that imports torch. (This module itself imports nothing heavy.)
 """
 
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 
 
@@ -49,3 +58,24 @@ class GracefulStop:
     def __exit__(self, *exc: object) -> None:
         for s, handler in self._previous.items():
             signal.signal(s, handler)
+
+
+def load_torch() -> None:
+    """`import torch`, with a SIGINT that arrives meanwhile raised once it has loaded."""
+    if "torch" in sys.modules or threading.current_thread() is not threading.main_thread():
+        import torch  # noqa: F401  (loaded already, or no signal handler can be set here)
+
+        return
+    held: list[int] = []
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is signal.SIG_IGN:  # (a background job of a shell: nothing to hold)
+        import torch  # noqa: F401
+
+        return
+    signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    try:
+        import torch  # noqa: F401
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if held:
+        raise KeyboardInterrupt
