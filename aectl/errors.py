@@ -69,8 +69,32 @@ def _unknown_key(exc: BaseException, key: str | None) -> str:
     if key and t is not None and dataclasses.is_dataclass(t):
         prefix = key.rsplit(".", 1)[0] + "." if "." in key else ""
         names = [f.name for f in dataclasses.fields(t) if not f.name.startswith("_")]
-        return str(unknown_key(key, [prefix + k for k in names]))
+        if names:
+            return str(unknown_key(key, [prefix + k for k in names]))
+        if key.startswith("hydra.launcher."):  # the basic launcher: it has no settings
+            return _launcher_key(key)
+        return f"{key}: unknown key ({key.rsplit('.', 1)[0]} has no settings)"
+    if key and t is dict:  # a free-form map (the vmap launcher's submitit parameters)
+        return f"{key}: unknown key; a key this map does not hold yet is added with a +: +{key}=..."
     return f"{key}: unknown key"
+
+
+def _launcher_key(key: str) -> str:
+    """A launcher's setting given to the basic launcher: the launchers that have it."""
+    import yaml
+
+    from aectl.paths import configs_dir
+
+    name = key.split(".")[2]
+    owners = sorted(
+        p.stem
+        for p in (configs_dir() / "hydra" / "launcher").glob("*.yaml")
+        if name in (yaml.safe_load(p.read_text()) or {})
+    )
+    if owners:
+        choose = " or ".join(f"hydra/launcher={o}" for o in owners)
+        return f"{key}: the basic launcher (the default) has no settings; it is {choose}'s"
+    return f"{key}: unknown key; the basic launcher (the default) has no settings"
 
 
 _KINDS = {"Integer": "an integer", "Float": "a number", "Boolean": "true or false"}
@@ -121,6 +145,8 @@ def one_line(exc: BaseException) -> str | None:
             if key and typed:  # OmegaConf's type check of a typed field
                 kind = typed.group(2) or "Boolean"
                 return f"{key}: got {typed.group(1)!r}; allowed: {_KINDS.get(kind, kind.lower())}"
+            if key and "is not Optional" in first:  # null, for a field that needs a value
+                return f"{key}: got null; allowed: a value (it cannot be null)"
             if key and "is not a ListConfig, list or tuple" in first:  # a list field
                 got = getattr(e, "value", None)
                 return f"{key}: got {got!r}, one value; allowed: a list in brackets, {key}=[...]"

@@ -403,6 +403,35 @@ CASES = {
         lambda t, run: ["-m", "hydra/launcher=vmap", "+hydra.launcher.foo=2", "trainer.seed=0,1"],
         "hydra.launcher.foo: the vmap launcher has no such field; allowed: max_group, executor, submitit",
     ),
+    "sweep: a vmap setting for the basic launcher": (
+        lambda t, run: ["-m", "hydra.launcher.max_group=2", "trainer.seed=0,1"],
+        "hydra.launcher.max_group: the basic launcher (the default) has no settings; it is "
+        "hydra/launcher=vmap's",
+    ),
+    "sweep: a joblib setting for the basic launcher": (
+        lambda t, run: ["-m", "hydra.launcher.n_jobs=2", "trainer.seed=0,1"],
+        "hydra.launcher.n_jobs: the basic launcher (the default) has no settings; it is "
+        "hydra/launcher=parallel's",
+    ),
+    "sweep: vmap max_group=null": (
+        lambda t, run: [
+            "-m",
+            "hydra/launcher=vmap",
+            "hydra.launcher.max_group=null",
+            "trainer.seed=0,1",
+        ],
+        "hydra.launcher.max_group: got null; allowed: a value (it cannot be null)",
+    ),
+    "sweep: a submitit parameter without its +": (
+        lambda t, run: [
+            "-m",
+            "hydra/launcher=vmap",
+            "hydra.launcher.submitit.foo=1",
+            "trainer.seed=0,1",
+        ],
+        "hydra.launcher.submitit.foo: unknown key; a key this map does not hold yet is added "
+        "with a +: +hydra.launcher.submitit.foo=...",
+    ),
     "sweep: --cfg job with -m": (
         lambda t, run: ["-m", "--cfg", "job", "model=contractive", "regularizer.weight=1,2"],
         "--cfg: describes one run, not a sweep (Hydra refuses it with -m); allowed: one value",
