@@ -587,3 +587,21 @@ def test_a_missing_mnist_file_of_a_preset_names_the_variable_it_came_from(tmp_pa
     r = aectl_here("train", "dataset=idx", f"dataset.images={tmp_path / 'x.gz'}", run)
     assert r.returncode == 2 and r.stderr.strip().endswith("x.gz: no such file"), r.stderr
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["trainer.max_epochs=0"],
+        ["hydra.run.dir=a/b/run", "optim.lr=-1"],
+        ["-m", "model=contractive,contrctive"],
+        ["-m", "model=contractive", "regularizer.weight=1e-3,abc"],
+    ],
+    ids=["run", "nested run folder", "sweep, an option", "sweep, a value"],
+)
+def test_a_refused_command_in_a_fresh_folder_leaves_it_empty(tmp_path, args):
+    """Not even the `outputs/runs/` (`outputs/sweeps/`, `a/b/`) Hydra made on the way to
+    the folder it was refused in."""
+    r = aectl_here("train", *args, cwd=tmp_path)
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [], sorted(tmp_path.rglob("*"))

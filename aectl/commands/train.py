@@ -322,6 +322,32 @@ def unknown_flags(args: list[str]) -> list[str]:
     return [a for a in unknown if a.startswith("-")]
 
 
+def missing_parents(args: list[str]) -> list[Path]:
+    """The folders above where this command's run or sweep folder goes that do not exist yet
+    (`outputs/runs/` in a fresh folder), deepest first: the command removes them at its end
+    if they are empty, so a refused command leaves nothing behind, not even those. The run
+    or sweep folder's own path is known only once Hydra resolves it (`${now:...}`), so this
+    takes the part before its first interpolation."""
+    import yaml
+
+    sweep = "-m" in args or "--multirun" in args
+    key = "hydra.sweep.dir" if sweep else "hydra.run.dir"
+    given = [value(a) for a in args if a.startswith(f"{key}=")]
+    if given and given[-1]:
+        template = str(given[-1])
+    else:
+        hydra_cfg = yaml.safe_load((configs_dir() / "train.yaml").read_text())["hydra"]
+        template = str(hydra_cfg["sweep" if sweep else "run"]["dir"])
+    static = template.split("${")[0]
+    parent = Path(static) if static.endswith("/") else Path(static).parent
+    found = []
+    for folder in [parent, *parent.parents]:
+        if folder.exists() or str(folder) in (".", "/", ""):
+            break
+        found.append(folder)
+    return found
+
+
 def mode_from_command_line(args: list[str]):
     """Hydra composes the whole config once only to read `hydra.mode` before composing it
     again to run (`Hydra.get_mode`); aectl's configs never set it, so the mode is the
@@ -340,9 +366,13 @@ def mode_from_command_line(args: list[str]):
 def main(args: list[str]) -> int:
     before = os.environ.get("HYDRA_FULL_ERROR")
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let Hydra raise, so errors become one line here
+    new_parents = missing_parents(args)
     try:
         return _main(args, user_wants_traces=before == "1")
     finally:  # the process as it was (aectl used as a library, in tests): folders
+        for folder in new_parents:  # (empty: the command was refused, its folder removed)
+            with contextlib.suppress(OSError):
+                folder.rmdir()
         for run_dir in list(_BEFORE):  # unlocked, the environment restored
             lock.release(run_dir)
         _BEFORE.clear()
