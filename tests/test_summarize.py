@@ -674,3 +674,43 @@ def test_a_piped_table_has_no_trailing_blanks(tmp_path, capsys):
     assert out.strip() and all(line == line.rstrip() for line in out.splitlines()), [
         line for line in out.splitlines() if line != line.rstrip()
     ][:2]
+
+
+def test_a_seed_sweep_is_drawn_as_points_per_seed_not_as_a_path(tmp_path, capsys):
+    """Seeds are labels, not amounts: each a column of its own, the points not joined by a
+    line, and the term against val/recon is one point per seed, not a "regularization
+    path" (a trial found both drawn as curves over a continuous seed axis)."""
+    jobs = [
+        {
+            "folder": f"seed={seed}",
+            "overrides": [f"trainer.seed={seed}"],
+            "weight": 1e-3,
+            "metrics": metrics(0.05 + 0.001 * seed, 2.0 + seed, 1e-3),
+        }
+        for seed in (0, 1, 2)
+    ]
+    root = write_sweep(tmp_path / "sweep", ["trainer.seed=0,1,2"], jobs)
+    code, _, err, _ = run(root, capsys)
+    assert code == 0, err
+    sweep = summarize.read_sweep(root)
+    chosen = summarize.panels(sweep, summarize.rows(sweep))
+    val = next(p for p in chosen if p.title == "val/recon")
+    assert val.categories == ["0", "1", "2"] and not val.log_x and not val.joined
+    path = next(p for p in chosen if p.kind == "path")
+    assert path.title == "one point per trainer.seed: val/recon against val/jacobian_fro2"
+    assert not path.joined
+    png(root / "summary.png")  # draws, and decodes
+    lr = [
+        {
+            "folder": f"optim.lr={lr}/seed=0",
+            "overrides": [f"optim.lr={lr}"],
+            "weight": 1e-3,
+            "metrics": metrics(0.05 + lr, 2.0 + lr, 1e-3),
+        }
+        for lr in (1e-3, 1e-2)
+    ]
+    root = write_sweep(tmp_path / "lr", ["optim.lr=1e-3,1e-2"], lr)
+    sweep = summarize.read_sweep(root)
+    path = next(p for p in summarize.panels(sweep, summarize.rows(sweep)) if p.kind == "path")
+    assert path.title == "one point per optim.lr: val/recon against val/jacobian_fro2"
+    assert path.joined  # (a learning rate is an amount)

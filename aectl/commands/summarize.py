@@ -781,6 +781,7 @@ class Panel:
     categories: list[str] = field(default_factory=list)  # categorical x (metric panels)
     symbol: str | None = None  # what a path's points are labelled with (default: the x key's)
     errors: dict[Any, float] = field(default_factory=dict)  # job number -> ± of its point
+    joined: bool = True  # a line through the points: the x key is ordered (a seed is not)
 
 
 def _x_key(sweep: Sweep, done: list[dict[str, Any]]) -> str | None:
@@ -868,8 +869,13 @@ def _groups(sweep: Sweep, done: list[dict[str, Any]], x_key: str | None) -> dict
 def _metric_panel(
     name: str, values: dict[int, float], sweep: Sweep, done: list[dict[str, Any]], x_key: str | None
 ) -> Panel:
-    numeric_x = x_key is not None and all(_number(r[x_key]) is not None for r in done)
+    # seeds are labels, not amounts: one column each, no line from one to the next
+    numeric_x = (
+        x_key is not None and x_key != SEED and all(_number(r[x_key]) is not None for r in done)
+    )
     categories = list(dict.fromkeys(str(r[x_key]) for r in done)) if x_key and not numeric_x else []
+    if x_key == SEED:
+        categories = sorted(categories, key=lambda v: _number(v) or 0.0)
 
     def xval(r: dict[str, Any]) -> float:
         if x_key is None:
@@ -904,6 +910,7 @@ def _metric_panel(
         ),
         log_y=_spans_decades(list(values.values())),  # e.g. a penalty term over λ's decades
         categories=categories,
+        joined=x_key != SEED,
     )
 
 
@@ -929,6 +936,7 @@ def _rate_distortion_panel(path: Panel, term: str, x_key: str | None) -> Panel:
         log_x=path.log_y,
         log_y=path.log_x,
         symbol=symbol if x_key == "regularizer.weight" else None,
+        joined=path.joined,
     )
 
 
@@ -971,14 +979,21 @@ def _regularization_path(
     xs = [p[0] for s in series.values() for p in s]
     ys = [p[1] for s in series.values() for p in s]
     seeds = " (means over seeds)" if _over_seeds(sweep, x_key) else ""
+    # a path when its points are a regularizer's strengths; else one point per value
+    what = (
+        "regularization path: "
+        if x_key and x_key.startswith("regularizer.")
+        else f"one point per {x_key or 'job'}: "
+    )
     return Panel(
-        title=f"regularization path: val/recon against val/{term}{seeds}",
+        title=f"{what}val/recon against val/{term}{seeds}",
         kind="path",
         x_label=f"val/{term} (unweighted penalty term)",
         y_label="val/recon",
         series=series,
         log_x=_spans_decades(xs),
         log_y=_spans_decades(ys),
+        joined=x_key != SEED,
     )
 
 
@@ -1089,7 +1104,7 @@ def _draw_metric(
 ) -> None:
     best = best_job(sweep)
     for label, pts in p.series.items():
-        style = "o" if sweep.study is not None else "o-"
+        style = "o" if sweep.study is not None or not p.joined else "o-"
         xs, ys = [q[0] for q in pts], [q[1] for q in pts]
         color = colors.get(label)
         if p.errors:
@@ -1119,7 +1134,7 @@ def _draw_path(ax: Any, p: Panel, x_key: str | None, colors: dict[str, str]) -> 
     symbol = p.symbol or (_symbol(x_key) if x_key else "job")
     for label, pts in p.series.items():
         xs, ys = [q[0] for q in pts], [q[1] for q in pts]
-        ax.plot(xs, ys, "o-", label=label or None, color=colors.get(label))
+        ax.plot(xs, ys, "o-" if p.joined else "o", label=label or None, color=colors.get(label))
     if p.log_x:
         log_x(ax, [q[0] for pts in p.series.values() for q in pts])
     if p.log_y:
