@@ -440,7 +440,7 @@ def test_the_plan_line_says_when_max_group_split_a_group():
     configs = [compose("model=contractive", f"regularizer.weight={w}") for w in (1e-3, 1e-2, 1)]
     line = describe(plan(configs, 2), 0, [], 2)
     assert line == (
-        "vmap launcher: 2 jobs in 1 stacked group (2; differing in regularizer.weight); at "
+        "vmap launcher: 3 jobs: 2 in 1 stacked group (2; differing in regularizer.weight); at "
         "most hydra.launcher.max_group=2 jobs a group; job 2 alone (the rest of a group over "
         "hydra.launcher.max_group=2)"
     ), line
@@ -557,7 +557,7 @@ def test_a_vmap_sweep_writes_what_a_basic_sweep_writes(tmp_path, monkeypatch):
     assert r.returncode == 0, r.stderr[-3000:]
     (root,) = (tmp_path / "sweep").iterdir()
     first, last = r.stdout.splitlines()[0], r.stdout.splitlines()[-1]
-    assert first.startswith("vmap launcher: 3 jobs in 1 stacked group"), first
+    assert first.startswith("vmap launcher: 6 jobs: 3 in 1 stacked group"), first
     assert last == f"compare the jobs: aectl summarize {root}", last
     assert "alone (arch=pca is solved in closed form, not trained)" in first
     assert "groups apart by model (not stackable)" in first

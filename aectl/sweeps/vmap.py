@@ -128,8 +128,10 @@ def describe(
     if stacked:
         sizes = ", ".join(str(len(b.jobs)) for b in stacked)
         keys = sorted({k for b in stacked for k in b.differs})
+        n, total = sum(len(b.jobs) for b in stacked), sum(len(b.jobs) for b in batches)
+        count = f"{n} jobs" if n == total else f"{total} jobs: {n}"  # (the rest: alone, below)
         parts.append(
-            f"{sum(len(b.jobs) for b in stacked)} jobs in {len(stacked)} stacked group"
+            f"{count} in {len(stacked)} stacked group"
             f"{'s' if len(stacked) > 1 else ''} ({sizes}; differing in {', '.join(keys) or 'nothing'})"
         )
     if len(batches) > 1 and apart:
