@@ -269,6 +269,35 @@ def test_an_epochs_picture_is_written_off_the_training_thread_before_its_checkpo
         Image.open(run / "reconstructions" / f"epoch_{epoch:03d}.png").load()
 
 
+def test_the_writer_thread_gets_a_pictures_pixels_never_a_tensor(tmp_path, monkeypatch):
+    """The writer thread runs no torch kernel: a kernel on a second thread starts a second
+    OpenMP team, after which libgomp stops spinning between the training step's kernels
+    (more OpenMP threads than cores) and the MNIST job's steps took 1.5x as long. So the
+    epoch's picture reaches it as 8-bit pixels, whose PNG is byte for byte torchvision's."""
+    import io
+    import threading
+
+    import numpy as np
+
+    from aectl.record import pictures, runlog, vision
+
+    got, real = [], runlog.add_picture
+
+    def add_picture(writer, tag, picture, step, path):
+        got.append((threading.current_thread().name, type(picture)))
+        if isinstance(picture, np.ndarray):  # the bytes torchvision's save_image writes
+            image = torch.from_numpy(picture).permute(2, 0, 1).float() / 255
+            buf = io.BytesIO()
+            vision.utils().save_image(image, buf, format="png")
+            assert pictures.png_bytes(picture) == buf.getvalue()
+        return real(writer, tag, picture, step, path)
+
+    monkeypatch.setattr(runlog, "add_picture", add_picture)
+    r = three_pictured_epochs(tmp_path / "run")
+    assert r.returncode == 0, r.stderr
+    assert [(n.startswith("aectl-writes"), kind) for n, kind in got] == [(True, np.ndarray)] * 3
+
+
 def test_a_picture_that_cannot_be_written_stops_the_run_before_the_epochs_checkpoint(
     tmp_path, monkeypatch
 ):

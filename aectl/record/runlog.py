@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.utils.tensorboard import SummaryWriter
 
@@ -81,8 +82,10 @@ class RunLog:
         """The epoch's picture, encoded and written by the writer thread
         (`aectl.record.landing`): on disk by the time `landed` returns."""
         path = self.dir / "reconstructions" / f"epoch_{epoch:03d}.png"
-        picture = picture.detach().cpu()
-        self.landing.submit(add_picture, self.writer, "reconstructions", picture, step, path)
+        # its pixels here, on the training thread: the writer thread runs no torch kernel
+        # (`pictures.pixels` says why); it encodes and writes
+        dots = pictures.pixels(picture)
+        self.landing.submit(add_picture, self.writer, "reconstructions", dots, step, path)
         return path
 
     def landed(self) -> None:
@@ -101,14 +104,17 @@ class RunLog:
             self.writer.close()
 
 
-def add_picture(writer, tag: str, picture: torch.Tensor, step: int, path: Path) -> Path:
-    """A picture as the PNG file `path` and as TensorBoard's image `tag`, the same bytes
-    in both (encoded once; torch's add_image would encode it again, truncating to 8 bits
-    where the file rounds). `writer` is a torch SummaryWriter."""
+def add_picture(
+    writer, tag: str, picture: torch.Tensor | np.ndarray, step: int, path: Path
+) -> Path:
+    """A picture (3, H, W), or its (H, W, 3) `pictures.pixels`, as the PNG file `path` and
+    as TensorBoard's image `tag`, the same bytes in both (encoded once; torch's add_image
+    would encode it again, truncating to 8 bits where the file rounds). `writer` is a
+    torch SummaryWriter."""
     from tensorboard.compat.proto.summary_pb2 import Summary
 
     png = pictures.png_bytes(picture)
-    _, height, width = picture.shape
+    height, width = picture.shape[1:] if isinstance(picture, torch.Tensor) else picture.shape[:2]
     image = Summary.Image(height=height, width=width, colorspace=3, encoded_image_string=png)
     writer.file_writer.add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]), step)
     return pictures.save_png(picture, path, png)
