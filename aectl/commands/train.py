@@ -385,6 +385,7 @@ def main(args: list[str]) -> int:
 
 
 def _main(args: list[str], user_wants_traces: bool) -> int:
+    failed_job = HydrasJobLine()
     try:
         if bad := unknown_flags(args):
             print(
@@ -399,15 +400,19 @@ def _main(args: list[str], user_wants_traces: bool) -> int:
             print_help()
         else:
             mode_from_command_line(args)
-            train_main()
+            with failed_job:
+                train_main()
     except KeyboardInterrupt:  # a second Ctrl-C: stop now (checkpoint writes are atomic)
         print("aectl: stopped", file=sys.stderr)
         return 130
     except Exception as exc:
         if user_wants_traces:
+            failed_job.say_it()
             raise
         msg = one_line(exc)
-        if msg is None and "No trials are completed yet" in str(exc):  # Optuna's, at the end
+        study = msg is None and "No trials are completed yet" in str(exc)
+        if study:  # Optuna's, at the end: the study's error, not one job's
+            failed_job.overrides = None
             msg = (
                 "hydra.sweeper: no trial of the study completed, so it has no best one; each "
                 "failed trial's error is in its folder's status.json (aectl summarize on the "
@@ -416,14 +421,60 @@ def _main(args: list[str], user_wants_traces: bool) -> int:
         if msg is None and isinstance(exc, OSError):  # Hydra writing its record or log
             where = exc.filename or next(iter(_BEFORE), None) or "the run folder"
             msg = f"{where}: cannot write ({exc.strerror or exc})"
-        if msg is None:
+        if msg is None:  # a bug: its traceback, after the line Hydra would have written
+            failed_job.say_it()
             raise
         msg = arch_hint(msg, args)
+        if failed_job.overrides is not None:  # a sweep's job failed: which one
+            msg = f"job {swept_part(failed_job.overrides, args)}: {msg}"
         undo_refused_run()
         undo_refused_sweep()
         print(f"aectl: error: {msg}", file=sys.stderr)
         return 2
     return 0
+
+
+class HydrasJobLine:
+    """sys.stderr without the line Hydra writes before it re-raises a failed sweep job's
+    error ("Error executing job with overrides: [...]"): its overrides are kept, and the
+    error's one line names the job instead (`swept_part`)."""
+
+    PREFIX = "Error executing job with overrides: "
+
+    def __init__(self) -> None:
+        self.overrides: list[str] | None = None
+        self._stream = sys.stderr
+
+    def __enter__(self) -> HydrasJobLine:
+        self._stream, sys.stderr = sys.stderr, self  # type: ignore[assignment]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        sys.stderr = self._stream
+
+    def write(self, text: str) -> int:
+        if text.startswith(self.PREFIX):
+            import ast
+
+            with contextlib.suppress(ValueError, SyntaxError):
+                if self.overrides is None:  # (the first: the one whose error is raised)
+                    self.overrides = [str(o) for o in ast.literal_eval(text[len(self.PREFIX) :])]
+                return len(text)
+        return self._stream.write(text)
+
+    def say_it(self) -> None:
+        """Hydra's line after all, for a traceback that follows it."""
+        if self.overrides is not None:
+            print(f"{self.PREFIX}{self.overrides}", file=sys.stderr)
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
+def swept_part(overrides: list[str], args: list[str]) -> str:
+    """A job's overrides less those the command line gave every job: what tells it apart."""
+    own = [o for o in overrides if o not in args]
+    return " ".join(own or overrides)
 
 
 def arch_hint(msg: str, args: list[str]) -> str:
