@@ -262,7 +262,7 @@ def test_sparsity_numbers_count_near_zero_codes():
     data = split(h, None, val_fraction=0.0, seed=0, shape=(10,), kind=VECTOR, name="t", scaling={})
     numbers, pics = sparsity.sparsity(
         fn_model(lambda x: x, code_dim=10, input_shape=(10,)), data, data.train_x
-    )
+    )()
     a = h.double().numpy()
     below = 0.01 * np.sqrt((a**2).mean())
     assert numbers["sparsity/near_zero_below"] == pytest.approx(below, rel=1e-6)
@@ -285,7 +285,7 @@ def test_an_all_zero_code_is_all_off():
     data = split(h, None, val_fraction=0.0, seed=0, shape=(8,), kind=VECTOR, name="t", scaling={})
     numbers, _ = sparsity.sparsity(
         fn_model(lambda x: x, code_dim=8, input_shape=(8,)), data, data.train_x
-    )
+    )()
     assert numbers["sparsity/frac_exact_zero"] == numbers["sparsity/frac_near_zero"] == 1.0
     assert numbers["sparsity/active_units_per_sample"] == 0.0
     assert numbers["sparsity/frac_dead_units"] == 1.0
@@ -327,7 +327,7 @@ def test_sparsity_does_not_depend_on_the_codes_scale():
         data = split(
             x, None, val_fraction=0.0, seed=0, shape=(16,), kind=VECTOR, name="t", scaling={}
         )
-        numbers, _ = sparsity.sparsity(model, data, data.train_x)
+        numbers, _ = sparsity.sparsity(model, data, data.train_x)()
         a = x.double().numpy()
         assert numbers["sparsity/frac_exact_zero"] == 0.5
         below = 0.01 * np.sqrt((a**2).mean())
@@ -351,7 +351,7 @@ def test_hoyer_of_k_equal_active_units_of_16(k):
 def test_filters_are_the_first_layer_weights_as_tiles_most_active_first():
     data = digits.load()
     model = mlp.build(data.shape, code_dim=16, hidden=[], code_activation="relu")
-    numbers, pics = sparsity.sparsity(model, data, data.val_x)
+    numbers, pics = sparsity.sparsity(model, data, data.val_x)()
     grid = pics["filters"]
     k, pad, side = 4, 2, 32  # 8x8 digits are enlarged 4x; 16 tiles in a 4x4 grid
     assert tuple(grid.shape) == (3, 4 * (side + pad) + pad, 4 * (side + pad) + pad)
@@ -385,11 +385,11 @@ def test_probe_reads_linearly_separable_codes_and_not_random_labels():
     x = 3 * nn.functional.one_hot(y, 5).float() + 0.3 * torch.randn(1500, 5, generator=g)
     ident = fn_model(lambda v: v, code_dim=5, input_shape=(5,))
     d = labelled(x, y)
-    separable, pics = probe.probe(ident, d, d.val_x, d.val_y)
+    separable, pics = probe.probe(ident, d, d.val_x, d.val_y)()
     assert separable["probe/accuracy"] > 0.99
     shuffled = y[torch.randperm(1500, generator=g)]
     d = labelled(x, shuffled)
-    noise, _ = probe.probe(ident, d, d.val_x, d.val_y)
+    noise, _ = probe.probe(ident, d, d.val_x, d.val_y)()
     assert noise["probe/accuracy"] < noise["probe/majority_rate"] + 0.12
     assert pics["probe_confusion"].shape[0] == 3
 
@@ -442,7 +442,7 @@ def test_a_probe_on_one_label_predicts_it():
     ident = fn_model(lambda v: v, code_dim=2, input_shape=(2,))
     x = torch.randn(100, 2)
     d = labelled(x, torch.full((100,), 7))
-    numbers, pics = probe.probe(ident, d, d.val_x, d.val_y)
+    numbers, pics = probe.probe(ident, d, d.val_x, d.val_y)()
     assert numbers["probe/accuracy"] == numbers["probe/majority_rate"] == 1.0
     assert pics["probe_confusion"].shape[0] == 3
 

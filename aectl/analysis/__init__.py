@@ -9,23 +9,26 @@ interpolations, a 2-D code's manifold), the linear probe when there are labels �
 logs each number as the scalar `whole_run/<folder>/<key>` (`whole_run/analysis/probe/accuracy`,
 in the one-value group that sorts after the curves; the HParams
 metrics every run declares, `aectl.config.metrics.ANALYSIS`), and returns the numbers
-(`pca/max_angle_deg`, `probe/accuracy`, ...) for metrics.json or eval.json.
+(`pca/max_angle_deg`, `probe/accuracy`, ...) for metrics.json or eval.json. It is `start`
+(the model's part; an analysis's CPU half, `later.Later`, handed to `later.Workers`) then
+`Started.write`: a vmap group starts every member's before it writes the first.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from aectl.analysis.later import Later, Result, Workers
 from aectl.config.metrics import WHOLE_RUN
 from aectl.data.base import MANIFOLD, ONEHOT, Data
 from aectl.models.autoencoder import Autoencoder
 from aectl.record import onehot_table, pictures, preload
 from aectl.record.progress import console
 from aectl.record.runlog import add_picture
-
-Result = tuple[dict[str, float], dict[str, torch.Tensor]]
 
 
 @torch.no_grad()
@@ -47,8 +50,11 @@ def warm() -> None:
     from aectl.analysis import generative, pca_compare, probe, sparsity  # noqa: F401
 
 
-def run_all(model: Autoencoder, data: Data, x: torch.Tensor, y: torch.Tensor | None) -> Result:
-    """Every analysis that applies to this model and data, on the samples `x` (labels `y`)."""
+def measure(
+    model: Autoencoder, data: Data, x: torch.Tensor, y: torch.Tensor | None
+) -> list[Result | Later]:
+    """Every analysis that applies to this model and data, on the samples `x` (labels `y`):
+    each one's result, or its CPU half still to run (`Later`)."""
     # imported here, each when it applies: scikit-learn, scipy and torchvision load only
     # when a run reaches its analyses (never before the first training step), and never
     # while the background preload imports them too
@@ -56,7 +62,7 @@ def run_all(model: Autoencoder, data: Data, x: torch.Tensor, y: torch.Tensor | N
     from aectl.analysis import pca_compare, sparsity
 
     curve = data.extras.get("curve")
-    parts: list[Result] = []
+    parts: list[Result | Later] = []
     if pca_compare.applies(model, data):
         parts.append(pca_compare.compare(model, data, x))
     if data.kind == MANIFOLD and curve is not None:
@@ -75,12 +81,86 @@ def run_all(model: Autoencoder, data: Data, x: torch.Tensor, y: torch.Tensor | N
         from aectl.analysis import probe
 
         parts.append(probe.probe(model, data, x, y))
+    return parts
+
+
+def run_all(model: Autoencoder, data: Data, x: torch.Tensor, y: torch.Tensor | None) -> Result:
+    """Every analysis that applies, done here and now: the numbers and the pictures."""
+    return _joined([p() if isinstance(p, Later) else p for p in measure(model, data, x, y)])
+
+
+def _joined(parts: list[Result]) -> Result:
     numbers: dict[str, float] = {}
     images: dict[str, torch.Tensor] = {}
     for n, p in parts:
         numbers.update(n)
         images.update(p)
     return numbers, images
+
+
+@dataclass
+class Started:
+    """A run's analyses measured, their CPU halves running (`start`); `write` finishes them."""
+
+    results: list[Callable[[], Result]]
+    stochastic: bool
+
+    def write(
+        self,
+        run_dir: str | Path,
+        writer=None,
+        step: int = 0,
+        *,
+        folder: str = "analysis",
+        tag: str | None = None,
+        to: Path | None = None,
+    ) -> dict[str, float]:
+        """Write the pictures and print the headline numbers; return the numbers.
+
+        `writer` is the run's torch SummaryWriter (None: pictures go to PNG files only); the
+        pictures are logged as `<tag>/<name>` and the numbers as `whole_run/<tag>/<key>`
+        (`tag`: `folder` unless given; eval's names its checkpoint and split). `to`: the
+        folder the picture files go to instead (eval's staged `aectl.atomic.staged_folder`,
+        which then becomes `<run_dir>/<folder>`).
+        """
+        tag = tag or folder
+        numbers, images = _joined([result() for result in self.results])
+        out = Path(run_dir) / folder
+        files = out if to is None else Path(to)
+        for name, img in images.items():
+            if writer is None:
+                pictures.save_png(img, files / f"{name}.png")
+            else:
+                add_picture(writer, f"{tag}/{name}", img, step, files / f"{name}.png")
+        if writer is not None:
+            for key, value in numbers.items():
+                writer.add_scalar(f"{WHOLE_RUN}{tag}/{key}", value, step)
+            writer.flush()
+        # a stochastic code's sparsity is of its mean μ, whose units are "active" at any
+        # scale: beside latent/active_units (information, from the KL) it would read as a
+        # contradiction
+        hidden = ("sparsity/",) if self.stochastic else ()
+        shown = {k: v for k, v in numbers.items() if k in HEADLINE and not k.startswith(hidden)}
+        console.print(
+            f"{folder}: "
+            + "  ".join(f"{k} {v:.4g}" for k, v in shown.items())
+            + f"  pictures in {out}"
+        )
+        return numbers
+
+
+def start(
+    model: Autoencoder, data: Data, *, split: str = "val", workers: Workers | None = None
+) -> Started:
+    """Measure the analyses on `split` ("test", "val" or "train") and hand their CPU halves
+    to `workers` (None: run them now); the model is left as it was."""
+    was_training = model.training
+    x, y = data.samples(split)
+    parts = measure(model, data, x, y)
+    model.train(was_training)
+    workers = workers or Workers()
+    results = [workers.submit(p) if isinstance(p, Later) else (lambda p=p: p) for p in parts]
+    return Started(results, model.stochastic)
 
 
 def analyze(
@@ -95,39 +175,10 @@ def analyze(
     tag: str | None = None,
     to: Path | None = None,
 ) -> dict[str, float]:
-    """Run the analyses on `split` ("test", "val" or "train"), write the pictures, return
-    the numbers.
-
-    `writer` is the run's torch SummaryWriter (None: pictures go to PNG files only); the
-    pictures are logged as `<tag>/<name>` and the numbers as `whole_run/<tag>/<key>` (`tag`:
-    `folder` unless given; eval's names its checkpoint and split). `to`: the folder the
-    picture files go to instead (eval's staged `aectl.atomic.staged_folder`, which then
-    becomes `<run_dir>/<folder>`).
-    """
-    tag = tag or folder
-    was_training = model.training
-    x, y = data.samples(split)
-    numbers, images = run_all(model, data, x, y)
-    out = Path(run_dir) / folder
-    files = out if to is None else Path(to)
-    for name, img in images.items():
-        if writer is None:
-            pictures.save_png(img, files / f"{name}.png")
-        else:
-            add_picture(writer, f"{tag}/{name}", img, step, files / f"{name}.png")
-    if writer is not None:
-        for key, value in numbers.items():
-            writer.add_scalar(f"{WHOLE_RUN}{tag}/{key}", value, step)
-        writer.flush()
-    model.train(was_training)
-    # a stochastic code's sparsity is of its mean μ, whose units are "active" at any scale:
-    # beside latent/active_units (information, from the KL) it would read as a contradiction
-    hidden = ("sparsity/",) if model.stochastic else ()
-    shown = {k: v for k, v in numbers.items() if k in HEADLINE and not k.startswith(hidden)}
-    console.print(
-        f"{folder}: " + "  ".join(f"{k} {v:.4g}" for k, v in shown.items()) + f"  pictures in {out}"
-    )
-    return numbers
+    """Run the analyses on `split`, write the pictures, return the numbers (`start`, then
+    `Started.write`)."""
+    begun = start(model, data, split=split)
+    return begun.write(run_dir, writer, step, folder=folder, tag=tag, to=to)
 
 
 # The numbers printed on one line after training (everything goes to metrics.json).

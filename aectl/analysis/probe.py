@@ -23,6 +23,7 @@ from scipy.optimize import minimize
 from torch.nn import functional as F
 
 from aectl.analysis.codes import codes
+from aectl.analysis.later import Later
 from aectl.data.base import Data
 from aectl.models.autoencoder import Autoencoder
 from aectl.record import pictures
@@ -92,12 +93,17 @@ def _fit(z: torch.Tensor, target: torch.Tensor, k: int, rows: int):
     return wb[: rows * d].reshape(rows, d), wb[rows * d :]
 
 
-def probe(
-    model: Autoencoder, data: Data, x: torch.Tensor, y: torch.Tensor
+def probe(model: Autoencoder, data: Data, x: torch.Tensor, y: torch.Tensor) -> Later:
+    """Fitted on the training split (needs data.train_y), scored on the samples x, labels y.
+    The codes now; the fit and the picture, the probe's time, `Later` (`aectl.analysis.later`)."""
+    h_train, h_x = codes(model, data.train_x).cpu(), codes(model, x).cpu()
+    return Later(fit_and_score, (h_train, data.train_y.cpu(), h_x, y.cpu()))
+
+
+def fit_and_score(
+    h_train: torch.Tensor, y_train: torch.Tensor, h_x: torch.Tensor, y: torch.Tensor
 ) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
-    """Fitted on the training split (needs data.train_y), scored on the samples x, labels y."""
-    h_train, h_x = codes(model, data.train_x), codes(model, x)
-    y_train, y = data.train_y.cpu(), y.cpu()
+    """The probe's numbers and confusion picture from the codes and labels alone."""
     fitted = Probe(h_train, y_train)
     pred = fitted.predict(h_x)
     numbers = {

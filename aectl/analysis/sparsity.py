@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from aectl.analysis.codes import NEAR_ZERO, codes, hoyer, near_zero, near_zero_threshold
+from aectl.analysis.later import Later
 from aectl.data.base import Data
 from aectl.models.autoencoder import Autoencoder
 from aectl.record import pictures
@@ -47,9 +48,8 @@ def first_layer_filters(model: Autoencoder, data: Data) -> torch.Tensor | None:
     return None
 
 
-def sparsity(
-    model: Autoencoder, data: Data, x: torch.Tensor
-) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
+def sparsity(model: Autoencoder, data: Data, x: torch.Tensor) -> Later:
+    """The numbers and the filters now; the histogram, matplotlib's time, `Later`."""
     h = codes(model, x).cpu()
     below = near_zero_threshold(h)
     active = ~near_zero(h, below)
@@ -64,7 +64,7 @@ def sparsity(
     score = hoyer(h)
     if score is not None:
         numbers["sparsity/hoyer"] = score.item()
-    out = {"code_histogram": _histogram(h, numbers, model.stochastic)}
+    out = {}
     w = first_layer_filters(model, data)
     if w is not None:
         order = (
@@ -73,7 +73,14 @@ def sparsity(
             else torch.arange(len(w))
         )
         out["filters"] = _tiles(w.cpu()[order[:MAX_FILTERS]])
-    return numbers, out
+    return Later(histogram, (h, numbers, model.stochastic), ready=(numbers, out))
+
+
+def histogram(
+    h: torch.Tensor, numbers: dict[str, float], stochastic: bool
+) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
+    """The code values' histogram, titled with the sparsity numbers."""
+    return {}, {"code_histogram": _histogram(h, numbers, stochastic)}
 
 
 def _histogram(h: torch.Tensor, numbers: dict[str, float], stochastic: bool) -> torch.Tensor:

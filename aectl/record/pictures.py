@@ -12,6 +12,7 @@ manifold → data and reconstructions as a scatter; other vectors → a heat map
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -234,9 +235,25 @@ def pixels(img: torch.Tensor) -> np.ndarray:
     )
 
 
-def png_bytes(img: torch.Tensor | np.ndarray) -> bytes:
+@dataclass(frozen=True)
+class Png:
+    """A picture encoded already: what a worker process hands back (`aectl.analysis.later`),
+    a fraction of the picture's size, its encoding done on the worker's core."""
+
+    data: bytes
+    height: int
+    width: int
+
+    @classmethod
+    def of(cls, img: torch.Tensor) -> Png:
+        return cls(png_bytes(img), *img.shape[1:])
+
+
+def png_bytes(img: torch.Tensor | np.ndarray | Png) -> bytes:
     """A (3, H, W) picture in [0, 1], or its `pixels`, as PNG bytes (what torchvision's
-    save_image writes: PIL's PNG of the 8-bit pixels)."""
+    save_image writes: PIL's PNG of the 8-bit pixels); a `Png`'s own."""
+    if isinstance(img, Png):
+        return img.data
     preload.wait(warm)
     from PIL import Image
 
@@ -245,7 +262,7 @@ def png_bytes(img: torch.Tensor | np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def save_png(img: torch.Tensor, path: str | Path, png: bytes | None = None) -> Path:
+def save_png(img: torch.Tensor | Png, path: str | Path, png: bytes | None = None) -> Path:
     """Encode to PNG in memory (unless `png` holds its bytes already), then write
     atomically."""
     return atomic.write_bytes(path, png_bytes(img) if png is None else png)

@@ -105,16 +105,21 @@ class RunLog:
 
 
 def add_picture(
-    writer, tag: str, picture: torch.Tensor | np.ndarray, step: int, path: Path
+    writer, tag: str, picture: torch.Tensor | np.ndarray | pictures.Png, step: int, path: Path
 ) -> Path:
-    """A picture (3, H, W), or its (H, W, 3) `pictures.pixels`, as the PNG file `path` and
+    """A picture (3, H, W), its (H, W, 3) `pictures.pixels` or its `pictures.Png`, as the PNG file `path` and
     as TensorBoard's image `tag`, the same bytes in both (encoded once; torch's add_image
     would encode it again, truncating to 8 bits where the file rounds). `writer` is a
     torch SummaryWriter."""
     from tensorboard.compat.proto.summary_pb2 import Summary
 
     png = pictures.png_bytes(picture)
-    height, width = picture.shape[1:] if isinstance(picture, torch.Tensor) else picture.shape[:2]
+    if isinstance(picture, pictures.Png):
+        height, width = picture.height, picture.width
+    else:
+        height, width = (
+            picture.shape[1:] if isinstance(picture, torch.Tensor) else picture.shape[:2]
+        )
     image = Summary.Image(height=height, width=width, colorspace=3, encoded_image_string=png)
     writer.file_writer.add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]), step)
     return pictures.save_png(picture, path, png)

@@ -12,11 +12,13 @@ the same checkpoint on the same split gives the same numbers.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from aectl import analysis
+from aectl import analysis, faults
+from aectl.analysis.later import Workers
 from aectl.record.progress import console
 from aectl.training import checkpoint
 from aectl.training.measure import AT_THE_MEAN, psnr_peak, report
@@ -29,13 +31,33 @@ def reporting_split(data) -> str:
     return "test" if data.test_x is not None else "val"
 
 
-def final_numbers(m: Member) -> dict[str, Any]:
-    """test/{last,best}/* and the analyses of `trainer.analyze`'s checkpoint; the model
-    holds the last weights again afterwards."""
+@dataclass
+class Final:
+    """A member's final numbers, measured, with its analyses' CPU halves perhaps still
+    running (`begin`); `numbers` waits for them, writes their pictures and prints."""
+
+    m: Member
+    out: dict[str, Any]
+    analyses: analysis.Started | None = None
+
+    def numbers(self) -> dict[str, Any]:
+        m = self.m
+        if self.analyses is not None:
+            self.out.update(self.analyses.write(m.run_dir, m.log.writer, m.state.step))
+        _print(self.out, m.cfg.trainer.loss, m.model.stochastic)
+        return self.out
+
+
+def begin(m: Member, workers: Workers | None = None) -> Final:
+    """Measure test/{last,best}/* and start the analyses of `trainer.analyze`'s checkpoint
+    (their CPU halves in `workers`; None: at once); the model holds the last weights again
+    afterwards."""
+    faults.hit("analysis")
     t, data = m.cfg.trainer, m.data
     m.log.landed()  # best.pt is read back from disk
     last = {k: v.detach().clone() for k, v in m.model.state_dict().items()}
-    out: dict[str, Any] = {"splits": data.sizes()}
+    final = Final(m, {"splits": data.sizes()})
+    out = final.out
     # the analysed checkpoint last (trainer.analyze=none: measured, not analysed)
     order = [c for c in ("last", "best") if c != t.analyze]
     order += [t.analyze] if t.analyze != "none" else []
@@ -56,19 +78,14 @@ def final_numbers(m: Member) -> dict[str, Any]:
             if which == t.analyze:
                 split = reporting_split(data)
                 seed_everything(t.seed)
-                out.update(
-                    analysis.analyze(
-                        m.run_dir, m.model, data, m.log.writer, m.state.step, split=split
-                    )
-                )
+                final.analyses = analysis.start(m.model, data, split=split, workers=workers)
                 out["analyzed"] = {"checkpoint": which, "epoch": epoch, "split": split}
     finally:
         m.model.load_state_dict(last)
     if data.is_image:
         peak, source = psnr_peak(data)
         out["psnr_peak"] = {"value": peak, "from": source}
-    _print(out, t.loss, m.model.stochastic)
-    return out
+    return final
 
 
 def _load(m: Member, which: str, last: dict[str, torch.Tensor]) -> int | None:

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from aectl import faults, lock
+from aectl.analysis.later import Workers
 from aectl.config.run import RunConfig
 from aectl.data.base import Data
 from aectl.errors import UserError
@@ -30,6 +31,7 @@ from aectl.record import landing
 from aectl.record.progress import TrainProgress
 from aectl.training import device as devices
 from aectl.training.build import build_data, build_model
+from aectl.training.final import Final, begin
 from aectl.training.loop import Group, fit
 from aectl.training.member import Member, end_failed
 from aectl.training.optim import StackedAdam, StackedSGD
@@ -189,13 +191,34 @@ def fit_and_finish(members, step, window, jobs, results, live) -> None:
         except Interrupted as e:  # which members had diverged before: they end failed
             e.failed = {j: m.failed for j, m in zip(live, members) if m.failed is not None}
             raise
+        finishing = []
         for j, m, job in zip(live, members, jobs):
-            if m.failed is not None:
+            if m.failed is None:
+                finishing.append((j, m, job))
+            else:
                 results[j] = m.failed
                 end_failed(m)
+        finish_members(finishing, stop, results)
+
+
+def finish_members(finishing: list[tuple[int, Member, Job]], stop, results) -> None:
+    """Each member's final numbers measured and its analyses started, one after another on
+    the device, their CPU halves running in worker processes meanwhile
+    (`aectl.analysis.later`); then each member finished in job order, as a run alone."""
+    begun: dict[int, Final] = {}
+    with Workers(len(finishing)) as workers:
+        for j, m, job in finishing:
+            job.enter()
+            try:
+                with m.timed("analyses"):
+                    begun[j] = begin(m, workers)
+            except UserError as e:
+                results[j] = e
+        for j, m, job in finishing:
+            if j not in begun:
                 continue
             job.enter()
             try:
-                results[j] = finish(m, stop)
+                results[j] = finish(m, stop, begun[j])
             except UserError as e:
                 results[j] = e

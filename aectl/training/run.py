@@ -32,7 +32,7 @@ from aectl.training import checkpoint, checks, fingerprint, layerwise
 from aectl.training import device as devices
 from aectl.training.build import build, optimizer
 from aectl.training.fast_step import make_step
-from aectl.training.final import final_numbers
+from aectl.training.final import Final, begin
 from aectl.training.loop import Group, fit
 from aectl.training.member import Member, end_failed
 from aectl.training.resume import starting_state
@@ -248,17 +248,17 @@ def header(m: Member, device: torch.device, changed: dict[str, Any] | None) -> N
         )
 
 
-def finish(m: Member, stop: GracefulStop | None = None) -> float:
-    """Analyses, metrics.json, the closing line; returns `trainer.monitor`'s value. A
+def finish(m: Member, stop: GracefulStop | None = None, begun: Final | None = None) -> float:
+    """Analyses, metrics.json, the closing line; returns `trainer.monitor`'s value.
+    `begun`: the final numbers `final.begin` started already (a vmap group's members). A
     SIGINT/SIGTERM during the analyses stops before metrics.json: resuming the finished
     run redoes them."""
     s = m.state
     metrics = dict(s.metrics)
     metrics.update(s.stages)
-    faults.hit("analysis")
     with m.timed("analyses"):
         # test/{last,best}/*, the analyses of trainer.analyze's checkpoint
-        metrics.update(final_numbers(m))
+        metrics.update((begun or begin(m)).numbers())
     if stop is not None and stop.requested:
         raise Interrupted(
             stop.signum, "during the final analyses (training had finished; no metrics.json)"
