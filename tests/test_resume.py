@@ -363,6 +363,8 @@ def test_a_sweep_job_resumed_alone_keeps_its_status_json_true(tmp_path):
     status = json.loads((job / "status.json").read_text())
     assert status["status"] == "interrupted" and status["signal"] == "SIGTERM"
     assert status["job"] == before["job"] and "resume" in status
+    # the run alone's process and start, not the sweep's (it once kept the sweep's pid)
+    assert status["started"] > before["ended"] and status["host"] == before["host"]
     r = aectl_here(*alone, "trainer.max_epochs=3")
     assert r.returncode == 0, r.stderr[-2000:]
     status = json.loads((job / "status.json").read_text())

@@ -81,7 +81,13 @@ def train_job(cfg: DictConfig, hc) -> float:
     except UserError as e:
         user_error(e, hc.mode)
 
-    from aectl.sweeps.status import STATUS_FILE, mark_ended, mark_interrupted
+    from aectl.sweeps.status import (
+        STATUS_FILE,
+        mark_ended,
+        mark_interrupted,
+        mark_resumed_alone,
+        put_back,
+    )
 
     load_torch()  # torch: only once the config is good, and a Ctrl-C meanwhile held
     from aectl.training.run import train
@@ -90,6 +96,7 @@ def train_job(cfg: DictConfig, hc) -> float:
 
     # a sweep job's folder resumed by a run alone: its status.json follows this run
     follows = hc.mode != RunMode.MULTIRUN and (Path(run_dir) / STATUS_FILE).is_file()
+    before = mark_resumed_alone(run_dir) if follows else None
     try:
         result = train(run_cfg, run_dir)
     except Interrupted as e:
@@ -107,8 +114,10 @@ def train_job(cfg: DictConfig, hc) -> float:
             mark_interrupted(run_dir, str(e), command)
         sys.exit(e.exit_code)
     except UserError as e:
-        if follows and isinstance(e, Diverged):  # (a refused config leaves it as it was)
+        if follows and isinstance(e, Diverged):
             mark_ended(run_dir, "failed", error=str(e))
+        elif follows:  # refused: as it was
+            put_back(run_dir, before)
         user_error(e, hc.mode)
     if follows:
         mark_ended(run_dir, "completed")

@@ -4,7 +4,8 @@
 (completed, or failed with its one-line error); a job stopped by SIGINT/SIGTERM after
 saving its checkpoint is marked interrupted, with the command that resumes it
 (`mark_interrupted`). A sweep job's folder resumed by a run alone keeps its status.json
-up to date too (`aectl.commands.train`: interrupted, failed by divergence, completed).
+up to date too (`aectl.commands.train`: running in that process, then interrupted, failed
+by divergence or completed; a refused run puts it back as it was).
 `aectl summarize` reads it, and a "running" job whose process is gone (kill -9, a crash)
 reads as interrupted too. Owned here, by its writer.
 """
@@ -36,6 +37,26 @@ def mark_ended(run_dir: str | Path, status: str, **fields: Any) -> Path:
     for key in ("status", "error", "traceback", "signal", "resume"):  # (an earlier ending's)
         kept.pop(key, None)
     return write_status(run_dir, status, **kept, **fields)
+
+
+def mark_resumed_alone(run_dir: str | Path) -> dict[str, Any] | None:
+    """A run alone continues this sweep job's folder: running, on this host, in this process,
+    from now (the job's number and attempt kept). Returns what status.json said before, for
+    `put_back` should the run be refused."""
+    import socket
+    import time
+
+    before = read_status(run_dir)
+    kept = {k: v for k, v in (before or {}).items() if k in ("job", "attempt")}
+    here = {"host": socket.gethostname(), "pid": os.getpid(), "started": time.time()}
+    write_status(run_dir, "running", **kept, **here)
+    return before
+
+
+def put_back(run_dir: str | Path, before: dict[str, Any] | None) -> None:
+    """status.json as it was (`mark_resumed_alone`'s `before`)."""
+    if before is not None:
+        atomic.write_json(Path(run_dir) / STATUS_FILE, before)
 
 
 def mark_interrupted(run_dir: str | Path, signal: str, resume: str) -> Path:
