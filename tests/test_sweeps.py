@@ -558,6 +558,9 @@ def test_optuna_search_over_lambda_and_its_summary(tmp_path_factory):
     )
     assert s.proc.returncode == 0, s.proc.stderr
     assert len(s.jobs) == 2 and (s.root / "multirun.yaml").exists()
+    # Optuna's own lines, without the colour codes its handler wrote into a redirected log
+    assert "] A new study created in memory" in s.proc.stderr, s.proc.stderr
+    assert "\x1b[" not in s.proc.stderr, s.proc.stderr
     result = yaml.safe_load((s.root / "optimization_results.yaml").read_text())
     trials = {}
     for job in s.jobs:

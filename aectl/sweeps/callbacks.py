@@ -12,6 +12,7 @@ configs/train.yaml under `hydra.callbacks`.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import sys
@@ -59,6 +60,33 @@ def undo_refused_sweep() -> None:
             shutil.rmtree(root, ignore_errors=True)
 
 
+class _ToStderr(logging.Handler):
+    """Writes to whatever sys.stderr is when a record comes (a handler made with
+    StreamHandler() keeps the stream it was made with)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+        except Exception:  # (logging's own rule: a handler never raises)
+            self.handleError(record)
+
+
+def plain_optuna_log() -> None:
+    """Optuna's log lines without colour codes where stderr is no terminal (a file, a pipe:
+    `> sweep.log`, CI, nohup): its default handler colours every line regardless."""
+    if sys.stderr.isatty():
+        return
+    import optuna
+
+    log = logging.getLogger("optuna")
+    if any(isinstance(h, _ToStderr) for h in log.handlers):
+        return
+    optuna.logging.disable_default_handler()
+    handler = _ToStderr()
+    handler.setFormatter(logging.Formatter("[%(levelname)1.1s %(asctime)s] %(message)s"))
+    log.addHandler(handler)
+
+
 class JobCallback(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         from aectl.sweeps.checks import check_sweep
@@ -68,6 +96,8 @@ class JobCallback(Callback):
         except UserError as e:  # Hydra turns a callback's exceptions into warnings: exit here
             print(f"aectl: error: {e}", file=sys.stderr)
             sys.exit(e.exit_code)
+        if "optuna" in str(OmegaConf.select(config, "hydra.sweeper._target_", default="")):
+            plain_optuna_log()
         root = Path(str(config.hydra.sweep.dir))
         if not root.exists():
             MADE.add(root)
