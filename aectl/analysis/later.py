@@ -9,9 +9,10 @@ idle, and on a GPU machine 15 idle cores beside one busy one. So an analysis who
 the CPU returns `Later(fn, args, ready)`: a module-level function and its arguments, CPU
 tensors only (no model, nothing on a device), whose (numbers, pictures) join `ready`, what
 the analysis measured already. `Workers` runs them: in a run alone, at once; in a group, in
-forked worker processes (Linux, more than one core), one per core, while the main thread
-measures the next members. The numbers are the same either way: the same function on the
-same values, with one torch thread as in the tests.
+forked worker processes (Linux, more than one core), one per core, which also PNG-encode
+the pictures (`pictures.Png`), while the main thread measures the next members. The numbers
+and the files are the same either way: the same function on the same values (one torch
+thread in a worker; `tests/test_vmap.py` compares a member's with its job alone).
 
 Forked, not spawned: a spawned worker imports torch, SciPy and matplotlib again (~3 s of a
 core), where a fork of the finished group has them already. What a fork of a threaded
