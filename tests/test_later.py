@@ -46,8 +46,9 @@ def test_a_half_run_by_a_worker_gives_what_it_gives_here():
     )
 
 
-def dies_in_a_worker(x: torch.Tensor):
+def dies_in_a_worker(x: torch.Tensor, after: float = 0.0):
     if os.getpid() != MAIN:
+        time.sleep(after)
         os._exit(3)  # as the out-of-memory killer would end it
     return {"sum": float(x.sum())}, {}
 
@@ -63,6 +64,44 @@ def test_a_worker_that_dies_leaves_its_half_to_the_main_process():
         first = workers.submit(Later(dies_in_a_worker, (torch.ones(3),)))
         assert first() == ({"sum": 3.0}, {})
         assert workers.submit(Later(dies_in_a_worker, (torch.ones(4),)))() == ({"sum": 4.0}, {})
+
+
+def sleeps(x: torch.Tensor, seconds: float = 0.5):
+    """A half that takes `seconds`, whose picture is larger than a pipe holds (64 KiB)."""
+    time.sleep(seconds)
+    noise = torch.rand(3, 200, 200, generator=torch.Generator().manual_seed(0))
+    return {"sum": float(x.sum())}, {"noise": noise}
+
+
+@pytest.mark.timeout(30)
+def test_a_worker_that_dies_beside_a_busy_one_under_a_graceful_stop():
+    """A run's SIGTERM handler (GracefulStop) was inherited by the forked workers: when one
+    died, the pool's SIGTERM did not end the others, and the sweep waited forever."""
+    from aectl.training.stopping import GracefulStop
+
+    with GracefulStop(), Workers(2) as workers:
+        dead = workers.submit(Later(dies_in_a_worker, (torch.ones(3), 0.3)))
+        busy = [workers.submit(Later(sleeps, (torch.ones(k),))) for k in range(5)]  # queued
+        assert dead() == ({"sum": 3.0}, {})
+        assert [b()[0] for b in busy] == [{"sum": float(k)} for k in range(5)]
+
+
+@pytest.mark.timeout(60)
+def test_a_group_stopped_while_its_workers_are_busy_ends_them_at_once():
+    t0 = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        with Workers(2) as workers:
+            workers.submit(Later(sleeps, (torch.ones(2), 20.0)))
+            pids = list(workers.pool._processes)
+            raise KeyboardInterrupt  # a second Ctrl-C
+    assert time.monotonic() - t0 < 5  # not after the 20 s half
+    for pid in pids:
+        for _ in range(100):
+            if not os.path.exists(f"/proc/{pid}"):
+                break
+            time.sleep(0.02)
+        else:
+            pytest.fail(f"worker {pid} still there")
 
 
 def test_ctrl_c_does_not_stop_a_worker():

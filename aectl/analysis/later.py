@@ -20,9 +20,10 @@ process must not meet is a lock some other thread held at the fork; the half doe
 print, write or import (its modules are imported here before any fork, and no preload is
 still running), and it gets its arguments as NumPy arrays through a pipe, never through
 torch's shared-memory tensors (a container's /dev/shm is often a few MB). Each worker
-ignores SIGINT (Ctrl-C reaches the main process, which stops the group) and dies with the
-main process (a SIGKILL leaves no worker behind). A worker that dies is answered by
-running its half in the main process.
+ignores SIGINT (Ctrl-C reaches the main process, which stops the group), ends on SIGTERM
+(the pool's way to end the others when one died), and dies with the main process (a SIGKILL
+leaves no worker behind); a group that stops kills its workers at once. A worker that dies
+is answered by running its half in the main process.
 """
 
 from __future__ import annotations
@@ -104,13 +105,20 @@ class Workers:
     def __enter__(self) -> Workers:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
+    def __exit__(self, kind: Any, *exc: Any) -> None:
+        if self.pool is None:
+            return
+        if kind is not None:  # stopped (a second Ctrl-C, an error): end the workers, no wait
+            for process in list(getattr(self.pool, "_processes", {}).values()):
+                process.kill()
+        self.pool.shutdown(wait=kind is None, cancel_futures=True)
 
 
 def _worker_starts(main: int) -> None:
+    # not the main process's handlers (GracefulStop's): Ctrl-C is the main process's to
+    # handle, and SIGTERM (what the pool sends its workers when one of them died) ends one
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if sys.platform.startswith("linux"):
         import ctypes
 
