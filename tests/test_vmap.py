@@ -538,6 +538,22 @@ def test_an_interrupted_group_resumes_as_a_group_and_a_member_alone(
     assert all(torch.equal(weights(single)[k], v) for k, v in weights(alone[1]).items())
 
 
+def test_members_from_different_steps_train_apart_each_to_the_end(alone, tmp_path, capsys):
+    """A sweep extended with a new value (its other jobs had trained), or stopped while its
+    members saved: the group once followed its first member's epoch, so a fresh member
+    beside one that had trained 1 epoch trained 1 epoch, and said done."""
+    first = job(tmp_path, "0", *GROUP[0], "trainer.max_epochs=1")
+    assert isinstance(train_group([first])[0], float)
+    capsys.readouterr()
+    jobs = [job(tmp_path, str(i), *o, "trainer.resume=auto") for i, o in enumerate(GROUP)]
+    assert all(isinstance(r, float) for r in train_group(jobs))
+    out = capsys.readouterr().out
+    assert "train as 2 stacked groups, one after another: 1 from step 12; 2 from step 0" in out
+    for j, ref in zip(jobs, alone):  # each where its job alone ends, the resumed one too
+        assert json.loads((j.run_dir / "metrics.json").read_text())["step"] == 24
+        assert all(torch.equal(weights(j.run_dir)[k], v) for k, v in weights(ref).items())
+
+
 # ---- through the CLI (in-process; the interrupted sweep in a real process) -------------------
 
 
@@ -670,6 +686,35 @@ def test_an_interrupted_vmap_sweep_prints_the_command_that_finishes_it(tmp_path)
     assert r.stdout.count("(resumed ") == 2
     done = sorted(root.glob("*/seed=0/metrics.json"))
     assert [json.loads(p.read_text())["epoch"] for p in done] == [10, 10]
+
+
+@pytest.mark.slow
+def test_a_group_stopped_while_it_finishes_keeps_the_jobs_it_finished(tmp_path):
+    """SIGTERM as the second member finishes (`AECTL_FAULT=finish:2:TERM`): the first had
+    written its metrics.json and stays completed (every member once said interrupted, and
+    the message counted it); the others are interrupted, and the printed command ends them."""
+    import shlex
+
+    root = tmp_path / "sweep"
+    sweep = ["train", "-m", "hydra/launcher=vmap", "model=contractive",
+             "regularizer.weight=1e-4,1e-3,1e-2", "trainer.max_epochs=1", "trainer.device=cpu",
+             f"hydra.sweep.dir={root}"]  # fmt: skip
+    r = aectl_here(*sweep, env={"AECTL_FAULT": "finish:2:TERM"})
+    assert r.returncode == 143, r.stderr[-3000:]
+    assert "during the final analyses" in r.stderr and "saved in 2 job folders" in r.stderr
+    statuses = {
+        p.parent.parent.name: json.loads(p.read_text())["status"]
+        for p in root.glob("*/seed=0/status.json")
+    }
+    assert statuses == {
+        "regularizer.weight=0.0001": "completed",
+        "regularizer.weight=0.001": "interrupted",
+        "regularizer.weight=0.01": "interrupted",
+    }, statuses
+    command = shlex.split(r.stderr.split("resume with: ")[1].splitlines()[0])
+    done = aectl_here(*command[1:])
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert len(list(root.glob("*/seed=0/metrics.json"))) == 3
 
 
 @pytest.mark.slow

@@ -23,7 +23,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobStatus, run_job
@@ -225,17 +225,21 @@ def run_group(launcher: Any, configs: list[DictConfig]) -> list[JobReturn]:
         ]
         results = train_group([reg.jobs[i] for i in live])
     except Interrupted as e:
-        # a member that had diverged ends failed, with its error; the others interrupted
-        failed = {live[k]: error for k, error in e.failed.items()}
-        for i, error in failed.items():
-            reg.results[i] = error
-        end_members({i for i in range(len(configs)) if i not in failed})
-        interrupted(launcher, e, [reg.jobs[i].run_dir for i in live if i not in failed])
-    except KeyboardInterrupt:  # Ctrl-C while the group was set up, before its first step
+        # a member that had ended keeps its result (completed, or failed with its error), one
+        # that had diverged ends failed; the others are interrupted
+        ended = {live[k]: r for k, r in {**e.ended, **e.failed}.items()}
+        for i, result in ended.items():
+            reg.results[i] = result
+        end_members({i for i in range(len(configs)) if i not in ended})
+        interrupted(launcher, e, [reg.jobs[i].run_dir for i in live if i not in ended])
+    except KeyboardInterrupt:  # Ctrl-C in the group's setup, or a second Ctrl-C
         end_members(set(range(len(configs))))
         started = [j.run_dir for j in reg.jobs if hasattr(j, "run_dir")]
+        if any((d / "checkpoints" / "last.pt").is_file() for d in started):
+            stopped = Interrupted(signal.SIGINT, "a second time: stopped at once")
+            interrupted(launcher, stopped, started, "each job resumes its last checkpoint in")
         stopped = Interrupted(signal.SIGINT, "before the group's first step")
-        interrupted(launcher, stopped, started, saved=False)
+        interrupted(launcher, stopped, started, "nothing trained yet in")
     except BaseException as e:  # what ended the group ends each member: failed, with it
         for i in live:
             reg.results[i] = e
@@ -269,15 +273,16 @@ def _member_thread(launcher: Any, reg: Registry, i: int, config: DictConfig) -> 
         reg.registered[i].set()  # also when Hydra failed before the task ran
 
 
-def interrupted(launcher: Any, e: Any, run_dirs: list[Path], saved: bool = True) -> None:
-    """Say what the interrupt left and the command that finishes the sweep; mark the jobs
-    interrupted; exit. `saved`: each job saved its last.pt (else none had trained yet)."""
+def interrupted(
+    launcher: Any, e: Any, run_dirs: list[Path], left: str = "checkpoints/last.pt saved in"
+) -> NoReturn:
+    """Say what the interrupt left in the jobs' folders and the command that finishes the
+    sweep; mark the jobs interrupted; exit."""
     from aectl.training.resume import resume_command
 
     config = launcher.config
     sweep_dir = str(config.hydra.sweep.dir)
     where = f" {e.where}" if e.where else ""
-    left = "checkpoints/last.pt saved in" if saved else "nothing trained yet in"
     folders = f"{len(run_dirs)} job folder{'' if len(run_dirs) == 1 else 's'}"
     print(f"aectl: interrupted by {e}{where}; {left} {folders} of {sweep_dir}", file=sys.stderr)
     command = resume_command(

@@ -28,7 +28,7 @@ from aectl.config.run import RunConfig
 from aectl.data.base import Data
 from aectl.errors import UserError
 from aectl.record import landing
-from aectl.record.progress import TrainProgress
+from aectl.record.progress import TrainProgress, console
 from aectl.training import device as devices
 from aectl.training.build import build_data, build_model
 from aectl.training.final import Final, begin
@@ -46,7 +46,7 @@ from aectl.training.run import (
     restore,
     written_as_one_line,
 )
-from aectl.training.seeding import seed_everything, set_rng_state
+from aectl.training.seeding import rng_state, seed_everything, set_rng_state
 from aectl.training.stacked import (
     hyperparameters,
     make_stacked_step,
@@ -76,7 +76,10 @@ def reg_stackables(cfg: RunConfig) -> list[str]:
 
 
 def train_group(jobs: Sequence[Job]) -> list[Result]:
-    """Train the jobs as one stacked model; each job's result or the error that ended it."""
+    """Train the jobs as one stacked model; each job's result or the error that ended it.
+    Members that start from different steps (a job added to a sweep that had trained, one
+    extended alone, a sweep stopped while its members were saved) cannot share a step: each
+    set of members at one step trains as a stacked group of its own, one after another."""
     results: list[Result | None] = [None] * len(jobs)
     with contextlib.ExitStack() as stack_:
         for i, job in enumerate(jobs):
@@ -87,14 +90,38 @@ def train_group(jobs: Sequence[Job]) -> list[Result]:
                 results[i] = e
         stack_.enter_context(landing.drained())  # (left before the locks are released)
         live = [i for i, r in enumerate(results) if r is None]
-        members, step, window = setup_group([jobs[i] for i in live], results, live)
+        device, members, starts = setup_members([jobs[i] for i in live], results, live)
         faults.hit("setup")
-        if members:
-            fit_and_finish(members, step, window, [jobs[i] for i in live], results, live)
+        sets = by_step(members)
+        if len(sets) > 1:
+            console.print(
+                f"vmap: these jobs resume from {len(sets)} different steps, so they train as "
+                f"{len(sets)} stacked groups, one after another: "
+                + "; ".join(f"{len(k)} from step {members[k[0]].state.step}" for k in sets)
+            )
+        after_setup = rng_state()
+        try:
+            for k in sets:
+                ms, ss = [members[i] for i in k], [starts[i] for i in k]
+                set_rng_state(after_setup)  # (each set draws as it would first)
+                step, window = stacked_parts(ms, ss, device)
+                fit_and_finish(ms, step, window, [jobs[live[i]] for i in k], results,
+                               [live[i] for i in k])  # fmt: skip
+        except Interrupted as e:  # the jobs that ended before: their results stand
+            e.ended = {j: r for j, r in enumerate(results) if r is not None}
+            raise
     return [r if r is not None else UserError("training", "did not run") for r in results]
 
 
-def setup_group(jobs, results, live) -> tuple[list[Member], Any, LossWindow | None]:
+def by_step(members: list[Member]) -> list[list[int]]:
+    """The members' indices, in sets that start from the same step (in job order)."""
+    sets: dict[int, list[int]] = {}
+    for i, m in enumerate(members):
+        sets.setdefault(m.state.step, []).append(i)
+    return list(sets.values())
+
+
+def setup_members(jobs, results, live) -> tuple[torch.device | None, list[Member], list]:
     t = jobs[0].cfg.trainer
     jobs[0].enter()
     try:
@@ -104,7 +131,7 @@ def setup_group(jobs, results, live) -> tuple[list[Member], Any, LossWindow | No
         for j in live:
             results[j] = e
         live.clear()
-        return [], None, None
+        return None, [], []
     members, starts = [], []
     for j, job in zip(list(live), jobs):
         try:
@@ -115,13 +142,18 @@ def setup_group(jobs, results, live) -> tuple[list[Member], Any, LossWindow | No
             continue
         members.append(m)
         starts.append(start)
-    if not members:
-        return [], None, None
-    common = os.path.commonpath([str(m.run_dir) for m in members])
+    if len(members) > 1:
+        common = os.path.commonpath([str(m.run_dir) for m in members])
+        for m in members:  # `regularizer.weight=0.001/seed=0`, below the sweep folder
+            m.in_group = os.path.relpath(m.run_dir, common)
+    return device, members, starts
+
+
+def stacked_parts(members: list[Member], starts: list, device) -> tuple[Any, LossWindow]:
+    """The stacked step and loss window of members that start from the same step."""
+    t = members[0].cfg.trainer
     for m in members:
         m.group_jobs = len(members)
-        if len(members) > 1:  # `regularizer.weight=0.001/seed=0`, below the sweep folder
-            m.in_group = os.path.relpath(m.run_dir, common)
     step = stacked_step(members, starts, device)
     window = LossWindow(t.log_every_n_steps, len(members), device)
     for i, (m, start) in enumerate(zip(members, starts)):
@@ -132,7 +164,7 @@ def setup_group(jobs, results, live) -> tuple[list[Member], Any, LossWindow | No
                 window.restore(i, rows, filled)
     if starts[0] is not None and "group" in starts[0]["rng"]:
         set_rng_state(starts[0]["rng"]["group"])  # the noise drawn under vmap continues too
-    return members, step, window
+    return step, window
 
 
 def setup_member(job: Job, data: Data, device: torch.device) -> tuple[Member, dict | None]:
@@ -208,6 +240,8 @@ def finish_members(finishing: list[tuple[int, Member, Job]], stop, results) -> N
     begun: dict[int, Final] = {}
     with Workers(len(finishing)) as workers:
         for j, m, job in finishing:
+            if stop.requested:  # (at once, not after every member's start)
+                raise Interrupted(stop.signum, "during the final analyses (no metrics.json yet)")
             job.enter()
             try:
                 with m.timed("analyses"):

@@ -256,6 +256,7 @@ def finish(m: Member, stop: GracefulStop | None = None, begun: Final | None = No
     s = m.state
     metrics = dict(s.metrics)
     metrics.update(s.stages)
+    faults.hit("finish")
     with m.timed("analyses"):
         # test/{last,best}/*, the analyses of trainer.analyze's checkpoint
         metrics.update((begun or begin(m)).numbers())

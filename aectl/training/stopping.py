@@ -26,6 +26,7 @@ class Interrupted(Exception):
         self.signum = signum
         self.where = where
         self.failed: dict[int, BaseException] = {}  # a group's jobs that had diverged before
+        self.ended: dict[int, object] = {}  # a group's jobs that had ended: result or error
         super().__init__(signal.Signals(signum).name)
 
     @property
