@@ -402,6 +402,41 @@ def test_eval_on_a_full_disk_is_one_line_and_leaves_no_cut_event_file(finished, 
 
 
 @needs_unshare
+def test_a_sweep_into_a_read_only_folder_is_one_line_and_leaves_it_as_it_was(tmp_path):
+    """The sweep's multirun.yaml cannot be written: one line, exit 2, no job started."""
+    root = tmp_path / "sweep"
+    root.mkdir()
+    (root / "notes.txt").write_text("mine")
+    r = aectl_in_namespace(
+        [f"mount --bind -o ro {shlex.quote(str(root))} {shlex.quote(str(root))}"],
+        "train", "-m", *SMALL, "trainer.seed=0,1", f"hydra.sweep.dir={root}",
+    )  # fmt: skip
+    one_line(r, "multirun.yaml", "Read-only file system")
+    assert snapshot(root) == {"notes.txt": b"mine"}
+
+
+@needs_unshare
+def test_a_sweep_onto_a_full_disk_leaves_no_half_written_multirun_yaml(tmp_path):
+    root = tmp_path / "sweep"
+    root.mkdir()
+    command = shlex.join([sys.executable, "-m", "aectl", "train", "-m", *SMALL,
+                          "trainer.seed=0,1", f"hydra.sweep.dir={root}"])  # fmt: skip
+    script = (
+        f"mount -t tmpfs -o size=4k tmpfs {shlex.quote(str(root))} && {{ {command}; "
+        f"echo rc=$? >&2; ls -A {shlex.quote(str(root))}; }}"
+    )  # (what is left is listed inside the namespace, where the tiny disk is)
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    r = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert r.stdout.split() == [], r.stdout  # not a half-written multirun.yaml
+    lines = [x for x in r.stderr.splitlines() if x.strip()]
+    assert lines[-1] == "rc=2" and len(lines) == 2, r.stderr
+    assert "multirun.yaml" in lines[0] and "No space left on device" in lines[0], lines[0]
+
+
+@needs_unshare
 def test_summarize_of_a_read_only_sweep_prints_the_table_and_writes_nothing(tmp_path):
     """A colleague's sweep, read-only: the table still comes (exit 0), with a note that
     summary.csv and summary.png were not written. It was refused whole."""

@@ -26,6 +26,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from aectl import atomic
 from aectl.errors import UserError, one_line
 from aectl.sweeps.status import mark_ended, read_status, write_status
 
@@ -103,11 +104,14 @@ class JobCallback(Callback):
             MADE.add(root)
         try:
             root.mkdir(parents=True, exist_ok=True)
-            if not (root / "multirun.yaml").exists():
-                OmegaConf.save(config, root / "multirun.yaml")
+            if not (root / "multirun.yaml").exists():  # (as OmegaConf.save, whole or not at all)
+                atomic.write_text(root / "multirun.yaml", OmegaConf.to_yaml(config))
         except OSError as e:  # (a read-only or full disk; Hydra would only warn)
             print(f"aectl: error: {root}: cannot write ({e.strerror or e})", file=sys.stderr)
             sys.exit(2)
+        except UserError as e:  # (multirun.yaml, atomic.WriteError)
+            print(f"aectl: error: {e}", file=sys.stderr)
+            sys.exit(e.exit_code)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         import shlex
