@@ -1,12 +1,13 @@
-"""Deterministic crash points for the recovery tests: `AECTL_FAULT=<point>:<n>[:TERM|:INT]`.
+"""Deterministic crash points for the recovery tests: `AECTL_FAULT=<point>:<n>[:TERM|:INT|:INT2]`.
 
 The n-th time the process reaches `hit("<point>")` it SIGKILLs itself, exactly as a
 scheduler's kill -9 or a power cut would (with `:TERM`, it sends itself SIGTERM instead,
-as a scheduler's polite stop would; `:INT`, SIGINT, as Ctrl-C), so tests can crash a run
+as a scheduler's polite stop would; `:INT`, SIGINT, as Ctrl-C; `:INT2`, Ctrl-C twice), so tests can crash a run
 mid-step, in the middle of a checkpoint write or during the final analyses and check what
 resuming gives. Points: `setup` (the run's or group's models built, before training),
 `step` (after a training step), `checkpoint-write` (checkpoint bytes written to the
-temporary file, not yet renamed), `analysis` (before the end-of-run analyses). Unset, it
+temporary file, not yet renamed), `analysis` (before the end-of-run analyses), `finish`
+(before a run's final numbers are written). Unset, it
 costs one dict lookup.
 """
 
@@ -34,5 +35,6 @@ def hit(point: str, before: Callable[[], object] | None = None) -> None:
     if _counts[point] == int(n or 1):
         if before is not None:
             before()
-        signals = {"TERM": signal.SIGTERM, "INT": signal.SIGINT}
-        os.kill(os.getpid(), signals.get(how, signal.SIGKILL))
+        signals = {"TERM": signal.SIGTERM, "INT": signal.SIGINT, "INT2": signal.SIGINT}
+        for _ in range(2 if how == "INT2" else 1):
+            os.kill(os.getpid(), signals.get(how, signal.SIGKILL))

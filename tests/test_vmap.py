@@ -689,19 +689,25 @@ def test_an_interrupted_vmap_sweep_prints_the_command_that_finishes_it(tmp_path)
 
 
 @pytest.mark.slow
-def test_a_group_stopped_while_it_finishes_keeps_the_jobs_it_finished(tmp_path):
-    """SIGTERM as the second member finishes (`AECTL_FAULT=finish:2:TERM`): the first had
-    written its metrics.json and stays completed (every member once said interrupted, and
-    the message counted it); the others are interrupted, and the printed command ends them."""
+@pytest.mark.parametrize("signal_, said", [
+    ("TERM", "no metrics.json); checkpoints/last.pt saved in 2 job folders"),
+    ("INT2", "a second time: stopped at once; each job resumes its last checkpoint in 2 job"),
+])  # fmt: skip
+def test_a_group_stopped_while_it_finishes_keeps_the_jobs_it_finished(tmp_path, signal_, said):
+    """SIGTERM, or Ctrl-C twice, as the second member finishes (`AECTL_FAULT=finish:2:...`):
+    the first had written its metrics.json and stays completed (every member once said
+    interrupted, and the message counted it); the others are interrupted, and the printed
+    command ends them."""
     import shlex
 
     root = tmp_path / "sweep"
     sweep = ["train", "-m", "hydra/launcher=vmap", "model=contractive",
              "regularizer.weight=1e-4,1e-3,1e-2", "trainer.max_epochs=1", "trainer.device=cpu",
              f"hydra.sweep.dir={root}"]  # fmt: skip
-    r = aectl_here(*sweep, env={"AECTL_FAULT": "finish:2:TERM"})
-    assert r.returncode == 143, r.stderr[-3000:]
-    assert "during the final analyses" in r.stderr and "saved in 2 job folders" in r.stderr
+    r = aectl_here(*sweep, env={"AECTL_FAULT": f"finish:2:{signal_}"})
+    assert r.returncode == (143 if signal_ == "TERM" else 130), r.stderr[-3000:]
+    assert said in r.stderr and "resume with: " in r.stderr, r.stderr[-3000:]
+    assert "aectl: stopped" not in r.stderr and "Traceback" not in r.stderr
     statuses = {
         p.parent.parent.name: json.loads(p.read_text())["status"]
         for p in root.glob("*/seed=0/status.json")

@@ -31,7 +31,7 @@ from aectl.paths import configs_dir
 from aectl.sweeps.callbacks import MADE, undo_refused_sweep
 from aectl.training.job import job_config
 from aectl.training.resume import SAFE_VALUE, hydra_value, refuse_used_folder, resume_command
-from aectl.training.stopping import load_torch
+from aectl.training.stopping import load_torch, stopping_now
 
 register_all()
 
@@ -53,6 +53,7 @@ def train_main(cfg: DictConfig) -> float:
     try:
         return train_job(cfg, hc)
     except KeyboardInterrupt:  # (Hydra forgets this job's config once it is out)
+        stopping_now()
         discard_unstarted_run(hc)
         if hc.mode == RunMode.MULTIRUN:
             stopped_sweep_job(hc)
@@ -100,6 +101,7 @@ def train_job(cfg: DictConfig, hc) -> float:
     try:
         result = train(run_cfg, run_dir)
     except Interrupted as e:
+        stopping_now()
         where = f" {e.where}" if e.where else ""
         print(
             f"aectl: interrupted by {e}{where}; checkpoints/last.pt saved in {run_dir}",

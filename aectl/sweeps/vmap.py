@@ -34,7 +34,7 @@ from aectl.config.schema import knobs, option_of
 from aectl.errors import UserError
 from aectl.sweeps.status import mark_interrupted
 from aectl.training.job import job_config
-from aectl.training.stopping import load_torch
+from aectl.training.stopping import load_torch, stopping_now
 
 
 @dataclass
@@ -225,16 +225,19 @@ def run_group(launcher: Any, configs: list[DictConfig]) -> list[JobReturn]:
         ]
         results = train_group([reg.jobs[i] for i in live])
     except Interrupted as e:
+        stopping_now()
         # a member that had ended keeps its result (completed, or failed with its error), one
         # that had diverged ends failed; the others are interrupted
-        ended = {live[k]: r for k, r in {**e.ended, **e.failed}.items()}
-        for i, result in ended.items():
-            reg.results[i] = result
+        ended = keep_ended(reg, live, {**e.ended, **e.failed})
         end_members({i for i in range(len(configs)) if i not in ended})
         interrupted(launcher, e, [reg.jobs[i].run_dir for i in live if i not in ended])
-    except KeyboardInterrupt:  # Ctrl-C in the group's setup, or a second Ctrl-C
-        end_members(set(range(len(configs))))
-        started = [j.run_dir for j in reg.jobs if hasattr(j, "run_dir")]
+    except KeyboardInterrupt as e:  # Ctrl-C in the group's setup, or a second Ctrl-C
+        stopping_now()
+        ended = keep_ended(reg, live, getattr(e, "ended", {}))
+        end_members({i for i in range(len(configs)) if i not in ended})
+        started = [
+            j.run_dir for i, j in enumerate(reg.jobs) if hasattr(j, "run_dir") and i not in ended
+        ]
         if any((d / "checkpoints" / "last.pt").is_file() for d in started):
             stopped = Interrupted(signal.SIGINT, "a second time: stopped at once")
             interrupted(launcher, stopped, started, "each job resumes its last checkpoint in")
@@ -252,6 +255,15 @@ def run_group(launcher: Any, configs: list[DictConfig]) -> list[JobReturn]:
         th.join()
     HydraConfig.instance().cfg = previous
     return [r for r in reg.returns]
+
+
+def keep_ended(reg: Registry, live: list[int], ended: dict[int, Any]) -> dict[int, Any]:
+    """The results of the group's jobs that had ended (by train_group's index), handed to
+    their run_job threads; returns them by the sweep's job index."""
+    kept = {live[k]: r for k, r in ended.items()}
+    for i, result in kept.items():
+        reg.results[i] = result
+    return kept
 
 
 def _member_thread(launcher: Any, reg: Registry, i: int, config: DictConfig) -> None:

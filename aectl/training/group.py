@@ -107,7 +107,7 @@ def train_group(jobs: Sequence[Job]) -> list[Result]:
                 step, window = stacked_parts(ms, ss, device)
                 fit_and_finish(ms, step, window, [jobs[live[i]] for i in k], results,
                                [live[i] for i in k])  # fmt: skip
-        except Interrupted as e:  # the jobs that ended before: their results stand
+        except (Interrupted, KeyboardInterrupt) as e:  # the jobs that ended: results stand
             e.ended = {j: r for j, r in enumerate(results) if r is not None}
             raise
     return [r if r is not None else UserError("training", "did not run") for r in results]

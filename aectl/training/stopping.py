@@ -61,6 +61,14 @@ class GracefulStop:
             signal.signal(s, handler)
 
 
+def stopping_now() -> None:
+    """A run or sweep has begun to stop and to say so: a further Ctrl-C would only cut short
+    its message, its status.json files or Python's exit (a traceback from an atexit
+    callback), so from here it is ignored; what is left takes milliseconds."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def load_torch() -> None:
     """`import torch`, with a SIGINT that arrives meanwhile raised once it has loaded."""
     if "torch" in sys.modules or threading.current_thread() is not threading.main_thread():
