@@ -48,7 +48,7 @@ Result = tuple[dict[str, float], dict[str, torch.Tensor]]  # (in a worker's: pic
 @dataclass(frozen=True)
 class Later:
     fn: Callable[..., Result]  # a module-level function (workers find it by name)
-    args: tuple = ()  # CPU tensors, NumPy arrays, numbers, strings
+    args: tuple = ()  # CPU tensors, NumPy arrays, numbers, strings, dicts of numbers
     ready: Result = field(default_factory=lambda: ({}, {}))
 
     def join(self, got: Result) -> Result:
@@ -82,16 +82,14 @@ class Workers:
     def submit(self, job: Later) -> Callable[[], Result]:
         """Start the half; the returned call gives its joined result (or raises its error)."""
         if self.pool is None:
-            got = job()
-            return lambda: got
+            return _now(job)
         from aectl.record import preload
 
         preload.wait()  # (no import under way in another thread when the first worker forks)
         try:
             future = self.pool.submit(_run, job.fn, _pack(job.args))
         except BrokenProcessPool:  # a worker died before: the rest run here
-            got = job()
-            return lambda: got
+            return _now(job)
 
         def result() -> Result:
             try:
@@ -129,6 +127,11 @@ def _worker_starts(main: int) -> None:
     torch.set_num_threads(1)  # (a pool's workers share the cores)
 
 
+def _now(job: Later) -> Callable[[], Result]:
+    got = job()
+    return lambda: got
+
+
 def _run(fn: Callable[..., Result], packed: tuple) -> tuple:
     """In a worker: the half, its pictures PNG-encoded here (the main thread only writes)."""
     numbers, images = fn(*_unpack(packed))
@@ -136,27 +139,15 @@ def _run(fn: Callable[..., Result], packed: tuple) -> tuple:
 
 
 class _Array:
-    """A tensor in transit: its NumPy array (pickled in the message itself)."""
+    """A tensor argument in transit: its NumPy array (pickled in the message itself)."""
 
     def __init__(self, t: torch.Tensor):
         self.array = t.detach().cpu().numpy()
 
 
-def _pack(obj: Any) -> Any:
-    if isinstance(obj, torch.Tensor):
-        return _Array(obj)
-    if isinstance(obj, (tuple, list)):
-        return type(obj)(_pack(v) for v in obj)
-    if isinstance(obj, dict):
-        return {k: _pack(v) for k, v in obj.items()}
-    return obj
+def _pack(args: tuple) -> tuple:
+    return tuple(_Array(a) if isinstance(a, torch.Tensor) else a for a in args)
 
 
-def _unpack(obj: Any) -> Any:
-    if isinstance(obj, _Array):
-        return torch.from_numpy(obj.array)
-    if isinstance(obj, (tuple, list)):
-        return type(obj)(_unpack(v) for v in obj)
-    if isinstance(obj, dict):
-        return {k: _unpack(v) for k, v in obj.items()}
-    return obj
+def _unpack(args: tuple) -> tuple:
+    return tuple(torch.from_numpy(a.array) if isinstance(a, _Array) else a for a in args)

@@ -107,10 +107,10 @@ class RunLog:
 def add_picture(
     writer, tag: str, picture: torch.Tensor | np.ndarray | pictures.Png, step: int, path: Path
 ) -> Path:
-    """A picture (3, H, W), its (H, W, 3) `pictures.pixels` or its `pictures.Png`, as the PNG file `path` and
-    as TensorBoard's image `tag`, the same bytes in both (encoded once; torch's add_image
-    would encode it again, truncating to 8 bits where the file rounds). `writer` is a
-    torch SummaryWriter."""
+    """A picture (3, H, W), its (H, W, 3) `pictures.pixels` or its `pictures.Png`, as the
+    PNG file `path` and as TensorBoard's image `tag`, the same bytes in both (encoded once;
+    torch's add_image would encode it again, truncating to 8 bits where the file rounds).
+    `writer` is a torch SummaryWriter."""
     from tensorboard.compat.proto.summary_pb2 import Summary
 
     png = pictures.png_bytes(picture)

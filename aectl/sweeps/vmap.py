@@ -239,10 +239,13 @@ def run_group(launcher: Any, configs: list[DictConfig]) -> list[JobReturn]:
             j.run_dir for i, j in enumerate(reg.jobs) if hasattr(j, "run_dir") and i not in ended
         ]
         if any((d / "checkpoints" / "last.pt").is_file() for d in started):
-            stopped = Interrupted(signal.SIGINT, "a second time: stopped at once")
-            interrupted(launcher, stopped, started, "each job resumes its last checkpoint in")
-        stopped = Interrupted(signal.SIGINT, "before the group's first step")
-        interrupted(launcher, stopped, started, "nothing trained yet in")
+            where, left = (
+                "a second time: stopped at once",
+                "each job resumes its last checkpoint in",
+            )
+        else:
+            where, left = "before the group's first step", "nothing trained yet in"
+        interrupted(launcher, Interrupted(signal.SIGINT, where), started, left)
     except BaseException as e:  # what ended the group ends each member: failed, with it
         for i in live:
             reg.results[i] = e
