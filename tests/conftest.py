@@ -46,6 +46,17 @@ def _no_preload_left():
     preload.wait()
 
 
+@pytest.fixture(autouse=True)
+def _no_hydra_config_left():
+    """A multirun in this process leaves Hydra's job config set (`HydraConfig`), and with it
+    the launch folder relative paths resolve against (aectl.data.paths): the next test must
+    start as a new process would, with none."""
+    yield
+    from hydra.core.hydra_config import HydraConfig
+
+    HydraConfig.instance().cfg = None
+
+
 def compose(*overrides: str):
     """The config `aectl train OVERRIDES` would run, composed in-process."""
     from hydra import compose as hydra_compose
@@ -199,3 +210,4 @@ def pytest_collection_modifyitems(config, items):
     slow = Counter(item.path for item in items if item.get_closest_marker("slow"))
     first_seen = {path: i for i, path in enumerate(dict.fromkeys(item.path for item in items))}
     items.sort(key=lambda item: (-slow[item.path], first_seen[item.path]))
+
