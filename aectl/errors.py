@@ -9,6 +9,7 @@ one line by `one_line`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import difflib
 import re
@@ -20,6 +21,7 @@ class UserError(Exception):
     """Bad input from the user: a config value, a path, a file's contents."""
 
     exit_code = 2
+    nothing_written = False  # refused before the run wrote a file (`refusing`)
 
     def __init__(self, field: str, message: str):
         self.field, self.message = field, message
@@ -27,6 +29,18 @@ class UserError(Exception):
 
     def __reduce__(self):  # pickled back from a launcher's worker process (joblib, submitit)
         return type(self), (self.field, self.message)
+
+
+@contextlib.contextmanager
+def refusing():
+    """A UserError raised in here refuses a run before it has written anything into its
+    folder: marked so, the folder's status.json is put back as it was (a refused re-run of a
+    sweep must not mark the completed run the folder holds as failed)."""
+    try:
+        yield
+    except UserError as e:
+        e.nothing_written = True
+        raise
 
 
 def require(ok: bool, field: str, value: Any, allowed: str) -> None:

@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from aectl.errors import UserError
+from aectl.errors import UserError, refusing
 
 LOCK_FILE = ".aectl.lock"
 
@@ -73,7 +73,8 @@ def is_held(folder: str | os.PathLike) -> bool:
 
 @contextlib.contextmanager
 def holding(folder: str | os.PathLike, field: str = "hydra.run.dir") -> Iterator[None]:
-    acquire(folder, field)
+    with refusing():
+        acquire(folder, field)
     try:
         yield
     finally:

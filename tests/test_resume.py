@@ -373,8 +373,22 @@ def test_a_sweep_job_resumed_alone_keeps_its_status_json_true(tmp_path):
     assert json.loads((job / "metrics.json").read_text())["epoch"] == 3
     # asked for fewer epochs than it has: refused, nothing changes (status.json included)
     r = aectl_here(*alone, "trainer.max_epochs=2")
-    assert r.returncode == 2 and "would train nothing" in r.stderr, r.stderr[-2000:]
-    assert json.loads((job / "status.json").read_text()) == status
+    assert r.stderr.strip() == (
+        "aectl: error: trainer.max_epochs: got 2; the checkpoint is already at epoch 3, so "
+        "this resume would train nothing; allowed: above 3 to train on, or the run's own 3 to "
+        "measure it again"
+    )
+    assert r.returncode == 2 and json.loads((job / "status.json").read_text()) == status
+    # so is the sweep run again as it was, by either launcher: the job fails in the sweep,
+    # and its folder still says completed (it once became "failed" over a finished run)
+    for launcher in ("basic", "vmap"):
+        r = aectl_here(
+            "train", "-m", "model=contractive", "regularizer.weight=1e-3", "trainer.max_epochs=1",
+            "trainer.analyze=none", "trainer.device=cpu", f"hydra.sweep.dir={sweep}",
+            f"hydra/launcher={launcher}",
+        )  # fmt: skip
+        assert r.returncode == 2 and "already at epoch 3" in r.stderr, r.stderr[-2000:]
+        assert json.loads((job / "status.json").read_text()) == status
     # its own settings again: said, nothing trained, measured again
     r = aectl_here(*alone, "trainer.max_epochs=3")
     assert r.returncode == 0, r.stderr[-2000:]

@@ -116,10 +116,10 @@ def train_job(cfg: DictConfig, hc) -> float:
             mark_interrupted(run_dir, str(e), command)
         sys.exit(e.exit_code)
     except UserError as e:
-        if follows and isinstance(e, Diverged):
-            mark_ended(run_dir, "failed", error=str(e))
-        elif follows:  # refused: as it was
+        if follows and e.nothing_written:  # refused: as it was
             put_back(run_dir, before)
+        elif follows:  # (diverged, or a write that failed)
+            mark_ended(run_dir, "failed", error=str(e))
         user_error(e, hc.mode)
     if follows:
         mark_ended(run_dir, "completed")

@@ -4,7 +4,9 @@ Hydra calls it around every job whatever the launcher (basic, joblib's loky work
 submitit processes on a laptop or on SLURM): `on_job_start` shares the machine between
 parallel jobs (`aectl.sweeps.parallel.setup_job`) and writes `status.json` = running;
 `on_job_end` rewrites it as completed, or failed with the job's one-line error, so
-`aectl summarize` can show a failed job while the sweep goes on. It also saves
+`aectl summarize` can show a failed job while the sweep goes on; a job refused before it
+wrote anything (a re-run sweep whose job cannot continue its folder's run) puts back what
+status.json said, since the folder still holds that run. It also saves
 `multirun.yaml` at the sweep's root, which Hydra's basic sweeper writes but the Optuna
 sweeper does not, and ends a sweep with the command that compares its jobs. Enabled in
 configs/train.yaml under `hydra.callbacks`.
@@ -28,7 +30,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from aectl import atomic
 from aectl.errors import UserError, one_line
-from aectl.sweeps.status import mark_ended, read_status, write_status
+from aectl.sweeps.status import mark_ended, put_back, read_status, write_status
+
+BEFORE: dict[Path, dict] = {}  # job folder -> its status.json when the job started
 
 
 def _is_sweep(config: DictConfig) -> bool:
@@ -127,6 +131,7 @@ class JobCallback(Callback):
         setup_job(config)
         run_dir = Path(config.hydra.runtime.output_dir)
         previous = read_status(run_dir) or {}
+        BEFORE[run_dir] = previous
         write_status(
             run_dir,
             "running",
@@ -141,10 +146,14 @@ class JobCallback(Callback):
         if not _is_sweep(config):
             return
         run_dir = Path(config.hydra.runtime.output_dir)
+        before = BEFORE.pop(run_dir, {})
         if job_return.status == JobStatus.COMPLETED:
             mark_ended(run_dir, "completed")
             return
         exc = job_return._return_value
+        if getattr(exc, "nothing_written", False) and before.get("status") not in (None, "failed"):
+            put_back(run_dir, before)  # refused: the folder holds what status.json said
+            return
         fields = {"error": error_line(exc) if isinstance(exc, BaseException) else str(exc)}
         if isinstance(exc, BaseException) and not _is_user_error(exc):
             fields["traceback"] = "".join(traceback.format_exception(exc))

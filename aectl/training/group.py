@@ -26,7 +26,7 @@ from aectl import faults, lock
 from aectl.analysis.later import Workers
 from aectl.config.run import RunConfig
 from aectl.data.base import Data
-from aectl.errors import UserError
+from aectl.errors import UserError, refusing
 from aectl.record import landing
 from aectl.record.progress import TrainProgress, console
 from aectl.training import device as devices
@@ -125,8 +125,9 @@ def setup_members(jobs, results, live) -> tuple[torch.device | None, list[Member
     t = jobs[0].cfg.trainer
     jobs[0].enter()
     try:
-        device = devices.pick(t.device)
-        data = build_data(jobs[0].cfg, device)
+        with refusing():  # nothing written yet
+            device = devices.pick(t.device)
+            data = build_data(jobs[0].cfg, device)
     except UserError as e:  # the group's data: every member fails with it, as each would alone
         for j in live:
             results[j] = e
@@ -171,14 +172,15 @@ def setup_member(job: Job, data: Data, device: torch.device) -> tuple[Member, di
     """One member, built exactly as the job alone would be."""
     cfg, t = job.cfg, job.cfg.trainer
     job.enter()
-    start = starting_state(job.run_dir, t.resume)
-    seed_everything(t.seed)
-    model, reg = build_model(cfg, data, device)
-    generator = member_generator(device)  # what the job alone draws its data order from
-    changed = check_same_run(start, cfg, data) if start is not None else None
-    ready(model, reg, data, t)
-    state, position, _ = restore(start, model, device, t, changed)
-    nothing_changed_untrained(state, t, changed)
+    with refusing():  # nothing written yet
+        start = starting_state(job.run_dir, t.resume)
+        seed_everything(t.seed)
+        model, reg = build_model(cfg, data, device)
+        generator = member_generator(device)  # what the job alone draws its data order from
+        changed = check_same_run(start, cfg, data) if start is not None else None
+        ready(model, reg, data, t)
+        state, position, _ = restore(start, model, device, t, changed)
+        nothing_changed_untrained(state, t, changed)
     if start is not None:
         restore_member_generator(generator, start["rng"])
     m = open_member(cfg, job.run_dir, data, model, reg, None, state, position)

@@ -24,7 +24,7 @@ from aectl.config.schema import option_of
 from aectl.config.stored import keep_old_behaviour, stored_config
 from aectl.config.validate import validate
 from aectl.data.base import ONEHOT
-from aectl.errors import UserError, require
+from aectl.errors import UserError, refusing, require
 from aectl.record import hparams, landing
 from aectl.record.progress import TrainProgress, console
 from aectl.record.runlog import RunLog
@@ -92,17 +92,18 @@ def quiet_writer_threads(previous):
 def setup(cfg: RunConfig, run_dir: Path) -> tuple[Member, Any, LossWindow]:
     """(the member, its step function, its logging window), ready for the first step."""
     t = cfg.trainer
-    start = starting_state(run_dir, t.resume)
-    if start is not None:  # a run saved by an earlier aectl continues as it was trained
-        keep_old_behaviour(cfg, start.get("config"))
-    device = devices.pick(t.device)
-    seed_everything(t.seed)
-    data, model, reg = build(cfg, device)
-    changed = check_same_run(start, cfg, data) if start is not None else None
-    ready(model, reg, data, t)
-    opt = optimizer(cfg, model.parameters())
-    state, position, rows = restore(start, model, device, t, changed)
-    nothing_changed_untrained(state, t, changed)
+    with refusing():  # nothing written yet
+        start = starting_state(run_dir, t.resume)
+        if start is not None:  # a run saved by an earlier aectl continues as it was trained
+            keep_old_behaviour(cfg, start.get("config"))
+        device = devices.pick(t.device)
+        seed_everything(t.seed)
+        data, model, reg = build(cfg, device)
+        changed = check_same_run(start, cfg, data) if start is not None else None
+        ready(model, reg, data, t)
+        opt = optimizer(cfg, model.parameters())
+        state, position, rows = restore(start, model, device, t, changed)
+        nothing_changed_untrained(state, t, changed)
     if start is not None:
         opt.load_state_dict(start["optimizer"])
         set_rng_state(start["rng"])
@@ -181,14 +182,23 @@ def nothing_changed_untrained(state: TrainState, t, changed: dict[str, Any] | No
     """A resume at or past trainer.max_epochs trains nothing: it may measure the run again,
     but not change its settings, which would then describe epochs trained without them
     (config.yaml and HParams said lr 0.003 for a model trained at 1e-4)."""
-    if changed and state.epoch >= t.max_epochs:
+    if not changed or state.epoch < t.max_epochs:
+        return
+    if list(changed) == ["trainer.max_epochs"]:  # only fewer epochs asked: nothing described
+        own = changed["trainer.max_epochs"][0]
+        again = f", or the run's own {own} to measure it again" if own <= state.epoch else ""
         raise UserError(
             "trainer.max_epochs",
-            f"got {t.max_epochs}; the checkpoint is at epoch {state.epoch}, so this resume "
-            f"would train nothing and its changes ({fingerprint.describe(changed)}) would "
-            f"describe epochs trained without them; allowed: trainer.max_epochs above "
-            f"{state.epoch} to train on, or the run's own settings to measure it again",
+            f"got {t.max_epochs}; the checkpoint is already at epoch {state.epoch}, so this "
+            f"resume would train nothing; allowed: above {state.epoch} to train on{again}",
         )
+    raise UserError(
+        "trainer.max_epochs",
+        f"got {t.max_epochs}; the checkpoint is at epoch {state.epoch}, so this resume "
+        f"would train nothing and its changes ({fingerprint.describe(changed)}) would "
+        f"describe epochs trained without them; allowed: trainer.max_epochs above "
+        f"{state.epoch} to train on, or the run's own settings to measure it again",
+    )
 
 
 def open_member(cfg, run_dir, data, model, reg, optimizer_state, state, position) -> Member:
