@@ -210,4 +210,3 @@ def pytest_collection_modifyitems(config, items):
     slow = Counter(item.path for item in items if item.get_closest_marker("slow"))
     first_seen = {path: i for i, path in enumerate(dict.fromkeys(item.path for item in items))}
     items.sort(key=lambda item: (-slow[item.path], first_seen[item.path]))
-

@@ -93,7 +93,6 @@ def train_job(cfg: DictConfig, hc) -> float:
     load_torch()  # torch: only once the config is good, and a Ctrl-C meanwhile held
     from aectl.training.run import train
     from aectl.training.stopping import Interrupted
-    from aectl.training.window import Diverged
 
     # a sweep job's folder resumed by a run alone: its status.json follows this run
     follows = hc.mode != RunMode.MULTIRUN and (Path(run_dir) / STATUS_FILE).is_file()
