@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import os
 import signal
 import subprocess
@@ -548,10 +549,32 @@ def test_members_from_different_steps_train_apart_each_to_the_end(alone, tmp_pat
     jobs = [job(tmp_path, str(i), *o, "trainer.resume=auto") for i, o in enumerate(GROUP)]
     assert all(isinstance(r, float) for r in train_group(jobs))
     out = capsys.readouterr().out
-    assert "train as 2 stacked groups, one after another: 1 from step 12; 2 from step 0" in out
+    assert (
+        "vmap: this group's jobs start from 2 different steps, so it trains as 2 stacked sets, "
+        "one after another: 1 from step 12; 2 from step 0"
+    ) in " ".join(out.split())
+    # a set of one names its job in its epoch line, as a group's lines do
+    assert re.search(r"^epoch 2/2  step 24 .* samples/s  \(0\)$", out, re.M), out
+    assert re.search(r"^epoch 1/2 .*\(2 jobs training; shown: 1\)$", out, re.M), out
     for j, ref in zip(jobs, alone):  # each where its job alone ends, the resumed one too
         assert json.loads((j.run_dir / "metrics.json").read_text())["step"] == 24
         assert all(torch.equal(weights(j.run_dir)[k], v) for k, v in weights(ref).items())
+
+
+def test_the_parts_line_says_which_sets_only_measure_again():
+    from types import SimpleNamespace as NS
+
+    from aectl.training.group import parts_line
+
+    def member(epoch: int, step: int):
+        return NS(state=NS(epoch=epoch, step=step), cfg=NS(trainer=NS(max_epochs=2)))
+
+    line = parts_line([[member(2, 24)] * 3, [member(0, 0)]])
+    assert line == (
+        "vmap: this group's jobs start from 2 different steps, so it trains as 2 stacked sets, "
+        "one after another: 3 from step 24 (nothing left to train: measured again); 1 from "
+        "step 0"
+    )
 
 
 # ---- through the CLI (in-process; the interrupted sweep in a real process) -------------------

@@ -70,7 +70,7 @@ class TrainProgress:
         extra: dict[str, float] | None = None,
     ) -> None:
         """One line per epoch (a group of jobs: the numbers of the job `shown`, and how
-        many train). `train`: the epoch's (loss, recon, ...). The line sets train/recon
+        many train; `shown` alone: the one job of a group left training). `train`: the epoch's (loss, recon, ...). The line sets train/recon
         beside val/recon, the two that compare, then the `extra` numbers the regularizer
         names (a VAE's val/elbo), and the penalty the loss adds apart."""
         loss, recon = train[0], train[1]
@@ -84,6 +84,8 @@ class TrainProgress:
         line += f"{samples_per_s:,.0f} samples/s"
         if members > 1:
             line += f"  ({members} jobs training; shown: {shown})"
+        elif shown:  # the one member of a group left training: which job
+            line += f"  ({shown})"
         if self.bar is None:
             console.print(line)
         else:

@@ -94,11 +94,7 @@ def train_group(jobs: Sequence[Job]) -> list[Result]:
         faults.hit("setup")
         sets = by_step(members)
         if len(sets) > 1:
-            console.print(
-                f"vmap: these jobs resume from {len(sets)} different steps, so they train as "
-                f"{len(sets)} stacked groups, one after another: "
-                + "; ".join(f"{len(k)} from step {members[k[0]].state.step}" for k in sets)
-            )
+            console.print(parts_line([[members[i] for i in k] for k in sets]))
         after_setup = rng_state()
         try:
             for k in sets:
@@ -111,6 +107,21 @@ def train_group(jobs: Sequence[Job]) -> list[Result]:
             e.ended = {j: r for j, r in enumerate(results) if r is not None}
             raise
     return [r if r is not None else UserError("training", "did not run") for r in results]
+
+
+def parts_line(sets: list[list[Member]]) -> str:
+    """What a group whose members start from different steps does (after the launcher's
+    plan line, which counted it one group)."""
+
+    def part(ms: list[Member]) -> str:
+        s, t = ms[0].state, ms[0].cfg.trainer
+        done = " (nothing left to train: measured again)" if s.epoch >= t.max_epochs else ""
+        return f"{len(ms)} from step {s.step}{done}"
+
+    return (
+        f"vmap: this group's jobs start from {len(sets)} different steps, so it trains as "
+        f"{len(sets)} stacked sets, one after another: " + "; ".join(part(ms) for ms in sets)
+    )
 
 
 def by_step(members: list[Member]) -> list[list[int]]:

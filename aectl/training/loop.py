@@ -168,7 +168,7 @@ def end_epoch(g: Group, bar: TrainProgress, means: list, epoch_s: float, steps: 
             vals[first],
             m.state.metrics["epoch_samples_per_s"],
             members=len(vals),
-            shown=m.in_group or m.run_dir.name,
+            shown=m.in_group,
             extra={k: m.state.metrics[k] for k in m.reg.epoch_line if k in m.state.metrics},
         )
     for i in sorted(vals):  # after the line they are about; in a group, naming the job
