@@ -59,11 +59,13 @@ def interrupts_itself(x: torch.Tensor):
     return {"pid": float(os.getpid())}, {}
 
 
-def test_a_worker_that_dies_leaves_its_half_to_the_main_process():
+def test_a_worker_that_dies_leaves_its_half_to_the_main_process(capsys):
     with Workers(2) as workers:
         first = workers.submit(Later(dies_in_a_worker, (torch.ones(3),)))
         assert first() == ({"sum": 3.0}, {})
         assert workers.submit(Later(dies_in_a_worker, (torch.ones(4),)))() == ({"sum": 4.0}, {})
+    out = capsys.readouterr().out
+    assert out.count("note: an analysis worker process died") == 1, out  # said, once
 
 
 def sleeps(x: torch.Tensor, seconds: float = 0.5):

@@ -23,7 +23,7 @@ torch's shared-memory tensors (a container's /dev/shm is often a few MB). Each w
 ignores SIGINT (Ctrl-C reaches the main process, which stops the group), ends on SIGTERM
 (the pool's way to end the others when one died), and dies with the main process (a SIGKILL
 leaves no worker behind); a group that stops kills its workers at once. A worker that dies
-is answered by running its half in the main process.
+is answered by running its half in the main process, and said once.
 """
 
 from __future__ import annotations
@@ -73,6 +73,7 @@ class Workers:
         n = min(jobs, usable_cores())
         forks = sys.platform.startswith("linux")
         self.pool: ProcessPoolExecutor | None = None
+        self.broken = False  # a worker died: said once
         if n > 1 and forks:
             context = multiprocessing.get_context("fork")
             self.pool = ProcessPoolExecutor(
@@ -89,16 +90,29 @@ class Workers:
         try:
             future = self.pool.submit(_run, job.fn, _pack(job.args))
         except BrokenProcessPool:  # a worker died before: the rest run here
+            self.say_broken()
             return _now(job)
 
         def result() -> Result:
             try:
                 got = future.result()
             except BrokenProcessPool:  # a worker died (killed, out of memory): do it here
+                self.say_broken()
                 return job()
             return job.join(got)
 
         return result
+
+    def say_broken(self) -> None:
+        """Once: why the analyses slow down (the kernel's log says who killed the worker)."""
+        if not self.broken:
+            from aectl.record.progress import console
+
+            console.print(
+                "[yellow]note: an analysis worker process died (killed, or out of memory); "
+                "the analyses left run in this process[/]"
+            )
+        self.broken = True
 
     def __enter__(self) -> Workers:
         return self
