@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from conftest import npz_header_only
+from conftest import aectl_here, npz_header_only
 
 from aectl.config import dataset as schemas
 from aectl.data import (
@@ -282,6 +282,29 @@ def test_idx_round_trip(tmp_path, compress):
     assert nolab.train_y is None and nolab.train_x.shape == (7, 1, 5, 7)
     first7 = {t.numpy().tobytes() for t in torch.from_numpy(imgs[:7]).float() / 255}
     assert {t[0].numpy().tobytes() for t in nolab.train_x} == first7
+    assert nolab.notes == [] and d.notes == []
+
+
+def test_a_limit_above_what_the_data_holds_is_said(tmp_path):
+    """dataset.limit=20000 on a file of 40 images trains on the 40, and says so (it once did
+    so silently: a sweep over the limit looked like it trained on more)."""
+    ipath = write_idx(tmp_path / "imgs", np.zeros((40, 2, 2), np.uint8))
+    d = idx.load(images=str(ipath), limit=20000, val_fraction=0.25)
+    assert len(d.train_x) + len(d.val_x) == 40
+    assert d.notes == [
+        f"dataset.limit=20000 is more than the 40 samples of IDX file {ipath}: all 40 are used"
+    ]
+    assert idx.load(images=str(ipath), limit=40).notes == []
+    np.savez(tmp_path / "a.npz", x=np.zeros((30, 3), np.float32))
+    (note,) = npz.load(path=str(tmp_path / "a.npz"), limit=31).notes
+    assert note.startswith("dataset.limit=31 is more than the 30 samples of ")
+    r = aectl_here(  # said under the run's first line
+        "train", "dataset=idx", f"dataset.images={ipath}", "dataset.limit=20000",
+        "trainer.max_epochs=1", "trainer.batch_size=8", "trainer.analyze=none",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.splitlines()[1] == f"note: {d.notes[0]}", r.stdout
 
 
 def test_idx_split_is_seeded(tmp_path):

@@ -52,6 +52,7 @@ class Data:
     test_x: torch.Tensor | None = None  # (T, *shape), or None: this data has no test split
     test_y: torch.Tensor | None = None
     test_source: str = "none"  # where the test split came from, in words (metrics.json)
+    notes: list[str] = field(default_factory=list)  # said under the run's first line
 
     @property
     def input_size(self) -> int:
@@ -128,6 +129,7 @@ def split(
     extras: dict[str, Any] | None = None,
     test_fraction: float = 0.0,
     test: tuple[torch.Tensor, torch.Tensor | None, str] | None = None,
+    limit: int | None = None,
 ) -> Data:
     """Seeded random train/val/test split. `val_fraction=0` validates on the training set.
 
@@ -135,7 +137,8 @@ def split(
     the next `test_fraction` is test, the rest trains; so the validation split does not
     depend on `test_fraction`, and `test_fraction=0` is exactly the train/val split of
     runs saved before aectl had a test split. `test` is an official test split instead,
-    (x, y, where it came from); the two cannot be combined.
+    (x, y, where it came from); the two cannot be combined. `limit`: the `dataset.limit`
+    that cut `x` (a limit above what the data holds is said in a note).
     """
     require(
         0.0 <= val_fraction < 1.0, "dataset.val_fraction", val_fraction, "allowed: 0 <= value < 1"
@@ -187,4 +190,10 @@ def split(
         test_x=test_x,
         test_y=test_y,
         test_source=source,
+        notes=[
+            f"dataset.limit={limit} is more than the {n:,} samples of "
+            f"{scaling.get('source', name)}: all {n:,} are used"
+        ]
+        if limit is not None and n < limit
+        else [],
     )

@@ -179,4 +179,5 @@ def load(
         kind=IMAGE,
         name="idx",
         scaling={"source": f"IDX file {images_path}", **EIGHT_BIT},
+        limit=limit,
     )

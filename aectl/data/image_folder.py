@@ -193,4 +193,5 @@ def load(
             **DEPTHS[(wide > 0, wide < len(listed))],
         },
         extras={"classes": list(classes)},
+        limit=limit,
     )

@@ -238,4 +238,5 @@ def load(
         kind=IMAGE if is_image else VECTOR,
         name="npz",
         scaling=scaling,
+        limit=limit,
     )

@@ -123,6 +123,7 @@ def load_torchvision(
             **EIGHT_BIT,
         },
         extras={"classes": list(getattr(ds, "classes", []))},
+        limit=limit,
     )
 
 

@@ -233,8 +233,9 @@ def header(m: Member, device: torch.device, changed: dict[str, Any] | None) -> N
     )
     reg_cfg = m.cfg.regularizer
     name = (option_of("regularizer", reg_cfg._target_) or ("?",))[0]
-    if note := reg_cfg.unused_weight(name):
-        console.print(f"[yellow]note: {note}[/]")
+    for note in [*d.notes, reg_cfg.unused_weight(name)]:
+        if note:
+            console.print(f"[yellow]note: {note}[/]")
     if model.stochastic:
         console.print(
             "stochastic code q(h|x): recon, kl and loss are in nats per example (summed over "
