@@ -1,4 +1,5 @@
-"""Picks the training device: CUDA, else Apple's MPS, else the CPU."""
+"""Picks the training device: CUDA, else Apple's MPS, else the CPU (whose steps then keep
+their freed memory: `aectl.training.host_memory`)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,17 @@ import torch
 
 from aectl.data.base import ram_bytes
 from aectl.errors import UserError
+from aectl.training.host_memory import keep_freed_memory
 
 
 def pick(name: str, field: str = "trainer.device") -> torch.device:
+    device = _pick(name, field)
+    if device.type == "cpu":
+        keep_freed_memory()
+    return device
+
+
+def _pick(name: str, field: str) -> torch.device:
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
