@@ -344,6 +344,9 @@ def test_a_resume_that_changes_the_learning_rate_trains_at_the_new_one(optim, tm
     assert any(not torch.equal(a[k], b[k]) for k in a)
 
 
+STATUS = "status.json"
+
+
 def test_a_sweep_job_resumed_alone_keeps_its_status_json_true(tmp_path):
     """A sweep job's folder continued by a run alone (README's "resume alone"): status.json
     says interrupted when that run is stopped, and completed when it finishes; it once still
@@ -371,24 +374,40 @@ def test_a_sweep_job_resumed_alone_keeps_its_status_json_true(tmp_path):
     assert status["status"] == "completed" and status["ended"] > before["ended"]
     assert not {"signal", "resume"} & set(status)
     assert json.loads((job / "metrics.json").read_text())["epoch"] == 3
-    # asked for fewer epochs than it has: refused, nothing changes (status.json included)
+    assert status["attempt"] == 3  # the sweep's, then two runs alone (it once stayed at 1)
+    # asked for fewer epochs than it has, alone or by the sweep run again: it is done
+    # already and left as it is (it was refused, and the sweep marked the finished run
+    # "failed"); status.json records each command
+    kept = lambda: {  # noqa: E731
+        p: p.read_bytes()
+        for p in job.rglob("*")
+        if p.is_file() and ".hydra" not in p.parts and p.name not in (".aectl.lock", STATUS)
+    }
+    files = kept()
     r = aectl_here(*alone, "trainer.max_epochs=2")
-    assert r.stderr.strip() == (
-        "aectl: error: trainer.max_epochs: got 2; the checkpoint is already at epoch 3, so "
-        "this resume would train nothing; allowed: above 3 to train on, or the run's own 3 to "
-        "measure it again"
-    )
-    assert r.returncode == 2 and json.loads((job / "status.json").read_text()) == status
-    # so is the sweep run again as it was, by either launcher: the job fails in the sweep,
-    # and its folder still says completed (it once became "failed" over a finished run)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (
+        f"run folder: {job}: already trained to epoch 3, past trainer.max_epochs=2: nothing to "
+        "train; left as it is (val/recon "
+    ) in " ".join(r.stdout.split())
+    sweep_again = ["train", "-m", "model=contractive", "regularizer.weight=1e-3",
+                   "trainer.max_epochs=1", "trainer.analyze=none", "trainer.device=cpu",
+                   f"hydra.sweep.dir={sweep}"]  # fmt: skip
     for launcher in ("basic", "vmap"):
-        r = aectl_here(
-            "train", "-m", "model=contractive", "regularizer.weight=1e-3", "trainer.max_epochs=1",
-            "trainer.analyze=none", "trainer.device=cpu", f"hydra.sweep.dir={sweep}",
-            f"hydra/launcher={launcher}",
-        )  # fmt: skip
-        assert r.returncode == 2 and "already at epoch 3" in r.stderr, r.stderr[-2000:]
+        r = aectl_here(*sweep_again, f"hydra/launcher={launcher}")
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert "past trainer.max_epochs=1: nothing to train; left as it is" in r.stdout
+        assert "aectl train  device" not in r.stdout  # (nothing built, nothing written)
+    assert kept() == files
+    status = json.loads((job / "status.json").read_text())
+    assert status["status"] == "completed" and status["attempt"] == 6
+    # another change with nothing to train is refused: the job fails in the sweep, and its
+    # folder's status.json stays what it said (it once became "failed" over a finished run)
+    for launcher in ("basic", "vmap"):
+        r = aectl_here(*sweep_again, "optim.lr=1e-4", f"hydra/launcher={launcher}")
+        assert r.returncode == 2 and "describe epochs trained without them" in r.stderr, r.stderr
         assert json.loads((job / "status.json").read_text()) == status
+    assert kept() == files
     # its own settings again: said, nothing trained, measured again
     r = aectl_here(*alone, "trainer.max_epochs=3")
     assert r.returncode == 0, r.stderr[-2000:]
@@ -397,6 +416,9 @@ def test_a_sweep_job_resumed_alone_keeps_its_status_json_true(tmp_path):
         "train" in " ".join(r.stdout.split())
     )
     assert json.loads((job / "metrics.json").read_text())["epoch"] == 3
+    (done,) = [line for line in r.stdout.splitlines() if line.startswith("done: ")]
+    assert done.endswith(f"; measured again, nothing trained; run folder {job}"), done
+    assert "samples/s" not in done  # (an earlier process's speed, once shown as this one's)
 
 
 @pytest.mark.parametrize(

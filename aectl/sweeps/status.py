@@ -41,13 +41,15 @@ def mark_ended(run_dir: str | Path, status: str, **fields: Any) -> Path:
 
 def mark_resumed_alone(run_dir: str | Path) -> dict[str, Any] | None:
     """A run alone continues this sweep job's folder: running, on this host, in this process,
-    from now (the job's number and attempt kept). Returns what status.json said before, for
-    `put_back` should the run be refused."""
+    from now, as the job's next attempt (its number kept). Returns what status.json said
+    before, for `put_back` should the run be refused."""
     import socket
     import time
 
     before = read_status(run_dir)
-    kept = {k: v for k, v in (before or {}).items() if k in ("job", "attempt")}
+    kept = {k: v for k, v in (before or {}).items() if k == "job"}
+    attempt = (before or {}).get("attempt", 0)
+    kept["attempt"] = (attempt if isinstance(attempt, int) else 0) + 1
     here = {"host": socket.gethostname(), "pid": os.getpid(), "started": time.time()}
     write_status(run_dir, "running", **kept, **here)
     return before

@@ -30,6 +30,7 @@ from aectl.errors import UserError, refusing
 from aectl.record import landing
 from aectl.record.progress import TrainProgress, console
 from aectl.training import device as devices
+from aectl.training import untrained
 from aectl.training.build import build_data, build_model
 from aectl.training.final import Final, begin
 from aectl.training.loop import Group, fit
@@ -40,7 +41,6 @@ from aectl.training.run import (
     check_same_run,
     finish,
     header,
-    nothing_changed_untrained,
     open_member,
     ready,
     restore,
@@ -148,8 +148,10 @@ def setup_members(jobs, results, live) -> tuple[torch.device | None, list[Member
     for j, job in zip(list(live), jobs):
         try:
             m, start = setup_member(job, data, device)
-        except UserError as e:
-            results[j] = e
+        except (UserError, untrained.LeftAsItIs) as e:
+            if isinstance(e, untrained.LeftAsItIs):
+                console.print(e.line)
+            results[j] = e.value if isinstance(e, untrained.LeftAsItIs) else e
             live.remove(j)
             continue
         members.append(m)
@@ -191,7 +193,7 @@ def setup_member(job: Job, data: Data, device: torch.device) -> tuple[Member, di
         changed = check_same_run(start, cfg, data) if start is not None else None
         ready(model, reg, data, t)
         state, position, _ = restore(start, model, device, t, changed)
-        nothing_changed_untrained(state, t, changed)
+        untrained.check(job.run_dir, state, position, t, changed)
     if start is not None:
         restore_member_generator(generator, start["rng"])
     m = open_member(cfg, job.run_dir, data, model, reg, None, state, position)

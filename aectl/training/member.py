@@ -60,6 +60,7 @@ class Member:
     writing: Future | None = None  # its latest checkpoint, on the writer thread
     group_jobs: int = 1  # jobs trained as one stacked model with it (a vmap group)
     in_group: str = ""  # its folder below the group's shared folder, naming it in lines
+    start_step: int = 0  # its step when this process took it up (a resume's checkpoint's)
     epoch_warnings: list[str] = field(default_factory=list)  # about its latest epoch
     warned: list[str] = field(default_factory=list)  # those printed for the epoch before
     warned_at: int = 0  # the epoch a warning was last printed for

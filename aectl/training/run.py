@@ -24,11 +24,11 @@ from aectl.config.schema import option_of
 from aectl.config.stored import keep_old_behaviour, stored_config
 from aectl.config.validate import validate
 from aectl.data.base import ONEHOT
-from aectl.errors import UserError, refusing, require
+from aectl.errors import refusing, require
 from aectl.record import hparams, landing
 from aectl.record.progress import TrainProgress, console
 from aectl.record.runlog import RunLog
-from aectl.training import checkpoint, checks, fingerprint, layerwise
+from aectl.training import checkpoint, checks, fingerprint, layerwise, untrained
 from aectl.training import device as devices
 from aectl.training.build import build, optimizer
 from aectl.training.fast_step import make_step
@@ -47,7 +47,11 @@ def train(cfg: RunConfig | DictConfig, run_dir: str | Path) -> float:
     cfg = cfg if isinstance(cfg, RunConfig) else validate(cfg)
     run_dir = Path(run_dir)
     with lock.holding(run_dir), written_as_one_line(run_dir), landing.drained():
-        member, step, window = setup(cfg, run_dir)
+        try:
+            member, step, window = setup(cfg, run_dir)
+        except untrained.LeftAsItIs as e:
+            console.print(e.line)
+            return e.value
         faults.hit("setup")
         t = cfg.trainer
         group = Group([member], lambda x: step(x[0]).unsqueeze(0), member.data.train_x, window, t)
@@ -103,7 +107,7 @@ def setup(cfg: RunConfig, run_dir: Path) -> tuple[Member, Any, LossWindow]:
         ready(model, reg, data, t)
         opt = optimizer(cfg, model.parameters())
         state, position, rows = restore(start, model, device, t, changed)
-        nothing_changed_untrained(state, t, changed)
+        untrained.check(run_dir, state, position, t, changed)
     if start is not None:
         opt.load_state_dict(start["optimizer"])
         set_rng_state(start["rng"])
@@ -178,29 +182,6 @@ def restore(start, model, device, t, changed) -> tuple[TrainState, Any, Any]:
     return state, position, rows
 
 
-def nothing_changed_untrained(state: TrainState, t, changed: dict[str, Any] | None) -> None:
-    """A resume at or past trainer.max_epochs trains nothing: it may measure the run again,
-    but not change its settings, which would then describe epochs trained without them
-    (config.yaml and HParams said lr 0.003 for a model trained at 1e-4)."""
-    if not changed or state.epoch < t.max_epochs:
-        return
-    if list(changed) == ["trainer.max_epochs"]:  # only fewer epochs asked: nothing described
-        own = changed["trainer.max_epochs"][0]
-        again = f", or the run's own {own} to measure it again" if own <= state.epoch else ""
-        raise UserError(
-            "trainer.max_epochs",
-            f"got {t.max_epochs}; the checkpoint is already at epoch {state.epoch}, so this "
-            f"resume would train nothing; allowed: above {state.epoch} to train on{again}",
-        )
-    raise UserError(
-        "trainer.max_epochs",
-        f"got {t.max_epochs}; the checkpoint is at epoch {state.epoch}, so this resume "
-        f"would train nothing and its changes ({fingerprint.describe(changed)}) would "
-        f"describe epochs trained without them; allowed: trainer.max_epochs above "
-        f"{state.epoch} to train on, or the run's own settings to measure it again",
-    )
-
-
 def open_member(cfg, run_dir, data, model, reg, optimizer_state, state, position) -> Member:
     """The member, with its config.yaml, TensorBoard log and HParams written."""
     config = cfg.as_dict()
@@ -215,6 +196,7 @@ def open_member(cfg, run_dir, data, model, reg, optimizer_state, state, position
     log.begin(text, state.step, fresh=not resumed, heading=heading)
     member = Member(cfg, run_dir, data, model, reg, optimizer_state, log, config, state, position)
     member.fingerprint = {"data": fingerprint.of_data(data)}
+    member.start_step = state.step
     return member
 
 
@@ -300,10 +282,10 @@ def finish(m: Member, stop: GracefulStop | None = None, begun: Final | None = No
 
 def done_line(m: Member, metrics: dict[str, Any]) -> str:
     s = m.state
-    line = (
-        f"done: val/recon {metrics['val/recon']:.5g} (best {s.best:.5g} at epoch "
-        f"{s.best_epoch}); {metrics['samples_per_s']:,.0f} samples/s overall"
-    )
+    line = f"done: val/recon {metrics['val/recon']:.5g} (best {s.best:.5g} at epoch {s.best_epoch})"
+    if s.step == m.start_step:  # measured again: its speed was an earlier process's
+        return line + f"; measured again, nothing trained; run folder {m.run_dir}"
+    line += f"; {metrics['samples_per_s']:,.0f} samples/s overall"
     if "epoch_samples_per_s" in metrics:  # (not in a checkpoint from before it existed)
         line += f", {metrics['epoch_samples_per_s']:,.0f} in the last epoch"
     if "group_jobs" in metrics:
