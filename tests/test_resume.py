@@ -376,12 +376,13 @@ def test_a_sweep_job_resumed_alone_keeps_its_status_json_true(tmp_path):
     assert json.loads((job / "metrics.json").read_text())["epoch"] == 3
     assert status["attempt"] == 3  # the sweep's, then two runs alone (it once stayed at 1)
     # asked for fewer epochs than it has, alone or by the sweep run again: it is done
-    # already and left as it is (it was refused, and the sweep marked the finished run
-    # "failed"); status.json records each command
+    # already and left as it is, Hydra's records of the commands that trained it too (it
+    # was refused, and the sweep marked the finished run "failed"); status.json records
+    # each command
     kept = lambda: {  # noqa: E731
         p: p.read_bytes()
         for p in job.rglob("*")
-        if p.is_file() and ".hydra" not in p.parts and p.name not in (".aectl.lock", STATUS)
+        if p.is_file() and p.name not in (".aectl.lock", STATUS)
     }
     files = kept()
     r = aectl_here(*alone, "trainer.max_epochs=2")
@@ -402,11 +403,15 @@ def test_a_sweep_job_resumed_alone_keeps_its_status_json_true(tmp_path):
     status = json.loads((job / "status.json").read_text())
     assert status["status"] == "completed" and status["attempt"] == 6
     # another change with nothing to train is refused: the job fails in the sweep, and its
-    # folder's status.json stays what it said (it once became "failed" over a finished run)
+    # folder's status.json stays what it said (it once became "failed" over a finished run),
+    # and so do the sweep's and the job's records of the command that trained it (the
+    # refused command was recorded, and `aectl summarize` showed its settings)
+    multirun = (sweep / "multirun.yaml").read_bytes()
     for launcher in ("basic", "vmap"):
         r = aectl_here(*sweep_again, "optim.lr=1e-4", f"hydra/launcher={launcher}")
         assert r.returncode == 2 and "describe epochs trained without them" in r.stderr, r.stderr
         assert json.loads((job / "status.json").read_text()) == status
+        assert (sweep / "multirun.yaml").read_bytes() == multirun
     assert kept() == files
     # its own settings again: said, nothing trained, measured again
     r = aectl_here(*alone, "trainer.max_epochs=3")
@@ -419,6 +424,51 @@ def test_a_sweep_job_resumed_alone_keeps_its_status_json_true(tmp_path):
     (done,) = [line for line in r.stdout.splitlines() if line.startswith("done: ")]
     assert done.endswith(f"; measured again, nothing trained; run folder {job}"), done
     assert "samples/s" not in done  # (an earlier process's speed, once shown as this one's)
+
+
+@pytest.mark.parametrize("sweep", [False, True])
+def test_a_resume_keeps_the_record_of_the_command_that_started_the_run(tmp_path, sweep):
+    """Hydra's record in `.hydra/` stays the first command's; each command that continues
+    the run records itself in `.hydra/resume_<time>/` (a sweep run again with more epochs
+    once overwrote its jobs' records)."""
+    folder = tmp_path / "runs"
+    args = ["model=contractive", "trainer.analyze=none", "trainer.device=cpu"]
+    where = ["-m", f"hydra.sweep.dir={folder}"] if sweep else [f"hydra.run.dir={folder}"]
+    assert aectl_here("train", *where, *args, "trainer.max_epochs=1").returncode == 0
+    (job,) = [p.parent.parent for p in folder.glob("**/.hydra/overrides.yaml")]
+    first = {p.name: p.read_bytes() for p in (job / ".hydra").glob("*.yaml")}
+    assert len(first) == 3
+    resume = [] if sweep else ["trainer.resume=auto"]  # (a sweep's jobs continue by default)
+    r = aectl_here("train", *where, *args, "trainer.max_epochs=2", *resume)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert {p.name: p.read_bytes() for p in (job / ".hydra").glob("*.yaml")} == first
+    (record,) = (job / ".hydra").glob("resume_*/overrides.yaml")
+    assert "trainer.max_epochs=2" in record.read_text()
+    assert json.loads((job / "metrics.json").read_text())["epoch"] == 2
+
+
+def test_a_sweep_refused_job_by_job_names_each_and_writes_nothing(tmp_path):
+    """A sweep run again with a setting its trained jobs cannot take: one line per job (the
+    basic launcher named only the first), and the sweep folder byte for byte as it was:
+    status.json, multirun.yaml and each job's .hydra/ (both were rewritten with the refused
+    command, which `aectl summarize` then reported as the jobs' settings)."""
+    sweep = tmp_path / "sweep"
+    command = ["train", "-m", "model=contractive", "regularizer.weight=1e-3,1e-2",
+               "trainer.max_epochs=1", "trainer.analyze=none", "trainer.device=cpu",
+               f"hydra.sweep.dir={sweep}"]  # fmt: skip
+    assert aectl_here(*command).returncode == 0
+    files = lambda: {  # noqa: E731
+        p: p.read_bytes() for p in sweep.rglob("*") if p.is_file() and p.name != ".aectl.lock"
+    }
+    before = files()
+    for launcher in ("basic", "vmap"):
+        r = aectl_here(*command, "optim.lr=1e-4", f"hydra/launcher={launcher}")
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 2 and len(lines) == 2, r.stderr
+        for line, weight in zip(lines, ["0.001", "0.01"]):
+            assert line.startswith(f"aectl: error: job regularizer.weight={weight} "), line
+            assert "describe epochs trained without them" in line
+        assert files() == before
 
 
 @pytest.mark.parametrize(

@@ -352,8 +352,9 @@ def _job(folder: Path, hydra: dict[str, Any]) -> Job:
 
 
 def _resumed_overrides(folder: Path) -> dict[str, str]:
-    """What the job's latest resume alone set (`.hydra/resume_<time>/overrides.yaml`, say
-    `trainer.max_epochs=5`), over its sweep's overrides: what its numbers were trained with.
+    """What the job's latest resume set (alone, or by the sweep run again:
+    `.hydra/resume_<time>/overrides.yaml`, say `trainer.max_epochs=5`), over its sweep's
+    overrides: what its numbers were trained with.
     `trainer.resume` itself is how it continued, not a setting."""
     records = sorted((folder / ".hydra").glob("resume_*/overrides.yaml"))
     try:

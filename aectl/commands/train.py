@@ -25,10 +25,11 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from aectl import lock
+from aectl.config import record_dir
 from aectl.config.register import register_all
 from aectl.errors import UserError, one_line
 from aectl.paths import configs_dir
-from aectl.sweeps.callbacks import MADE, undo_refused_sweep
+from aectl.sweeps.callbacks import FAILED, forget_sweeps, undo_refused_sweep
 from aectl.training.job import job_config
 from aectl.training.resume import SAFE_VALUE, hydra_value, refuse_used_folder, resume_command
 from aectl.training.stopping import load_torch, stopping_now
@@ -58,6 +59,9 @@ def train_main(cfg: DictConfig) -> float:
         if hc.mode == RunMode.MULTIRUN:
             stopped_sweep_job(hc)
         raise
+    finally:
+        if hc.mode != RunMode.MULTIRUN:  # (a sweep job's is the callback's, at its end)
+            record_dir.end(hc.runtime.output_dir)
 
 
 def stopped_sweep_job(hc) -> None:
@@ -226,9 +230,6 @@ def refuse_used_run_dir(args: list[str]) -> None:
         lock.acquire(run_dir)  # before Hydra writes its record there; held until the end
         _BEFORE[run_dir.resolve()] = listing
         _CHECKPOINTS[run_dir.resolve()] = _checkpoints(run_dir)
-    if resume_value is not None and not any(a.startswith("hydra.output_subdir=") for a in args):
-        # keep the original run's .hydra/ as it was; each resume records its own config there
-        args.append("hydra.output_subdir=.hydra/resume_${now:%Y-%m-%d_%H-%M-%S}")
 
 
 FOLDER_KEYS = ("hydra.run.dir", "hydra.sweep.dir", "hydra.sweep.subdir")
@@ -387,7 +388,7 @@ def main(args: list[str]) -> int:
             lock.release(run_dir)
         _BEFORE.clear()
         _CHECKPOINTS.clear()
-        MADE.clear()
+        forget_sweeps()
         if before is None:
             os.environ.pop("HYDRA_FULL_ERROR", None)
         else:
@@ -434,12 +435,14 @@ def _main(args: list[str], user_wants_traces: bool) -> int:
         if msg is None:  # a bug: its traceback, after the line Hydra would have written
             failed_job.say_it()
             raise
-        msg = arch_hint(msg, args)
-        if failed_job.overrides is not None:  # a sweep's job failed: which one
-            msg = f"job {swept_part(failed_job.overrides, args)}: {msg}"
+        lines = [arch_hint(msg, args)]
+        if failed_job.overrides is not None:  # a sweep's job failed: which one (each one)
+            failed = FAILED if len(FAILED) > 1 else [(failed_job.overrides, lines[0])]
+            lines = [f"job {swept_part(o, args)}: {arch_hint(m, args)}" for o, m in failed]
         undo_refused_run()
         undo_refused_sweep()
-        print(f"aectl: error: {msg}", file=sys.stderr)
+        for line in lines:
+            print(f"aectl: error: {line}", file=sys.stderr)
         return 2
     return 0
 

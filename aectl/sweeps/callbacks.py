@@ -6,7 +6,8 @@ parallel jobs (`aectl.sweeps.parallel.setup_job`) and writes `status.json` = run
 `on_job_end` rewrites it as completed, or failed with the job's one-line error, so
 `aectl summarize` can show a failed job while the sweep goes on; a job refused before it
 wrote anything (a re-run sweep whose job cannot continue its folder's run) puts back what
-status.json said, since the folder still holds that run. It also saves
+status.json said and removes its record of the command (`aectl.config.record_dir`), since
+the folder still holds that run. It also saves
 `multirun.yaml` at the sweep's root, which Hydra's basic sweeper writes but the Optuna
 sweeper does not, and ends a sweep with the command that compares its jobs. Enabled in
 configs/train.yaml under `hydra.callbacks`.
@@ -14,8 +15,10 @@ configs/train.yaml under `hydra.callbacks`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import shutil
 import socket
 import sys
 import time
@@ -29,6 +32,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from aectl import atomic
+from aectl.config import record_dir
 from aectl.errors import UserError, one_line
 from aectl.sweeps.status import mark_ended, put_back, read_status, write_status
 
@@ -54,15 +58,37 @@ def error_line(exc: BaseException) -> str:
 MADE: set[Path] = set()
 
 
+# A sweep run again whose every job is refused before writing anything (changed settings
+# its trained jobs cannot take) leaves the folder's record of the command that trained them:
+# multirun.yaml, which Hydra's sweeper rewrote, is put back. Known where the jobs end in
+# this process (the basic and vmap launchers).
+KEPT: dict[Path, bytes] = {}  # sweep folder -> its multirun.yaml when this command started
+WROTE: set[Path] = set()  # sweep folders a job of this command wrote into
+# (a failed job's overrides, its one line): the sweep ends naming each, not only the first
+# (known where the jobs end in this process)
+FAILED: list[tuple[list[str], str]] = []
+IN_PROCESS = ("BasicLauncher", "VmapLauncher")
+
+
 def undo_refused_sweep() -> None:
     """Remove each sweep folder this process made that holds only its multirun.yaml (no job
-    ever started in it)."""
-    import shutil
-
+    ever started in it); put back the multirun.yaml of one where no job wrote anything."""
     for root in list(MADE):
         MADE.discard(root)
         if root.is_dir() and [p.name for p in root.iterdir()] == ["multirun.yaml"]:
             shutil.rmtree(root, ignore_errors=True)
+    for root, data in KEPT.items():
+        if root not in WROTE and root.is_dir():
+            with contextlib.suppress(UserError):  # (the error being reported comes first)
+                atomic.write_bytes(root / "multirun.yaml", data)
+    forget_sweeps()
+
+
+def forget_sweeps() -> None:
+    MADE.clear()
+    KEPT.clear()
+    WROTE.clear()
+    FAILED.clear()
 
 
 class _ToStderr(logging.Handler):
@@ -106,6 +132,9 @@ class JobCallback(Callback):
         root = Path(str(config.hydra.sweep.dir))
         if not root.exists():
             MADE.add(root)
+        launcher = str(OmegaConf.select(config, "hydra.launcher._target_", default=""))
+        if launcher.endswith(IN_PROCESS) and (root / "multirun.yaml").is_file():
+            KEPT[root] = (root / "multirun.yaml").read_bytes()
         try:
             root.mkdir(parents=True, exist_ok=True)
             if not (root / "multirun.yaml").exists():  # (as OmegaConf.save, whole or not at all)
@@ -147,14 +176,21 @@ class JobCallback(Callback):
             return
         run_dir = Path(config.hydra.runtime.output_dir)
         before = BEFORE.pop(run_dir, {})
+        exc = job_return._return_value
+        refused = job_return.status != JobStatus.COMPLETED and getattr(
+            exc, "nothing_written", False
+        )
+        record_dir.end(run_dir, refused)  # (this command's record goes with a refused job)
+        if not refused:
+            WROTE.add(Path(str(config.hydra.sweep.dir)))
         if job_return.status == JobStatus.COMPLETED:
             mark_ended(run_dir, "completed")
             return
-        exc = job_return._return_value
-        if getattr(exc, "nothing_written", False) and before.get("status") not in (None, "failed"):
+        fields = {"error": error_line(exc) if isinstance(exc, BaseException) else str(exc)}
+        FAILED.append((list(config.hydra.overrides.task), fields["error"]))
+        if refused and before.get("status") not in (None, "failed"):
             put_back(run_dir, before)  # refused: the folder holds what status.json said
             return
-        fields = {"error": error_line(exc) if isinstance(exc, BaseException) else str(exc)}
         if isinstance(exc, BaseException) and not _is_user_error(exc):
             fields["traceback"] = "".join(traceback.format_exception(exc))
         mark_ended(run_dir, "failed", **fields)

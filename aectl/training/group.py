@@ -24,6 +24,7 @@ import torch
 
 from aectl import faults, lock
 from aectl.analysis.later import Workers
+from aectl.config import record_dir
 from aectl.config.run import RunConfig
 from aectl.data.base import Data
 from aectl.errors import UserError, refusing
@@ -151,6 +152,7 @@ def setup_members(jobs, results, live) -> tuple[torch.device | None, list[Member
         except (UserError, untrained.LeftAsItIs) as e:
             if isinstance(e, untrained.LeftAsItIs):
                 console.print(e.line)
+                record_dir.left_as_it_was(job.run_dir)
             results[j] = e.value if isinstance(e, untrained.LeftAsItIs) else e
             live.remove(j)
             continue

@@ -18,6 +18,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from aectl import atomic, faults, lock
+from aectl.config import record_dir
 from aectl.config.metrics import objective
 from aectl.config.run import RunConfig
 from aectl.config.schema import option_of
@@ -51,6 +52,7 @@ def train(cfg: RunConfig | DictConfig, run_dir: str | Path) -> float:
             member, step, window = setup(cfg, run_dir)
         except untrained.LeftAsItIs as e:
             console.print(e.line)
+            record_dir.left_as_it_was(run_dir)
             return e.value
         faults.hit("setup")
         t = cfg.trainer
