@@ -416,9 +416,9 @@ def test_a_sweep_job_resumed_alone_keeps_its_status_json_true(tmp_path):
     # its own settings again: said, nothing trained, measured again
     r = aectl_here(*alone, "trainer.max_epochs=3")
     assert r.returncode == 0, r.stderr[-2000:]
-    assert (
+    assert (  # (trainer.analyze=none: the test split only; it said "and analyses" too)
         "note: the checkpoint is at epoch 3, at or past trainer.max_epochs=3: nothing to "
-        "train" in " ".join(r.stdout.split())
+        "train; the test split is measured again" in " ".join(r.stdout.split())
     )
     assert json.loads((job / "metrics.json").read_text())["epoch"] == 3
     (done,) = [line for line in r.stdout.splitlines() if line.startswith("done: ")]

@@ -153,6 +153,10 @@ def test_resuming_with_another_model_loss_or_data_is_refused(finished, tmp_path,
     with pytest.raises(UserError) as e:
         train(run, "trainer.max_epochs=2", "trainer.resume=auto", *overrides)
     assert e.value.field == "trainer.resume" and says in e.value.message, e.value.message
+    # where to start anew, a sweep's folder too (it named only a run's)
+    assert e.value.message.endswith(
+        "start a new one in another hydra.run.dir (a sweep: another hydra.sweep.dir)"
+    )
     assert files(run) == before  # config.yaml not rewritten, nothing added
 
 

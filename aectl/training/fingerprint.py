@@ -80,6 +80,9 @@ def _show(v: Any) -> str:
     return "unset" if v is None else repr(v) if isinstance(v, str) else str(v)
 
 
+ELSEWHERE = "another hydra.run.dir (a sweep: another hydra.sweep.dir)"
+
+
 def check_same_run(start: dict[str, Any], config: dict[str, Any], data: Data) -> dict[str, Any]:
     """Refuse to resume a checkpoint of another run; return the allowed changes."""
     diff = changes(start.get("config") or {}, config)
@@ -94,7 +97,7 @@ def check_same_run(start: dict[str, Any], config: dict[str, Any], data: Data) ->
         raise UserError(
             "trainer.resume",
             "the checkpoint is of another run (" + "; ".join(parts[:6]) + "); a resume "
-            "continues the same run: start a new one in another hydra.run.dir",
+            f"continues the same run: start a new one in {ELSEWHERE}",
         )
     if stored is not None and not same_data:
         what = [
@@ -106,7 +109,7 @@ def check_same_run(start: dict[str, Any], config: dict[str, Any], data: Data) ->
             "trainer.resume",
             "the checkpoint was trained on other data ("
             + ("; ".join(what) if what else "same shapes, other values")
-            + "); a resume continues the same run: start a new one in another hydra.run.dir",
+            + f"); a resume continues the same run: start a new one in {ELSEWHERE}",
         )
     return {k: v for k, v in diff.items() if _may_change(k)}
 

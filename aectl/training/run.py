@@ -236,10 +236,12 @@ def header(m: Member, device: torch.device, changed: dict[str, Any] | None) -> N
         resumed += f"; changed: {fingerprint.describe(changed)})" if changed else ")"
     console.print(f"run folder: {m.run_dir}{resumed}")
     if changed is not None and s.epoch >= m.cfg.trainer.max_epochs:
+        analyses = m.cfg.trainer.analyze != "none"
+        again = "the test split and analyses are" if analyses else "the test split is"
         console.print(
             f"[yellow]note: the checkpoint is at epoch {s.epoch}, at or past "
-            f"trainer.max_epochs={m.cfg.trainer.max_epochs}: nothing to train; the test split "
-            "and analyses are measured again[/]"
+            f"trainer.max_epochs={m.cfg.trainer.max_epochs}: nothing to train; {again} "
+            "measured again[/]"
         )
 
 
