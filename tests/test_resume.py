@@ -465,6 +465,10 @@ def test_a_sweep_refused_job_by_job_names_each_and_writes_nothing(tmp_path):
         r = aectl_here(*command, "optim.lr=1e-4", f"hydra/launcher={launcher}")
         lines = r.stderr.strip().splitlines()
         assert r.returncode == 2 and len(lines) == 2, r.stderr
+        if launcher == "vmap":  # after the plan line, which counted them
+            assert "vmap: jobs in this group to train: 0 of 2 (2 refused: said at the end)" in (
+                r.stdout
+            )
         for line, weight in zip(lines, ["0.001", "0.01"]):
             assert line.startswith(f"aectl: error: job regularizer.weight={weight} "), line
             assert "describe epochs trained without them" in line

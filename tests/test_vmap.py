@@ -561,6 +561,20 @@ def test_members_from_different_steps_train_apart_each_to_the_end(alone, tmp_pat
         assert all(torch.equal(weights(j.run_dir)[k], v) for k, v in weights(ref).items())
 
 
+def test_the_training_line_counts_the_jobs_that_do_not_train():
+    from aectl.errors import UserError
+    from aectl.training.group import training_line
+
+    results = [None, 0.5, UserError("trainer.max_epochs", "got 2"), None, 0.25]
+    assert training_line(results, 2) == (
+        "vmap: jobs in this group to train: 2 of 5 (2 left as it was; 1 refused: said at the end)"
+    )
+    assert (
+        training_line([0.5, None], 1)
+        == "vmap: jobs in this group to train: 1 of 2 (1 left as it was)"
+    )
+
+
 def test_the_parts_line_says_which_sets_only_measure_again():
     from types import SimpleNamespace as NS
 

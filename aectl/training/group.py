@@ -94,6 +94,8 @@ def train_group(jobs: Sequence[Job]) -> list[Result]:
         device, members, starts = setup_members([jobs[i] for i in live], results, live)
         faults.hit("setup")
         sets = by_step(members)
+        if len(members) < len(jobs):
+            console.print(training_line(results, len(members)))
         if len(sets) > 1:
             console.print(parts_line([[members[i] for i in k] for k in sets]))
         after_setup = rng_state()
@@ -108,6 +110,22 @@ def train_group(jobs: Sequence[Job]) -> list[Result]:
             e.ended = {j: r for j, r in enumerate(results) if r is not None}
             raise
     return [r if r is not None else UserError("training", "did not run") for r in results]
+
+
+def training_line(results: list, training: int) -> str:
+    """How many of the group's jobs train, when some do not (after the launcher's plan line,
+    which counted them all)."""
+    left = sum(isinstance(r, float) for r in results)
+    refused = sum(isinstance(r, BaseException) for r in results)
+    why = [
+        f"{left} left as it was" * bool(left),
+        f"{refused} refused: said at the end" * bool(refused),
+    ]
+    return (
+        f"vmap: jobs in this group to train: {training} of {len(results)} ("
+        + "; ".join(w for w in why if w)
+        + ")"
+    )
 
 
 def parts_line(sets: list[list[Member]]) -> str:
