@@ -424,6 +424,7 @@ def test_a_sweep_job_resumed_alone_keeps_its_status_json_true(tmp_path):
     (done,) = [line for line in r.stdout.splitlines() if line.startswith("done: ")]
     assert done.endswith(f"; measured again, nothing trained; run folder {job}"), done
     assert "samples/s" not in done  # (an earlier process's speed, once shown as this one's)
+    assert "first_step_unix" not in json.loads((job / "metrics.json").read_text())["timing"]
 
 
 @pytest.mark.parametrize("sweep", [False, True])

@@ -82,6 +82,11 @@ def aectl_train(args: list[str], cwd: Path, device: str) -> tuple[float, float]:
     return spawned, wall
 
 
+def first_steps(timing: list[dict[str, Any]]) -> list[float]:
+    """When each run's process reached its first step (a run measured again took none)."""
+    return [t["first_step_unix"] for t in timing if "first_step_unix" in t]
+
+
 def breakdown(metrics: list[dict[str, Any]], spawned: float, wall: float, shared: bool) -> dict:
     """Where one process's time went, from the runs' own clocks. `shared`: the jobs trained
     together (a vmap group), so their equal training time is counted once per group."""
@@ -91,7 +96,7 @@ def breakdown(metrics: list[dict[str, Any]], spawned: float, wall: float, shared
         train = list({round(t, 6) for t in train})
     out = {
         "wall_s": wall,
-        "startup_s": min(t["first_step_unix"] for t in timing) - spawned if timing else None,
+        "startup_s": min(firsts) - spawned if (firsts := first_steps(timing)) else None,
         "train_s": sum(train),
         "outputs_s": sum(t.get(f"{k}_s", 0.0) for t in timing for k in OUTPUTS),
         "analyses_s": sum(t.get("analyses_s", 0.0) for t in timing),

@@ -62,8 +62,8 @@ class Group:
 
 def fit(g: Group, stop: GracefulStop, bar: TrainProgress) -> None:
     t, n_batches = g.trainer, g.steps_per_epoch
-    for m in g.members:  # when this process reached its first step (startup, for the bench)
-        m.clock["first_step_unix"] = time.time()
+    for m in g.members if g.epoch < t.max_epochs else []:  # when this process reached its
+        m.clock["first_step_unix"] = time.time()  # first step (startup, for the bench)
     warm = False
     while g.epoch < t.max_epochs and g.alive():
         t_epoch = t_window = time.perf_counter()
