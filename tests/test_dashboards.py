@@ -152,7 +152,11 @@ def test_val_term_is_the_unweighted_penalty_on_the_val_split_every_epoch(sweep):
         tags = scalars(folder)
         val_term = tags["val/jacobian_fro2"]
         assert [e.step for e in val_term] == [e.step for e in tags["val/recon"]]  # every epoch
-        assert len({e.step for e in val_term}) == 2  # (finish() repeats the last at its step)
+        # one point an epoch: the end of the run once wrote the last epoch's again
+        for tag in ("val/recon", "val/jacobian_fro2", "epoch/train_loss", "code/mean_activation"):
+            assert len([e.step for e in tags[tag]]) == len({e.step for e in tags[tag]}) == 2, tag
+        metrics = json.loads((folder / "metrics.json").read_text())
+        assert tags["val/recon"][-1].value == pytest.approx(metrics["val/recon"], rel=1e-6)
         for term, penalty in (
             (val_term, "val/penalty"),
             (tags["epoch/train_jacobian_fro2"], "epoch/train_penalty"),

@@ -204,13 +204,20 @@ def declare(
     return session
 
 
+BY_EPOCH = ("val/", "epoch/", "code/")  # tags each epoch logs (aectl.training.member)
+
+
 def finish(writer: Any, metrics: Mapping[str, Any], status: str = "success") -> None:
-    """Log the final metrics under the declared tags at the last step, then end the session."""
+    """Log the final metrics under the declared tags at the last step, then end the session.
+    The epochs logged theirs at their steps already (`val/*`, `epoch/*`, `code/*`): written
+    again here, TensorBoard held each twice at the last step."""
     from tensorboard.compat.proto import summary_pb2
     from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
 
     step = int(metrics.get("step", 0))
     for tag, (key, _, _) in final_metrics().items():
+        if tag.startswith(BY_EPOCH):
+            continue
         v = metrics.get(key)
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             writer.add_scalar(tag, float(v), step)
