@@ -559,6 +559,33 @@ def test_members_from_different_steps_train_apart_each_to_the_end(alone, tmp_pat
     for j, ref in zip(jobs, alone):  # each where its job alone ends, the resumed one too
         assert json.loads((j.run_dir / "metrics.json").read_text())["step"] == 24
         assert all(torch.equal(weights(j.run_dir)[k], v) for k, v in weights(ref).items())
+    # whose time was shared, and by how many: the set of one trained alone, the set of two
+    # shared all of theirs (summarize labels the time from these)
+    m0, m1, m2 = (json.loads((j.run_dir / "metrics.json").read_text()) for j in jobs)
+    assert "shared_train_time_s" not in m0
+    for m in (m1, m2):
+        assert m["shared_by"] == 2 and m["shared_train_time_s"] == m["train_time_s"]
+
+
+def test_summarize_says_how_much_of_a_jobs_time_a_group_shared():
+    from aectl.commands.summarize import _train_time
+    from aectl.training.state import from_checkpoint
+
+    assert _train_time({"train_time_s": 4.0, "shared_train_time_s": 4.0, "shared_by": 3}) == (
+        "4 shared by 3"
+    )
+    # 2 epochs in a group of 3, then 2 alone: it once said nothing (the last epoch's group)
+    partly = {"train_time_s": 4.0, "shared_train_time_s": 1.5, "shared_by": 3}
+    assert _train_time(partly) == "4 (1.5 shared by 3)"
+    mixed = {"train_time_s": 4.0, "shared_train_time_s": 4.0, "shared_by": 0}
+    assert _train_time(mixed) == "4 shared by groups"  # (it once said "by 2" for a 3 and a 2)
+    assert _train_time({"train_time_s": 4.0}) == "4"
+    assert _train_time({"train_time_s": 4.0, "group_jobs": 3}) == "4 shared by 3"  # older runs
+    # a checkpoint from before the keys: a group member's time was all shared
+    old = {"epoch": 2, "step": 24, "best": 1.0, "best_epoch": 2, "train_time_s": 3.0,
+           "metrics": {"group_jobs": 3}}  # fmt: skip
+    state, _, _ = from_checkpoint(old, torch.device("cpu"), 10)
+    assert (state.shared_s, state.shared_by) == (3.0, 3)
 
 
 def test_the_training_line_counts_the_jobs_that_do_not_train():

@@ -136,7 +136,8 @@ def _numeric_keys() -> set[str]:
     from aectl.config.metrics import ANALYSIS, final_metrics
 
     keys = {key for key, _, _ in final_metrics().values()} | set(ANALYSIS)
-    return keys | {"epoch", "step", "wall_time_s", "code_dim", "input_size", "group_jobs"}
+    return keys | {"epoch", "step", "wall_time_s", "code_dim", "input_size", "group_jobs",
+                   "shared_train_time_s", "shared_by"}  # fmt: skip
 
 
 def read_metrics(folder: Path) -> dict[str, Any]:
@@ -639,10 +640,20 @@ def metric_names(table: list[dict[str, Any]]) -> list[str]:
 
 
 def _train_time(r: dict) -> str:
-    """A job's training seconds; a vmap group's shared time says how many jobs shared it."""
+    """A job's training seconds; a vmap group's shared time says how many jobs shared it
+    (and how much of it, for a job that also trained alone or in another group)."""
     t = _fmt(r.get("train_time_s", r.get("wall_time_s")))
-    n = _number(r.get("group_jobs"))
-    return f"{t} shared by {int(n)}" if n is not None and 1 < n < 1e6 and t else t
+    shared, by = _number(r.get("shared_train_time_s")), _number(r.get("shared_by"))
+    if shared is None:  # (a run from before these keys)
+        n = _number(r.get("group_jobs"))
+        return f"{t} shared by {int(n)}" if n is not None and 1 < n < 1e6 and t else t
+    whom = f"by {int(by)}" if by is not None and 1 < by < 1e6 else "by groups"
+    whole = _number(r.get("train_time_s"))
+    if not t or shared <= 0:
+        return t
+    if whole is not None and abs(whole - shared) <= 1e-9 * max(whole, 1.0):
+        return f"{t} shared {whom}"
+    return f"{t} ({_fmt(shared)} shared {whom})"
 
 
 def _fmt(v: Any) -> str:
@@ -751,10 +762,11 @@ def render(sweep: Sweep, table: list[dict[str, Any]]) -> None:
         with wide.capture() as shown:  # read better without the trailing blanks
             wide.print(t)
         sys.stdout.write("".join(line.rstrip() + "\n" for line in shown.get().splitlines()))
-    if any(r.get("group_jobs") for r in table):
+    if any(r.get("group_jobs") or r.get("shared_train_time_s") for r in table):
         console.print(
             "train s marked 'shared by N': one stacked group trained N jobs at once in that time "
-            "(hydra/launcher=vmap); the time is the group's, shared"
+            "(hydra/launcher=vmap); the time is the group's, shared ('(x shared by N)': x of "
+            "it, the rest trained alone; 'by groups': groups of different sizes)"
         )
     for r in table:  # every job's error, one whole line each
         if r["error"]:

@@ -143,6 +143,9 @@ def close_epoch(m: Member, means: list[float], epoch_s: float, epoch_steps: int)
     if not math.isfinite(means[0]):
         raise diverged(means[0], f"in epoch {s.epoch + 1} (by step {s.step})", m.kept())
     s.train_time_s += epoch_s
+    if m.group_jobs > 1:  # time shared with the group's other jobs
+        s.shared_by = m.group_jobs if s.shared_s == 0 or s.shared_by == m.group_jobs else 0
+        s.shared_s += epoch_s
     s.epoch += 1
     with m.timed("validate"):
         val = validation_pass(m.model, m.reg, m.data.val_x, t.step_loss, t.batch_size)
@@ -177,6 +180,9 @@ def close_epoch(m: Member, means: list[float], epoch_s: float, epoch_steps: int)
     if m.group_jobs > 1:  # the time above is the group's, shared: say so, and its rate
         s.metrics["group_jobs"] = m.group_jobs
         s.metrics["group_samples_per_s"] = m.group_jobs * s.metrics["samples_per_s"]
+    if s.shared_s > 0:  # how much of train_time_s was a group's, and by how many jobs
+        s.metrics["shared_train_time_s"] = s.shared_s
+        s.metrics["shared_by"] = s.shared_by
     return val.recon
 
 

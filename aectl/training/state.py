@@ -25,6 +25,8 @@ class TrainState:
     best: float = math.inf  # lowest val/recon so far
     best_epoch: int = 0
     train_time_s: float = 0.0  # time in training steps only
+    shared_s: float = 0.0  # the part of it trained in a vmap group, shared with its jobs
+    shared_by: int = 1  # that group's size (0: groups of different sizes)
     metrics: dict[str, Any] = field(default_factory=dict)  # the last epoch's numbers
     stages: dict[str, Any] = field(default_factory=dict)  # layer-wise pretraining's numbers
     resumes: list[dict[str, Any]] = field(default_factory=list)  # each resume: step, changes
@@ -71,6 +73,8 @@ def to_checkpoint(
         "best": state.best,
         "best_epoch": state.best_epoch,
         "train_time_s": state.train_time_s,
+        "shared_train_time_s": state.shared_s,
+        "shared_by": state.shared_by,
         "position": pos,
         "log_window": window.cpu(),
         "layerwise": state.stages,  # so a resumed run still reports its pretraining stages
@@ -99,6 +103,9 @@ def from_checkpoint(
         stages=start.get("layerwise", {}),
         resumes=list(start.get("resumes", [])),
     )
+    group = start["metrics"].get("group_jobs", 1)  # (a checkpoint from before these keys)
+    state.shared_s = start.get("shared_train_time_s", state.train_time_s if group > 1 else 0.0)
+    state.shared_by = start.get("shared_by", group)
     p = start.get("position")
     position = None
     if p is not None:
