@@ -471,7 +471,8 @@ def test_a_sweep_refused_job_by_job_names_each_and_writes_nothing(tmp_path):
                 r.stdout
             )
         for line, weight in zip(lines, ["0.001", "0.01"]):
-            assert line.startswith(f"aectl: error: job regularizer.weight={weight} "), line
+            # named by what tells it apart (`optim.lr=1e-4` once showed, as `0.0001`)
+            assert line.startswith(f"aectl: error: job regularizer.weight={weight}: "), line
             assert "describe epochs trained without them" in line
         assert files() == before
 

@@ -485,8 +485,21 @@ class HydrasJobLine:
 
 
 def swept_part(overrides: list[str], args: list[str]) -> str:
-    """A job's overrides less those the command line gave every job: what tells it apart."""
-    own = [o for o in overrides if o not in args]
+    """A job's overrides less those the command line gave every job: what tells it apart.
+    (By key: the sweeper writes a job's values its own way, `optim.lr=0.0001` for `1e-4`.)"""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+
+    def key(o: str) -> str | None:
+        try:
+            parsed = parser.parse_override(o)
+        except Exception:  # (not Hydra's grammar: compared whole)
+            return None
+        return None if parsed.is_sweep_override() else parsed.key_or_group
+
+    every = {k for a in args if (k := key(a)) is not None} | set(args)
+    own = [o for o in overrides if o not in every and key(o) not in every]
     return " ".join(own or overrides)
 
 
