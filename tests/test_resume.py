@@ -517,3 +517,20 @@ def test_a_resume_that_would_train_nothing_changes_nothing(tmp_path):
         "trainer.resume=auto",
     )  # fmt: skip
     assert r.returncode == 0 and "nothing to train" in r.stdout, r.stderr
+
+
+@pytest.mark.parametrize("text", ["[1, 2]", "not json", '{"epoch": 3, "step": 36}'])
+def test_a_run_is_left_as_it_is_only_on_a_metrics_json_that_describes_it(tmp_path, text):
+    """metrics.json is read from the folder, as anything may be there: not a mapping, not
+    JSON, or without the monitored number, the run is not taken as finished (no traceback)."""
+    from types import SimpleNamespace
+
+    from aectl.training.state import TrainState
+    from aectl.training.untrained import left_as_it_is
+
+    (tmp_path / "metrics.json").write_text(text)
+    t = SimpleNamespace(max_epochs=2, monitor="val/recon")
+    assert left_as_it_is(tmp_path, TrainState(epoch=3, step=36), None, t) is None
+    (tmp_path / "metrics.json").write_text('{"epoch": 3, "step": 36, "val/recon": 0.5}')
+    left = left_as_it_is(tmp_path, TrainState(epoch=3, step=36), None, t)
+    assert left is not None and left.value == 0.5

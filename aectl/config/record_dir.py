@@ -5,9 +5,9 @@ runs. A folder that holds a run already (a resume, a sweep run again) keeps the 
 the command that trained it: this command's goes to `.hydra/resume_<time>/` (which `aectl
 summarize` reads as the job's latest settings), and a job refused before it wrote anything,
 or one that found its run finished past what was asked, removes it again (`end`), so the
-records keep matching the runs. A fresh folder gets
-`.hydra/` itself. `hydra.output_subdir` in configs/train.yaml names this resolver; an
-explicit `hydra.output_subdir=` still wins.
+records keep matching the runs. A fresh folder gets `.hydra/` itself.
+`hydra.output_subdir` in configs/train.yaml names this resolver; an explicit
+`hydra.output_subdir=` still wins.
 """
 
 from __future__ import annotations

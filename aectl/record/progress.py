@@ -70,9 +70,10 @@ class TrainProgress:
         extra: dict[str, float] | None = None,
     ) -> None:
         """One line per epoch (a group of jobs: the numbers of the job `shown`, and how
-        many train; `shown` alone: the one job of a group left training). `train`: the epoch's (loss, recon, ...). The line sets train/recon
-        beside val/recon, the two that compare, then the `extra` numbers the regularizer
-        names (a VAE's val/elbo), and the penalty the loss adds apart."""
+        many train; `shown` alone: the one job of a group left training). `train`: the
+        epoch's (loss, recon, ...). The line sets train/recon beside val/recon, the two that
+        compare, then the `extra` numbers the regularizer names (a VAE's val/elbo), and the
+        penalty the loss adds apart."""
         loss, recon = train[0], train[1]
         line = (
             f"epoch {epoch}/{self.max_epochs}  step {step}  train/recon {recon:.5g}  "

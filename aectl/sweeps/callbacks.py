@@ -7,10 +7,9 @@ parallel jobs (`aectl.sweeps.parallel.setup_job`) and writes `status.json` = run
 `aectl summarize` can show a failed job while the sweep goes on; a job refused before it
 wrote anything (a re-run sweep whose job cannot continue its folder's run) puts back what
 status.json said and removes its record of the command (`aectl.config.record_dir`), since
-the folder still holds that run. It also saves
-`multirun.yaml` at the sweep's root, which Hydra's basic sweeper writes but the Optuna
-sweeper does not, and ends a sweep with the command that compares its jobs. Enabled in
-configs/train.yaml under `hydra.callbacks`.
+the folder still holds that run. It also saves `multirun.yaml` at the sweep's root, which
+Hydra's basic sweeper writes but the Optuna sweeper does not, and ends a sweep with the
+command that compares its jobs. Enabled in configs/train.yaml under `hydra.callbacks`.
 """
 
 from __future__ import annotations

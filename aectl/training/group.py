@@ -24,7 +24,6 @@ import torch
 
 from aectl import faults, lock
 from aectl.analysis.later import Workers
-from aectl.config import record_dir
 from aectl.config.run import RunConfig
 from aectl.data.base import Data
 from aectl.errors import UserError, refusing
@@ -117,15 +116,9 @@ def training_line(results: list, training: int) -> str:
     which counted them all)."""
     left = sum(isinstance(r, float) for r in results)
     refused = sum(isinstance(r, BaseException) for r in results)
-    why = [
-        f"{left} left as it was" * bool(left),
-        f"{refused} refused: said at the end" * bool(refused),
-    ]
-    return (
-        f"vmap: jobs in this group to train: {training} of {len(results)} ("
-        + "; ".join(w for w in why if w)
-        + ")"
-    )
+    why = [f"{left} left as it was"] if left else []
+    why += [f"{refused} refused: said at the end"] if refused else []
+    return f"vmap: jobs in this group to train: {training} of {len(results)} ({'; '.join(why)})"
 
 
 def parts_line(sets: list[list[Member]]) -> str:
@@ -167,11 +160,12 @@ def setup_members(jobs, results, live) -> tuple[torch.device | None, list[Member
     for j, job in zip(list(live), jobs):
         try:
             m, start = setup_member(job, data, device)
-        except (UserError, untrained.LeftAsItIs) as e:
-            if isinstance(e, untrained.LeftAsItIs):
-                console.print(e.line)
-                record_dir.left_as_it_was(job.run_dir)
-            results[j] = e.value if isinstance(e, untrained.LeftAsItIs) else e
+        except UserError as e:
+            results[j] = e
+            live.remove(j)
+            continue
+        except untrained.LeftAsItIs as e:
+            results[j] = e.report()
             live.remove(j)
             continue
         members.append(m)

@@ -18,7 +18,6 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from aectl import atomic, faults, lock
-from aectl.config import record_dir
 from aectl.config.metrics import objective
 from aectl.config.run import RunConfig
 from aectl.config.schema import option_of
@@ -51,9 +50,7 @@ def train(cfg: RunConfig | DictConfig, run_dir: str | Path) -> float:
         try:
             member, step, window = setup(cfg, run_dir)
         except untrained.LeftAsItIs as e:
-            console.print(e.line)
-            record_dir.left_as_it_was(run_dir)
-            return e.value
+            return e.report()
         faults.hit("setup")
         t = cfg.trainer
         group = Group([member], lambda x: step(x[0]).unsqueeze(0), member.data.train_x, window, t)

@@ -104,6 +104,7 @@ def from_checkpoint(
         resumes=list(start.get("resumes", [])),
     )
     group = start["metrics"].get("group_jobs", 1)  # (a checkpoint from before these keys)
+    group = group if isinstance(group, int) else 1
     state.shared_s = start.get("shared_train_time_s", state.train_time_s if group > 1 else 0.0)
     state.shared_by = start.get("shared_by", group)
     p = start.get("position")

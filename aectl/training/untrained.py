@@ -14,8 +14,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from aectl.config import record_dir
 from aectl.config.metrics import objective
 from aectl.errors import UserError
+from aectl.record.progress import console
 from aectl.training import fingerprint
 from aectl.training.state import TrainState
 
@@ -23,9 +25,16 @@ from aectl.training.state import TrainState
 class LeftAsItIs(Exception):
     """The run is done past what was asked: `line` says so, `value` is its monitored metric."""
 
-    def __init__(self, line: str, value: float):
+    def __init__(self, run_dir: Path, line: str, value: float):
         super().__init__(line)
-        self.line, self.value = line, value
+        self.run_dir, self.line, self.value = run_dir, line, value
+
+    def report(self) -> float:
+        """Say so; the command's record of itself goes at the job's end (nothing was done);
+        returns the job's result."""
+        console.print(self.line)
+        record_dir.left_as_it_was(self.run_dir)
+        return self.value
 
 
 def check(run_dir: Path, state: TrainState, position: Any, t, changed: dict | None) -> None:
@@ -59,12 +68,18 @@ def left_as_it_is(run_dir: Path, state: TrainState, position: Any, t) -> LeftAsI
         return None
     try:
         metrics = json.loads((run_dir / "metrics.json").read_text())
-        value = objective(metrics, t.monitor)
-    except (OSError, ValueError, UserError):
+    except (OSError, ValueError):
+        return None
+    if not isinstance(metrics, dict):  # (read from the folder: anything may be there)
         return None
     if metrics.get("epoch") != state.epoch or metrics.get("step") != state.step:
         return None
+    try:
+        value = objective(metrics, t.monitor)
+    except UserError:
+        return None
     return LeftAsItIs(
+        run_dir,
         f"run folder: {run_dir}: already trained to epoch {state.epoch}, past "
         f"trainer.max_epochs={t.max_epochs}: nothing to train; left as it is "
         f"({t.monitor} {value:.5g} from its metrics.json)",
